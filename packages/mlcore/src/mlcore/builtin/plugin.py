@@ -1,0 +1,112 @@
+"""Built-in components, registered through the same hooks as any third-party plugin."""
+
+from __future__ import annotations
+
+from mlcore.components import ComponentSpec
+from mlcore.hookspecs import hookimpl
+
+MLCORE_API = ">=1.0,<2"
+
+
+@hookimpl
+def register_losses() -> list[ComponentSpec]:
+    """Generic regression and classification losses."""
+    return [
+        ComponentSpec("mse", "mlcore.losses:MSELoss", summary="Mean squared error"),
+        ComponentSpec("mae", "mlcore.losses:MAELoss", summary="Mean absolute error (L1)"),
+        ComponentSpec(
+            "huber",
+            "mlcore.losses:HuberLoss",
+            "mlcore.losses:HuberConfig",
+            summary="Huber loss (quadratic below delta, linear above)",
+        ),
+        ComponentSpec(
+            "cross_entropy",
+            "mlcore.losses:CrossEntropyLoss",
+            "mlcore.losses:CrossEntropyConfig",
+            summary="Cross-entropy on class logits, optional label smoothing",
+        ),
+        ComponentSpec(
+            "hybrid",
+            "mlcore.losses:HybridLoss",
+            "mlcore.losses:HybridConfig",
+            summary="ratio * MAE + (1 - ratio) * MSE",
+        ),
+    ]
+
+
+@hookimpl
+def register_trainers() -> list[ComponentSpec]:
+    """The generic supervised trainer."""
+    return [
+        ComponentSpec(
+            "supervised",
+            "mlcore.training.trainer:Trainer",
+            "mlcore.training.config:TrainerConfig",
+            summary="Generic supervised loop: AMP, accumulation, clipping, schedulers, early stopping, resume",
+        )
+    ]
+
+
+@hookimpl
+def register_evaluators() -> list[ComponentSpec]:
+    """Generic regression and classification evaluators."""
+    return [
+        ComponentSpec(
+            "regression",
+            "mlcore.evaluation.regression:RegressionEvaluator",
+            "mlcore.evaluation.regression:RegressionEvaluatorConfig",
+            summary="MSE, MAE, RMSE and R^2 on the evaluation split",
+        ),
+        ComponentSpec(
+            "classification",
+            "mlcore.evaluation.classification:ClassificationEvaluator",
+            "mlcore.evaluation.classification:ClassificationEvaluatorConfig",
+            summary="Accuracy, macro-F1 and cross-entropy on the evaluation split",
+        ),
+    ]
+
+
+@hookimpl
+def register_pipelines() -> list[ComponentSpec]:
+    """The generic train pipeline behind ``mlcore train``."""
+    return [
+        ComponentSpec(
+            "train",
+            "mlcore.pipelines.train:TrainPipeline",
+            "mlcore.pipelines.train:TrainPipelineConfig",
+            summary="dataset -> model -> loss -> trainer -> evaluator, from [dataset]/[model]/... sections",
+        )
+    ]
+
+
+@hookimpl
+def register_trackers() -> list[ComponentSpec]:
+    """Experiment trackers."""
+    return [
+        ComponentSpec(
+            "tensorboard",
+            "mlcore.training.tracking:TensorBoardTracker",
+            summary="TensorBoard event files under <run>/tensorboard",
+        ),
+        ComponentSpec(
+            "mlflow", "mlcore.training.tracking:MLflowTracker", summary="MLflow (needs `pip install mlflow`)"
+        ),
+    ]
+
+
+@hookimpl
+def register_callbacks() -> list[ComponentSpec]:
+    """Training callbacks usable by name in ``trainer.callbacks``."""
+    return [
+        ComponentSpec(
+            "grad_histograms",
+            "mlcore.training.callbacks:GradientHistogramCallback",
+            summary="Gradient-norm and weight histograms to the trackers every epoch",
+        ),
+        ComponentSpec(
+            "lr_warmup_log",
+            "mlcore.training.callbacks:LearningRateLogger",
+            summary="Log the learning rate of every parameter group each step",
+        ),
+    ]

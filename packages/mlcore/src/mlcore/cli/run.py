@@ -1,0 +1,170 @@
+"""``mlcore run`` (a plugin's pipeline) and ``mlcore train`` (the generic train pipeline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlcore.devices import DEVICE_CHOICES
+
+_set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config value, e.g. --set trainer.epochs=5 (repeatable; values parsed as TOML).",
+)
+_out_option = click.option(
+    "--out", "-o", type=click.Path(path_type=Path), help="Run directory [default: runs/<plugin>-<pipeline>-<time>]."
+)
+_device_option = click.option(
+    "--device", type=click.Choice(DEVICE_CHOICES), help="Where to compute [default: auto = cuda, mps, else cpu]."
+)
+_seed_option = click.option("--seed", type=int, help="Random seed [default: 0, or run.seed of the config].")
+_progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+
+
+def _print_result(result: object) -> None:
+    from mlcore.compare import format_table
+
+    out_dir = result.out_dir  # type: ignore[attr-defined]
+    metrics = result.metrics  # type: ignore[attr-defined]
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    if scalars:
+        click.echo(format_table([{"metric": k, "value": v} for k, v in scalars.items()]))
+    click.echo(f"run directory: {out_dir}")
+    for name in ("report.md", "metrics.json", "training_curves.png"):
+        if (out_dir / name).exists():
+            click.echo(f"  {name}")
+
+
+@click.command("run")
+@click.option("--plugin", "-p", help="Plugin whose pipeline to run (see `mlcore plugins`).")
+@click.option("--pipeline", help="Pipeline name [default: the plugin's first].")
+@click.option(
+    "--profile", help="Config profile: quick (minutes on a CPU) or full (the research settings) [default: quick]."
+)
+@click.option(
+    "--config",
+    "-c",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML/YAML config, e.g. a run's config.toml to reproduce it.",
+)
+@_set_option
+@_out_option
+@_device_option
+@_seed_option
+@click.option(
+    "--resume", "resume_dir", type=click.Path(path_type=Path), help="Resume an interrupted run from its directory."
+)
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@_progress_option
+def run_cmd(
+    plugin: str | None,
+    pipeline: str | None,
+    profile: str | None,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+    out: Path | None,
+    device: str | None,
+    seed: int | None,
+    resume_dir: Path | None,
+    dry_run: bool,
+    progress: bool,
+) -> None:
+    """Run a plugin's pipeline end to end (generate, train, evaluate, report).
+
+    \b
+    Examples:
+      mlcore run --plugin trc-control
+      mlcore run --plugin trc-control --profile full --set model.size=large
+      mlcore run --config runs/trc-control-trc-20261122-101500/config.toml
+      mlcore run --resume runs/trc-control-trc-20261122-101500
+    """
+    from mlcore import api
+    from mlcore.errors import ConfigError
+
+    if resume_dir is not None:
+        if config_file is not None or out is not None:
+            raise ConfigError("--resume DIR already fixes the config and output; drop --config/--out")
+        config_file, out = resume_dir / "config.toml", resume_dir
+        if not config_file.is_file():
+            raise ConfigError(f"{resume_dir}: not a run directory (no config.toml)")
+    if plugin is None and config_file is None:
+        raise ConfigError("pass --plugin NAME (see `mlcore plugins`) or --config FILE")
+    if dry_run:
+        from mlcore.config import dumps_toml
+
+        resolved = api.resolve(
+            plugin,
+            pipeline=pipeline,
+            profile=profile,
+            config=config_file,
+            overrides=overrides,
+            seed=seed,
+            device=device,
+        )
+        click.echo(dumps_toml(resolved.to_document()), nl=False)
+        return
+    result = api.run(
+        plugin,
+        pipeline=pipeline,
+        profile=profile,
+        config=config_file,
+        overrides=overrides,
+        out=out,
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
+    _print_result(result)
+
+
+@click.command("train")
+@click.option(
+    "--config",
+    "-c",
+    "config_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="TOML/YAML with [dataset], [model], [loss], [trainer], [evaluator] tables.",
+)
+@_set_option
+@_out_option
+@_device_option
+@_seed_option
+@_progress_option
+def train_cmd(
+    config_file: Path,
+    overrides: tuple[str, ...],
+    out: Path | None,
+    device: str | None,
+    seed: int | None,
+    progress: bool,
+) -> None:
+    """Train any registered model on any registered dataset from a config file.
+
+    \b
+    Example config:
+      [dataset]
+      name = "lqr"
+      [model]
+      name = "trc"
+      size = "small"
+      [trainer]
+      epochs = 20
+      [evaluator]
+      name = "trc"
+    """
+    from mlcore import api
+
+    result = api.train(config_file, overrides=overrides, out=out, device=device, seed=seed, progress=progress)
+    _print_result(result)
+
+
+def register(cli: click.Group) -> None:
+    """Attach these commands to the group."""
+    cli.add_command(run_cmd)
+    cli.add_command(train_cmd)

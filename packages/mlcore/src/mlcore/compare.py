@@ -1,0 +1,115 @@
+"""Side-by-side comparison of run directories (``mlcore compare RUN_DIR...``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from mlcore.errors import MlcoreError
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise MlcoreError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _count_params(run_dir: Path) -> int | None:
+    """Parameters of the best model, counted from ``checkpoints/best.pt`` (no model code needed)."""
+    ckpt_path = run_dir / "checkpoints" / "best.pt"
+    if not ckpt_path.is_file():
+        return None
+    try:
+        from mlcore.training.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(ckpt_path)
+    except MlcoreError:
+        return None
+    if isinstance(ckpt.get("num_params"), int):
+        return int(ckpt["num_params"])
+    state = ckpt.get("model")
+    if not isinstance(state, dict):
+        return None
+    return int(sum(t.numel() for t in state.values() if hasattr(t, "numel") and t.is_floating_point()))
+
+
+def summarize_run(run_dir: Path) -> dict[str, Any]:
+    """Collect what a run directory says about itself into one flat row."""
+    if not run_dir.is_dir():
+        raise MlcoreError(f"{run_dir}: no such run directory")
+    cfg_path = run_dir / "config.toml"
+    if not cfg_path.is_file():
+        raise MlcoreError(f"{run_dir}: not a run directory (no config.toml)")
+    run_table = tomllib.loads(cfg_path.read_text(encoding="utf-8")).get("run", {})
+    summary = _read_json(run_dir / "summary.json") or {}
+    metrics = _read_json(run_dir / "metrics.json") or summary.get("metrics") or {}
+    stats = _read_json(run_dir / "training_stats.json") or {}
+    history = stats.get("history", stats.get("epochs", [])) if isinstance(stats, dict) else stats
+    row: dict[str, Any] = {
+        "run": str(run_dir),
+        "plugin": run_table.get("plugin", ""),
+        "pipeline": run_table.get("pipeline", ""),
+        "profile": run_table.get("profile", ""),
+        "seed": run_table.get("seed"),
+        "params": _count_params(run_dir),
+        "epochs": len(history) if isinstance(history, list) else None,
+        "best_epoch": stats.get("best_epoch") if isinstance(stats, dict) else None,
+        "train_seconds": stats.get("train_seconds") if isinstance(stats, dict) else None,
+        "run_seconds": summary.get("seconds"),
+    }
+    for key, value in _flatten(metrics).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            row[f"metric.{key}"] = value
+    return row
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    elif prefix:
+        out[prefix[:-1]] = data
+    return out
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of the rows (one column per key that any row has)."""
+    if not rows:
+        return "(no runs)"
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            if math.isnan(v):
+                return "nan"
+            return f"{v:.4g}"
+        return str(v)
+
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    header = [c.removeprefix("metric.") for c in columns]
+    # transpose: runs as columns read better when there are many metrics
+    if len(columns) > 8:
+        width = max(len(h) for h in header)
+        col_w = [max(len(cells[i][j]) for j in range(len(columns))) for i in range(len(rows))]
+        lines = []
+        for j, h in enumerate(header):
+            lines.append(h.ljust(width) + "  " + "  ".join(cells[i][j].rjust(col_w[i]) for i in range(len(rows))))
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(c[j]) for c in cells)) for j, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)

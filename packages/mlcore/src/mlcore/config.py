@@ -1,0 +1,416 @@
+"""Typed configs: attrs classes loaded strictly from TOML/YAML/dicts, with ``--set`` overrides.
+
+- :func:`structure` turns a plain mapping into an attrs config, converting and checking types;
+  an unknown key or a bad value raises :class:`~mlcore.errors.ConfigError` with one line that
+  names the full key (``model.hidden_size``) and what is allowed.
+- :func:`unstructure` turns a config back into a TOML-ready mapping.
+- :func:`apply_overrides` applies ``path.to.key=value`` strings (values parsed as TOML).
+- :func:`load_file` / :func:`save_toml` read and (atomically) write config files.
+- Validators :func:`one_of`, :func:`positive`, :func:`non_negative`, :func:`in_range` give
+  messages in the same one-line style.
+- :func:`component_field` declares a section that selects a registered component by ``name``
+  and holds that component's own config (used by ``mlcore train`` configs).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import enum
+import math
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import tomllib
+
+from mlcore.errors import ConfigError
+
+# --------------------------------------------------------------------------- validators
+
+
+def one_of(*choices: Any) -> Any:
+    """Validator: the value must be one of ``choices``."""
+
+    def check(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+        if value not in choices:
+            allowed = ", ".join(str(c) for c in choices)
+            raise ValueError(f"{attribute.name}={value!r} is not allowed (allowed: {allowed})")
+
+    return check
+
+
+def in_range(
+    low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
+) -> Any:
+    """Validator: ``low <= value <= high`` (open bounds with ``low_open``/``high_open``), finite."""
+
+    def check(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+        if value is None:
+            return
+        bad = isinstance(value, float) and not math.isfinite(value)
+        if low is not None:
+            bad = bad or (value <= low if low_open else value < low)
+        if high is not None:
+            bad = bad or (value >= high if high_open else value > high)
+        if bad:
+            lo = "-inf" if low is None else str(low)
+            hi = "inf" if high is None else str(high)
+            interval = f"{'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
+            raise ValueError(f"{attribute.name}={value!r} is out of range (allowed: {interval})")
+
+    return check
+
+
+def positive(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    """Validator: ``value > 0`` (and finite)."""
+    in_range(0, low_open=True)(inst, attribute, value)
+
+
+def non_negative(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    """Validator: ``value >= 0`` (and finite)."""
+    in_range(0)(inst, attribute, value)
+
+
+# --------------------------------------------------------------------------- component sections
+
+
+@attrs.define
+class ComponentConfig:
+    """A config section that names a registered component and holds its config.
+
+    In TOML: ``[model]`` with ``name = "lstm"`` and the LSTM config's fields beside it.
+    """
+
+    name: str
+    config: Any = None
+
+    def spec(self, kind: str) -> Any:
+        """The registry spec of this component."""
+        from mlcore.registry import get_registry
+
+        return get_registry().get(kind, self.name)
+
+
+def component_field(kind: str, default: str | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
+    """An attrs field holding a :class:`ComponentConfig` of ``kind`` (optional if ``default`` is None)."""
+    meta = {"mlcore_component": kind}
+    if default is None:
+        return attrs.field(default=None, metadata=meta)
+    values = dict(defaults or {})
+    return attrs.field(factory=lambda: _structure_component(kind, {"name": default, **values}, ""), metadata=meta)
+
+
+def _structure_component(kind: str, data: Any, where: str) -> ComponentConfig:
+    from mlcore.registry import get_registry
+
+    if isinstance(data, ComponentConfig):
+        return data
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where.rstrip('.')}: expected a table with a 'name' key, got {data!r}")
+    values = dict(data)
+    name = values.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}name is required: the {kind} to use (see `mlcore list {kind}`)")
+    try:
+        spec = get_registry().get(kind, name)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{where}name: {exc}") from None
+    return ComponentConfig(name=name, config=spec.make_config(values, where=where))
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    """Convert ``value`` to type ``tp`` or raise ConfigError naming ``key``."""
+    if tp is Any or tp is object:
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} is not a valid {_type_name(tp)}")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{key}={value!r} is not allowed (allowed: {', '.join(str(a) for a in args)})")
+    if attrs.has(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {value!r}")
+        return structure(tp, value, where=f"{key}.")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in tp)
+            raise ConfigError(f"{key}={value!r} is not allowed (allowed: {allowed})") from None
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
+        if isinstance(value, str) or not isinstance(value, Iterable):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        items = list(value)
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(items) != len(args):
+                raise ConfigError(f"{key}: expected {len(args)} values, got {len(items)}")
+            return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, items, strict=True)))
+        item_tp = args[0] if args else Any
+        converted = [_convert(item_tp, v, f"{key}[{i}]") for i, v in enumerate(items)]
+        return (origin or tp)(converted) if (origin or tp) is not list else converted
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {value!r}")
+        vt = args[1] if len(args) == 2 else Any
+        return {str(k): _convert(vt, v, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key}={value!r} is not a boolean (allowed: true, false)")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}={value!r} is not an integer")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} is not a number")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}={value!r} is not a number")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}={value!r} is not a string")
+    if tp is Path:
+        if isinstance(value, str | Path):
+            return Path(value)
+        raise ConfigError(f"{key}={value!r} is not a path")
+    return value
+
+
+def structure(cls: type, data: Mapping[str, Any], *, where: str = "") -> Any:
+    """Build attrs class ``cls`` from ``data`` strictly; ``where`` prefixes keys in errors."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a table, got {data!r}")
+    fields = {f.name: f for f in attrs.fields(cls)}
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # unresolvable annotations: fall back to no conversion
+        hints = {}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"unknown key {where}{key!r}{hint} (allowed: {', '.join(fields)})".replace(f"{where}'", f"'{where}")
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        field = fields[name]
+        key = f"{where}{name}"
+        kind = field.metadata.get("mlcore_component")
+        if kind is not None:
+            kwargs[name] = None if value is None else _structure_component(kind, value, f"{key}.")
+        else:
+            kwargs[name] = _convert(hints.get(name, Any), value, key)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{where}{msg}") from None
+
+
+def unstructure(obj: Any) -> Any:
+    """Turn a config (attrs instances, paths, enums, tuples) into TOML-ready plain data.
+
+    ``None`` values are dropped (TOML has no null): they come back as the field default.
+    """
+    if isinstance(obj, ComponentConfig):
+        inner = unstructure(obj.config) if obj.config is not None else {}
+        return {"name": obj.name, **inner}
+    if attrs.has(type(obj)):
+        out = {}
+        for f in attrs.fields(type(obj)):
+            value = getattr(obj, f.name)
+            if value is None:
+                continue
+            out[f.name] = unstructure(value)
+        return out
+    if isinstance(obj, Mapping):
+        return {str(k): unstructure(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [unstructure(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    return obj
+
+
+def describe_fields(cls: type) -> list[dict[str, Any]]:
+    """Rows of (name, type, default, help) for ``mlcore show``; nested classes are flattened."""
+    rows: list[dict[str, Any]] = []
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:
+        hints = {}
+
+    def walk(c: type, prefix: str, inst: Any) -> None:
+        h = typing.get_type_hints(c) if c is not cls else hints
+        for f in attrs.fields(c):
+            value = getattr(inst, f.name) if inst is not None else None
+            if attrs.has(type(value)) and not isinstance(value, ComponentConfig):
+                walk(type(value), f"{prefix}{f.name}.", value)
+                continue
+            rows.append(
+                {
+                    "name": f"{prefix}{f.name}",
+                    "type": _type_name(h.get(f.name, Any)),
+                    "default": unstructure(value),
+                    "help": f.metadata.get("help", ""),
+                }
+            )
+
+    try:
+        instance = cls()
+    except Exception:
+        instance = None
+    walk(cls, "", instance)
+    return rows
+
+
+# --------------------------------------------------------------------------- overrides and files
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """A new dict: ``base`` with ``update`` merged in recursively (tables merge, values replace).
+
+    A component table (one with a ``name`` key) whose ``name`` changes is replaced whole, since
+    the old component's options do not apply to the new one.
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        current = out.get(key)
+        switches_component = (
+            isinstance(value, Mapping)
+            and isinstance(current, Mapping)
+            and "name" in value
+            and "name" in current
+            and value["name"] != current["name"]
+        )
+        if isinstance(value, Mapping) and isinstance(current, Mapping) and not switches_component:
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value as TOML (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split ``"a.b.c=value"`` into (``["a", "b", "c"]``, parsed value)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set trainer.epochs=5")
+    return key.split("."), parse_value(raw.strip())
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """A new dict with each ``path.to.key=value`` applied (intermediate tables are created)."""
+    out = copy.deepcopy(dict(data))
+    for item in overrides:
+        path, value = parse_override(item)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is a value, not a table")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (or YAML, if PyYAML is installed) config file into a dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(f"{p}: reading YAML needs PyYAML (`pip install pyyaml`); or use TOML") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: invalid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping")
+        return data
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+
+
+def dumps_toml(data: Mapping[str, Any]) -> str:
+    """Serialise plain data (from :func:`unstructure`) as TOML."""
+    import tomli_w
+
+    return tomli_w.dumps(unstructure(dict(data)))
+
+
+def save_toml(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Write ``data`` as TOML atomically; returns the path."""
+    from mlcore.io import atomic_write_text
+
+    return atomic_write_text(path, dumps_toml(data))

@@ -1,0 +1,38 @@
+"""User-facing error types.
+
+Every error a *user* can cause (a bad config value, a missing file, an unknown component)
+derives from :class:`MlcoreError`. The CLI prints such errors as one line and exits with
+``exit_code``; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class MlcoreError(Exception):
+    """Base class for errors caused by user input; printed as one line by the CLI."""
+
+    exit_code = 1
+
+
+class ConfigError(MlcoreError):
+    """A config file, key or value is invalid. The message names the key and what is allowed."""
+
+    exit_code = 2
+
+
+class ComponentNotFoundError(MlcoreError):
+    """No component of the requested kind and name is registered."""
+
+    exit_code = 2
+
+
+class PluginError(MlcoreError):
+    """A plugin could not be loaded or used."""
+
+
+class DataError(MlcoreError):
+    """A data file is missing, corrupt or does not match what the component expects."""
+
+
+class CheckpointError(MlcoreError):
+    """A checkpoint is missing, corrupt, or belongs to another model or an incompatible version."""

@@ -1,0 +1,176 @@
+"""Training callbacks: the trainer's extension point.
+
+A callback overrides any of the hooks below; each receives the running
+:class:`~mlcore.training.Trainer` (``trainer.model``, ``trainer.optimizer``, ``trainer.epoch``,
+``trainer.global_step``, ``trainer.history``, ``trainer.run_dir``, ``trainer.log_scalars(...)``,
+``trainer.log_histogram(...)``) and can end training by setting ``trainer.should_stop = True``.
+A callback that keeps state across epochs returns it from :meth:`Callback.state_dict` so a
+resumed run continues exactly where it stopped.
+
+Example::
+
+    from mlcore.training import Callback
+
+    class PrintBest(Callback):
+        def on_epoch_end(self, trainer, epoch, record):
+            if trainer.best_epoch == epoch:
+                print(f"new best at epoch {epoch}: {trainer.best_metric:.4f}")
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from mlcore.training.trainer import FitResult, Trainer
+
+
+class Callback:
+    """Base class: every hook is a no-op. Epoch numbers are 1-based (the epoch being run/just run)."""
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        """Called once after setup (and after a resume restored the state), before the first epoch."""
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        """Called before the training batches of ``epoch``."""
+
+    def on_before_optimizer_step(self, trainer: Trainer, grad_norm: torch.Tensor) -> None:
+        """Called after backward (gradients unscaled and clipped) and before ``optimizer.step()``.
+
+        ``grad_norm`` is the global gradient norm before clipping (a 0-d tensor).
+        """
+
+    def on_batch_end(self, trainer: Trainer, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
+        """Called after each training batch with its (detached) loss and the model's extra values."""
+
+    def on_validation_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
+        """Called after validation with ``{"val_loss": ..., "val_<name>": ...}`` (empty without a val set)."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        """Called with the epoch's history record (after best.pt, before last.pt is written)."""
+
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        """Called once when training ends for any reason (the model then holds the best weights)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to keep in ``last.pt`` for resuming (tensors and plain values only)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    Args:
+        monitor: a key of the epoch record, e.g. ``"val_loss"``.
+        patience: epochs without improvement before stopping (>= 1).
+        min_delta: the smallest change that counts as an improvement.
+        mode: ``"min"`` or ``"max"``.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min") -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode={mode!r} is not allowed (allowed: min, max)")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.mode = mode
+        self.best = math.inf if mode == "min" else -math.inf
+        self.wait = 0
+        self.stopped_epoch = 0
+
+    def improved(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far by more than ``min_delta``."""
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        """Update the counter and set ``trainer.should_stop`` when patience is exhausted."""
+        value = record.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return
+        if self.improved(value):
+            self.best, self.wait = float(value), 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            trainer.should_stop = True
+            trainer.stop_reason = "early_stopping"
+
+    def state_dict(self) -> dict[str, Any]:
+        """Best value and epochs waited."""
+        return {"best": self.best, "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.best = float(state["best"])
+        self.wait = int(state["wait"])
+        self.stopped_epoch = int(state.get("stopped_epoch", 0))
+
+
+class GradientHistogramCallback(Callback):
+    """Gradient-norm and weight histograms to the trackers, once per epoch.
+
+    At every optimizer step it records the global gradient norm and each parameter's gradient
+    norm (one fused ``torch._foreach_norm``); at the end of the epoch it logs the histograms
+    ``grad_norm/global`` and ``grad_norm/<param>`` over the epoch's steps and ``weights/<param>``.
+    Registered as ``grad_histograms``.
+    """
+
+    def __init__(self) -> None:
+        self._global: list[torch.Tensor] = []
+        self._per_param: list[torch.Tensor] = []
+        self._names: list[str] = []
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        """Reset the epoch's records."""
+        self._global, self._per_param = [], []
+
+    def on_before_optimizer_step(self, trainer: Trainer, grad_norm: torch.Tensor) -> None:
+        """Record the global and per-parameter gradient norms of this step."""
+        import torch
+
+        named = [(n, p.grad) for n, p in trainer.model.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        self._names = [n for n, _ in named]
+        norms = torch._foreach_norm([g.detach() for _, g in named])
+        self._global.append(grad_norm.detach().float().reshape(()))
+        self._per_param.append(torch.stack([n.float() for n in norms]))
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+        """Log the histograms of the epoch."""
+        import torch
+
+        if self._global:
+            trainer.log_histogram("grad_norm/global", torch.stack(self._global).cpu(), epoch)
+            per = torch.stack(self._per_param).cpu()  # steps x params
+            if per.shape[1] == len(self._names):
+                for i, name in enumerate(self._names):
+                    trainer.log_histogram(f"grad_norm/{name}", per[:, i], epoch)
+        for name, p in trainer.model.named_parameters():
+            trainer.log_histogram(f"weights/{name}", p.detach().float().cpu(), epoch)
+
+
+class LearningRateLogger(Callback):
+    """Log the learning rate of every parameter group at every optimizer step (``lr/group<i>``).
+
+    Useful to check a warm-up; registered as ``lr_warmup_log``.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[tuple[int, float]] = []
+
+    def on_batch_end(self, trainer: Trainer, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
+        """Send ``lr/group<i>`` for the current global step."""
+        groups = trainer.optimizer.param_groups
+        scalars = {f"lr/group{i}": float(g["lr"]) for i, g in enumerate(groups)}
+        self.values.append((trainer.global_step, scalars["lr/group0"]))
+        trainer.log_scalars(scalars, trainer.global_step)

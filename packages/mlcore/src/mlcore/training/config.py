@@ -1,0 +1,95 @@
+"""The generic trainer's config: every field typed, validated and with a working default.
+
+Bad values give a one-line :class:`~mlcore.errors.ConfigError` naming the field when the
+config is built with :func:`mlcore.config.structure` (e.g. ``trainer.lr=-1 is out of range``).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from mlcore.config import in_range, non_negative, one_of, positive
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULERS = ("cosine", "step", "plateau", "none")
+MONITOR_MODES = ("min", "max")
+
+
+def _names(inst: object, attribute: attrs.Attribute, value: object) -> None:  # type: ignore[type-arg]
+    """Validator: a list of non-empty component names without duplicates."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{attribute.name}={value!r} must be a list of registered names")
+    dup = sorted({v for v in value if value.count(v) > 1})
+    if dup:
+        raise ValueError(f"{attribute.name}={value!r} names {dup[0]!r} twice")
+
+
+@attrs.define
+class TrainerConfig:
+    """Settings of :class:`mlcore.training.Trainer` (the ``[trainer]`` table of a run config).
+
+    Attributes:
+        epochs: maximum number of epochs.
+        batch_size: training batch size; ``eval_batch_size`` 0 means the same.
+        optimizer: ``adam`` | ``adamw`` | ``rmsprop`` | ``sgd`` (``momentum`` for the last two).
+        lr, weight_decay, momentum: optimizer settings.
+        scheduler: ``cosine`` | ``step`` | ``plateau`` | ``none``, stepped once per epoch, after a
+            linear warm-up of ``warmup_epochs`` epochs; ``step_size``/``gamma`` for ``step``,
+            ``plateau_patience``/``gamma`` for ``plateau``, ``min_lr`` floor for cosine/plateau.
+        patience: early stopping after this many epochs without improvement of ``monitor`` by
+            more than ``min_delta`` (0 = off). ``monitor`` is ``val_loss``, ``train_loss`` or any
+            logged value (``val_<name>``/``train_<name>``); ``monitor_mode`` is ``min`` or ``max``.
+            Without a validation set ``val_loss`` falls back to ``train_loss``.
+        grad_clip: maximum global gradient norm (0 = off).
+        accumulate_grad_batches: optimizer step every N batches.
+        amp: mixed precision (bf16 autocast on CPU, fp16 autocast + GradScaler on CUDA).
+        max_time_minutes: wall-clock limit; training stops cleanly before it (0 = none).
+        deterministic: force deterministic kernels.
+        num_workers: DataLoader worker processes.
+        progress: progress bars with live loss.
+        trackers: registered tracker names (``mlcore list tracker``).
+        callbacks: registered callback names (``mlcore list callback``).
+        resume: continue from ``<run_dir>/checkpoints/last.pt`` when it exists.
+        plot: draw ``training_curves.png``.
+    """
+
+    epochs: int = attrs.field(default=10, validator=positive)
+    batch_size: int = attrs.field(default=64, validator=positive)
+    eval_batch_size: int = attrs.field(default=0, validator=non_negative)
+    optimizer: str = attrs.field(default="adam", validator=one_of(*OPTIMIZERS))
+    lr: float = attrs.field(default=1e-3, validator=positive)
+    weight_decay: float = attrs.field(default=0.0, validator=non_negative)
+    momentum: float = attrs.field(default=0.9, validator=in_range(0.0, 1.0, high_open=True))
+    scheduler: str = attrs.field(default="cosine", validator=one_of(*SCHEDULERS))
+    warmup_epochs: int = attrs.field(default=0, validator=non_negative)
+    step_size: int = attrs.field(default=30, validator=positive)
+    gamma: float = attrs.field(default=0.1, validator=in_range(0.0, 1.0, low_open=True))
+    plateau_patience: int = attrs.field(default=5, validator=non_negative)
+    min_lr: float = attrs.field(default=0.0, validator=non_negative)
+    patience: int = attrs.field(default=0, validator=non_negative)
+    min_delta: float = attrs.field(default=0.0, validator=non_negative)
+    monitor: str = attrs.field(default="val_loss")
+    monitor_mode: str = attrs.field(default="min", validator=one_of(*MONITOR_MODES))
+    grad_clip: float = attrs.field(default=0.0, validator=non_negative)
+    accumulate_grad_batches: int = attrs.field(default=1, validator=positive)
+    amp: bool = False
+    max_time_minutes: float = attrs.field(default=0.0, validator=non_negative)
+    deterministic: bool = False
+    num_workers: int = attrs.field(default=0, validator=non_negative)
+    progress: bool = True
+    trackers: list[str] = attrs.field(factory=lambda: ["tensorboard"], validator=_names)
+    callbacks: list[str] = attrs.field(factory=lambda: ["grad_histograms"], validator=_names)
+    resume: bool = True
+    plot: bool = True
+
+    @monitor.validator
+    def _check_monitor(self, attribute: attrs.Attribute, value: str) -> None:  # type: ignore[type-arg]
+        if not isinstance(value, str) or not value.startswith(("val_", "train_")):
+            raise ValueError(
+                f"monitor={value!r} is not allowed (allowed: val_loss, train_loss, or a logged val_<name>/train_<name>)"
+            )
+
+    @property
+    def eval_batch(self) -> int:
+        """The validation batch size (``eval_batch_size`` or ``batch_size``)."""
+        return self.eval_batch_size or self.batch_size

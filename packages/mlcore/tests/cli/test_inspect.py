@@ -1,0 +1,56 @@
+"""``mlcore plugins/list/show``: fast paths that never import torch, JSON output, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from mlcore.cli.main import main
+
+
+def test_listing_commands_do_not_import_torch():
+    code = (
+        "import sys\n"
+        "from mlcore.cli.main import main\n"
+        "for argv in (['plugins'], ['list'], ['list', 'model', '--json'], ['plugins', '--json'], ['--help']):\n"
+        "    assert main(argv) == 0, argv\n"
+        "heavy = ('torch', 'scipy', 'stable_baselines3', 'torch_geometric', 'gymnasium')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "print('OK')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("OK")
+
+
+def test_list_and_show(capsys):
+    assert main(["list", "loss", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"mse", "hybrid"}
+    assert main(["show", "loss", "hybrid"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio = 0.5" in out
+    assert main(["list", "--plugin", "mlcore"]) == 0
+    assert "supervised" in capsys.readouterr().out
+
+
+def test_unknown_names_are_one_line_errors(capsys):
+    assert main(["show", "loss", "mse2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: no loss named 'mse2'; did you mean 'mse'? (available: cross_entropy, huber, hybrid, mae, mse)"
+    assert main(["list", "--plugin", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no plugin named 'nope'")
+    assert "\n" not in err
+    assert main(["list", "widget"]) == 2
+    assert "'widget' is not one of 'dataset'" in capsys.readouterr().err
+
+
+def test_version_and_help(capsys):
+    assert main(["--version"]) == 0
+    assert "plugin API 1.0" in capsys.readouterr().out
+    assert main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--profile" in out and "--set KEY=VALUE" in out

@@ -1,0 +1,119 @@
+"""Strict config structuring, validators, overrides and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import attrs
+import pytest
+
+from mlcore.config import (
+    apply_overrides,
+    deep_merge,
+    describe_fields,
+    dumps_toml,
+    load_file,
+    one_of,
+    parse_value,
+    positive,
+    save_toml,
+    structure,
+    unstructure,
+)
+from mlcore.errors import ConfigError
+
+
+@attrs.define
+class Inner:
+    hidden: int = attrs.field(default=32, validator=positive)
+    kind: str = attrs.field(default="lstm", validator=one_of("lstm", "gru"))
+
+
+@attrs.define
+class Outer:
+    lr: float = 1e-3
+    sizes: tuple[int, ...] = (1, 2)
+    mode: Literal["a", "b"] = "a"
+    flag: bool = False
+    path: Path | None = None
+    model: Inner = attrs.field(factory=Inner)
+
+
+def test_structure_converts_types_and_nests():
+    cfg = structure(Outer, {"lr": 1, "sizes": [3, 4], "flag": "true", "path": "x.npz", "model": {"hidden": 8.0}})
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
+    assert cfg.sizes == (3, 4)
+    assert cfg.flag is True
+    assert cfg.path == Path("x.npz")
+    assert cfg.model == Inner(hidden=8, kind="lstm")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"model": {"hiden": 3}}, "unknown key 'model.hiden'; did you mean 'hidden'? (allowed: hidden, kind)"),
+        ({"lrr": 3}, "unknown key 'lrr'; did you mean 'lr'?"),
+        ({"model": {"kind": "rnn"}}, "model.kind='rnn' is not allowed (allowed: lstm, gru)"),
+        ({"model": {"hidden": -1}}, "model.hidden=-1 is out of range (allowed: (0, inf])"),
+        ({"model": {"hidden": 1.5}}, "model.hidden=1.5 is not an integer"),
+        ({"mode": "c"}, "mode='c' is not allowed (allowed: a, b)"),
+        ({"lr": "fast"}, "lr='fast' is not a number"),
+        ({"flag": "maybe"}, "flag='maybe' is not a boolean"),
+        ({"model": 3}, "model: expected a table, got 3"),
+        ({"sizes": "12"}, "sizes: expected a list"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_key(data, message):
+    with pytest.raises(ConfigError) as info:
+        structure(Outer, data)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_unstructure_round_trip_through_toml(tmp_path):
+    cfg = Outer(lr=0.5, sizes=(7,), path=Path("a/b"), model=Inner(hidden=4, kind="gru"))
+    save_toml(tmp_path / "c.toml", unstructure(cfg))
+    again = structure(Outer, load_file(tmp_path / "c.toml"))
+    assert again == cfg
+    assert "path" not in unstructure(Outer())  # None is omitted (TOML has no null)
+
+
+def test_overrides_parse_toml_values():
+    data = apply_overrides(
+        {"model": {"hidden": 3}}, ["model.hidden=64", "lr=1e-4", "sizes=[1, 2, 3]", "model.kind=gru"]
+    )
+    assert data == {"model": {"hidden": 64, "kind": "gru"}, "lr": 1e-4, "sizes": [1, 2, 3]}
+    assert parse_value("true") is True
+    assert parse_value("hello") == "hello"
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides({}, ["novalue"])
+    with pytest.raises(ConfigError, match="'lr' is a value, not a table"):
+        apply_overrides({"lr": 1}, ["lr.x=2"])
+
+
+def test_deep_merge_replaces_component_when_name_changes():
+    base = {"trainer": {"name": "supervised", "epochs": 3}, "x": {"a": 1, "b": 2}}
+    merged = deep_merge(base, {"trainer": {"name": "sb3", "steps": 10}, "x": {"b": 3}})
+    assert merged == {"trainer": {"name": "sb3", "steps": 10}, "x": {"a": 1, "b": 3}}
+    assert deep_merge(base, {"trainer": {"epochs": 9}})["trainer"] == {"name": "supervised", "epochs": 9}
+
+
+def test_load_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file not found: .*missing\.toml"):
+        load_file(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("a = = 1\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: invalid TOML"):
+        load_file(bad)
+    yml = tmp_path / "c.yaml"
+    yml.write_text("lr: 0.1\nmodel:\n  hidden: 5\n")
+    assert structure(Outer, load_file(yml)).model.hidden == 5
+
+
+def test_describe_fields_flattens_nested_defaults():
+    rows = {r["name"]: r for r in describe_fields(Outer)}
+    assert rows["model.hidden"]["default"] == 32
+    assert rows["lr"]["type"] == "float"
+    assert "lr = 0.001" in dumps_toml(unstructure(Outer()))

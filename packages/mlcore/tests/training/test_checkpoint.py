@@ -1,0 +1,191 @@
+"""Tests of mlcore.training.checkpoint: meta, safe loading, clear errors, rebuilding the model."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from mlcore import __version__
+from mlcore._version import PLUGIN_API_VERSION
+from mlcore.errors import CheckpointError
+from mlcore.registry import Registry
+from mlcore.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    build_model,
+    load_checkpoint,
+    make_meta,
+    plain,
+    save_checkpoint,
+)
+
+from .conftest import TinyConfig, TinyData, TinyNet
+
+
+@pytest.fixture
+def saved(tmp_path: Path, test_registry: Registry) -> tuple[Path, TinyNet]:
+    """A checkpoint of a TinyNet(hidden=6) with full meta."""
+    torch.manual_seed(0)
+    model = TinyNet(TinyConfig(hidden=6))
+    data = TinyData()
+    meta = make_meta(plugin="testplug", components={"model": ("tiny", TinyConfig(hidden=6))}, data=data, seed=3)
+    path = save_checkpoint(tmp_path / "ck" / "best.pt", model=model, meta=meta, epoch=4, history=[{"epoch": 1}])
+    return path, model
+
+
+def one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
+    text = str(exc.value)
+    assert "\n" not in text, text
+    return text
+
+
+def test_make_meta_records_provenance(test_registry: Registry) -> None:
+    data = TinyData()
+    meta = make_meta(
+        plugin="testplug",
+        components={"model": ("tiny", TinyConfig(hidden=6)), "loss": ("mse", None), "dataset": ("tinydata", data.config)},
+        data=data,
+        pipeline="train",
+    )
+    assert meta["plugin"] == "testplug" and meta["mlcore_version"] == __version__
+    assert meta["plugin_api"] == PLUGIN_API_VERSION and "plugin_version" in meta
+    assert meta["components"]["model"] == {"name": "tiny", "config": {"hidden": 6, "dropout": 0.0}}
+    assert meta["components"]["loss"] == {"name": "mse", "config": None}
+    assert meta["components"]["dataset"]["config"]["num_samples"] == 96
+    assert torch.equal(meta["data_state"]["mean"], data.mean)  # make_meta prepared the data
+    assert meta["pipeline"] == "train"
+    assert make_meta(plugin="mlcore", components={})["plugin_version"] == __version__
+
+
+def test_plain_keeps_only_safe_types() -> None:
+    out = plain({"a": np.arange(3.0), "b": np.float32(1.5), "c": (1, "x", None), "p": Path("/x"), "d": torch.float32})
+    assert isinstance(out["a"], torch.Tensor) and out["a"].tolist() == [0.0, 1.0, 2.0]
+    assert out["b"] == 1.5 and isinstance(out["b"], float)
+    assert out["c"] == (1, "x", None) and out["p"] == "/x" and out["d"] == "torch.float32"
+    with pytest.raises(CheckpointError, match=r"cannot store state\.obj in a checkpoint: object is not a tensor"):
+        plain({"obj": object()})
+
+
+def test_round_trip_is_weights_only_safe(saved: tuple[Path, TinyNet]) -> None:
+    path, model = saved
+    raw = torch.load(path, weights_only=True)  # no allow-listing needed
+    assert raw["format"] == CHECKPOINT_FORMAT and raw["kind"] == "mlcore-checkpoint"
+    ckpt = load_checkpoint(path)
+    assert ckpt["epoch"] == 4 and ckpt["history"] == [{"epoch": 1}] and ckpt["meta"]["seed"] == 3
+    assert ckpt["path"] == str(path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(ckpt["model"][k], v)
+
+
+def test_build_model_from_the_file_alone(saved: tuple[Path, TinyNet]) -> None:
+    path, model = saved
+    rebuilt = build_model(path, expect="tiny")
+    assert isinstance(rebuilt, TinyNet) and rebuilt.net[0].out_features == 6 and not rebuilt.training
+    x = torch.randn(5, 2)
+    model.eval()
+    assert torch.equal(rebuilt(x), model(x))
+    assert isinstance(build_model(load_checkpoint(path)), TinyNet)
+
+
+def test_build_model_of_another_model_is_refused(saved: tuple[Path, TinyNet]) -> None:
+    path, _ = saved
+    with pytest.raises(CheckpointError) as exc:
+        build_model(path, expect="trc")
+    assert one_line(exc) == f"checkpoint {path} holds model 'tiny' from plugin 'testplug', not 'trc'"
+
+
+def test_build_model_with_mismatched_weights(tmp_path: Path, test_registry: Registry) -> None:
+    meta = make_meta(plugin="testplug", components={"model": ("tiny", TinyConfig(hidden=4))})
+    path = save_checkpoint(tmp_path / "m.pt", model=TinyNet(TinyConfig(hidden=6)), meta=meta)
+    with pytest.raises(CheckpointError) as exc:
+        build_model(path)
+    msg = one_line(exc)
+    assert msg.startswith(f"checkpoint {path} does not fit model 'tiny': shape mismatch net.0.weight (6, 2) vs (4, 2)")
+
+
+def test_build_model_not_installed_or_without_meta(tmp_path: Path, test_registry: Registry) -> None:
+    meta = make_meta(plugin="ghostplug", components={"model": ("ghost", {"size": 1})})
+    path = save_checkpoint(tmp_path / "g.pt", model=TinyNet(), meta=meta)
+    with pytest.raises(CheckpointError) as exc:
+        build_model(path)
+    assert "needs model 'ghost' from plugin 'ghostplug', which is not installed" in one_line(exc)
+    bare = save_checkpoint(tmp_path / "bare.pt", model=TinyNet(), meta=None)
+    with pytest.raises(CheckpointError, match="does not record which model it holds"):
+        build_model(bare)
+    bad_cfg = save_checkpoint(
+        tmp_path / "cfg.pt", model=TinyNet(), meta=make_meta(plugin="testplug", components={"model": ("tiny", {"x": 1})})
+    )
+    with pytest.raises(CheckpointError, match=r"its model config does not fit model/tiny: unknown key 'model\.x'"):
+        build_model(bad_cfg)
+
+
+def test_missing_corrupt_and_foreign_files(tmp_path: Path, saved: tuple[Path, TinyNet]) -> None:
+    path, _ = saved
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(tmp_path / "nope.pt")
+    assert one_line(exc) == f"checkpoint not found: {tmp_path / 'nope.pt'}"
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(truncated)
+    assert one_line(exc).startswith(f"checkpoint {truncated} is corrupt")
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint at all" * 10)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(garbage)
+    assert one_line(exc).startswith(f"checkpoint {garbage} is corrupt")
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(foreign)
+    assert one_line(exc).startswith(f"{foreign} is not an mlcore checkpoint")
+
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save({"kind": "mlcore-checkpoint", "format": 1, "obj": io.StringIO("x")}, unsafe)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(unsafe)
+    assert one_line(exc).startswith(f"checkpoint {unsafe} is not an mlcore checkpoint: it holds objects")
+
+    pickled = tmp_path / "pickled.pt"
+    pickled.write_bytes(pickle.dumps({"kind": "mlcore-checkpoint"}))
+    with pytest.raises(CheckpointError, match="pickled.pt"):
+        load_checkpoint(pickled)
+
+    with pytest.raises(CheckpointError, match="is not a file"):
+        load_checkpoint(tmp_path)
+
+
+def test_newer_format_is_refused(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "new.pt", model=TinyNet(), meta={})
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["format"] = CHECKPOINT_FORMAT + 1
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(path)
+    assert one_line(exc) == (
+        f"checkpoint {path} uses format {CHECKPOINT_FORMAT + 1}, written by a newer mlcore; "
+        f"this mlcore reads format {CHECKPOINT_FORMAT} at most (upgrade mlcore)"
+    )
+
+
+def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = save_checkpoint(tmp_path / "a.pt", model=TinyNet(), meta={}, epoch=1)
+    before = path.read_bytes()
+
+    def broken_save(obj: Any, fh: Any) -> None:
+        fh.write(b"partial")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_checkpoint(path, model=TinyNet(), meta={}, epoch=2)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # no temporary file left behind

@@ -1,0 +1,103 @@
+"""Tests of the sum tree and the prioritized replay buffer against brute-force computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+from scipy import stats
+
+from mlcore_nav_rl.buffers import PrioritizedReplayBuffer, SumTree
+
+OBS = spaces.Box(-10, 10, shape=(3,), dtype=np.float32)
+ACT = spaces.Box(-1, 1, shape=(2,), dtype=np.float32)
+
+
+def test_sum_tree_sums_and_find():
+    rng = np.random.default_rng(0)
+    tree = SumTree(37)
+    values = rng.random(37)
+    tree.update(np.arange(37), values)
+    assert tree.total == pytest.approx(values.sum())
+    values[[3, 20]] = [5.0, 0.0]
+    tree.update(np.array([3, 20, 3]), np.array([1.0, 0.0, 5.0]))  # duplicates: last wins
+    assert tree.total == pytest.approx(values.sum())
+    cum = np.cumsum(values)
+    mass = rng.random(500) * values.sum()
+    assert np.array_equal(tree.find(mass), np.searchsorted(cum, mass, side="right"))
+    assert tree.leaves()[20] == 0.0 and not np.any(tree.find(mass) == 20)
+
+
+def _filled(n_envs=1, size=40, **kw):
+    buf = PrioritizedReplayBuffer(size, OBS, ACT, "cpu", n_envs=n_envs, seed=0, **kw)
+    for t in range(size // n_envs):
+        obs = np.full((n_envs, 3), t, dtype=np.float32) + np.arange(n_envs)[:, None] * 1000
+        buf.add(obs, obs + 1, np.zeros((n_envs, 2), np.float32), np.full(n_envs, float(t)), np.zeros(n_envs), [{}] * n_envs)
+    return buf
+
+
+def test_sampling_frequencies_match_brute_force_probabilities():
+    buf = _filled(alpha=0.7)
+    rng = np.random.default_rng(1)
+    td = rng.random(40) * 3
+    buf.update_priorities(np.arange(40), td)
+    expected = (np.abs(td) + buf.eps) ** 0.7
+    expected /= expected.sum()
+    assert np.allclose(buf.probabilities(), expected)
+    counts = np.zeros(40)
+    for _ in range(200):
+        counts += np.bincount(buf.sample(256).indices, minlength=40)
+    chi2 = stats.chisquare(counts, expected * counts.sum())
+    assert chi2.pvalue > 1e-3
+    # against a clearly wrong distribution (uniform) the test must reject
+    assert stats.chisquare(counts, np.full(40, counts.sum() / 40)).pvalue < 1e-6
+
+
+def test_importance_weights_formula_and_beta_annealing():
+    buf = _filled(beta=0.4)
+    buf.update_priorities(np.arange(40), np.arange(1, 41, dtype=float))
+    s = buf.sample(64)
+    p = buf.probabilities()[s.indices]
+    w = (40 * p) ** -0.4
+    assert np.allclose(s.weights.numpy().ravel(), w / w.max(), rtol=1e-5)
+    buf.set_progress(0.5)
+    assert buf.beta == pytest.approx(0.7)
+    buf.set_progress(2.0)
+    assert buf.beta == 1.0
+
+
+def test_samples_are_the_stored_transitions_and_new_items_get_max_priority():
+    buf = _filled(n_envs=2, size=40)
+    s = buf.sample(128)
+    t, env = np.divmod(s.indices, 2)
+    assert np.allclose(s.observations.numpy()[:, 0], t + 1000 * env)
+    assert np.allclose(s.rewards.numpy().ravel(), t)
+    buf.update_priorities(np.arange(40), np.full(40, 0.1))
+    buf.max_priority = 7.0
+    buf.add(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 2)), np.zeros(2), np.zeros(2), [{}, {}])
+    leaves = buf.tree.leaves()
+    assert leaves[0] == pytest.approx(7.0**0.6) and leaves[1] == pytest.approx(7.0**0.6)
+
+
+def test_partial_buffer_never_samples_empty_slots():
+    buf = PrioritizedReplayBuffer(100, OBS, ACT, "cpu", n_envs=1, seed=0)
+    for t in range(10):
+        buf.add(np.full((1, 3), t), np.full((1, 3), t), np.zeros((1, 2)), np.ones(1), np.zeros(1), [{}])
+    assert buf.sample(512).indices.max() < 10
+
+
+def test_nstep_returns_cut_at_termination_and_timeout():
+    buf = PrioritizedReplayBuffer(20, OBS, ACT, "cpu", n_envs=1, seed=0, n_steps=3, gamma=0.5)
+    # episode A: t=0..3 terminates at t=3; episode B: t=4..5 times out at t=5; then t=6..9 running
+    dones = [0, 0, 0, 1, 0, 1, 0, 0, 0, 0]
+    touts = [False, False, False, False, False, True, False, False, False, False]
+    for t in range(10):
+        o = np.full((1, 3), t, dtype=np.float32)
+        buf.add(o, o + 1, np.zeros((1, 2)), np.array([t + 1.0]), np.array([dones[t]]), [{"TimeLimit.truncated": touts[t]}])
+    data = buf._gather(np.array([0, 2, 4, 5, 7, 8]), np.zeros(6, dtype=int), None)
+    obs, _, nxt, done, ret, disc = (x.numpy() for x in data)
+    g = 0.5
+    assert ret.ravel() == pytest.approx([1 + 2 * g + 3 * g * g, 3 + 4 * g, 5 + 6 * g, 6, 8 + 9 * g + 10 * g * g, 9 + 10 * g])
+    assert disc.ravel() == pytest.approx([g**3, g**2, g**2, g, g**3, g**2])
+    assert done.ravel().tolist() == [0, 1, 0, 0, 0, 0]  # the time-out bootstraps
+    assert nxt[:, 0].tolist() == [3, 4, 6, 6, 10, 10]

@@ -1,0 +1,291 @@
+"""TinyRecursiveControl (TRC): a tiny recursive-reasoning network that outputs control sequences.
+
+In the spirit of Tiny Recursive Models (TRM), one shared tiny network ``core`` refines a latent
+reasoning state ``z`` and a current answer ``y`` (the control sequence ``(N, m)``)::
+
+    e = encode([x_0, r, T])                       # the problem
+    y = initial_guess(e);  z = z_init
+    for t in 1..T_outer:                          # outer cycles (each one is supervised)
+        for i in 1..n_inner:                      # inner cycles: reason
+            z = core(e + embed(y) + z)
+        y = y + head(core(embed(y) + z))          # update the answer (same core, no problem input)
+
+Training uses **deep supervision**: the loss is averaged over every outer cycle's answer.
+Gradient choice (``gradient``):
+
+- ``per_cycle`` (default): the carried ``(y, z)`` is detached at the start of each outer cycle, so
+  each cycle's loss back-propagates through that cycle's inner recursion only (as TRM/HRM detach
+  between supervision steps). Memory is that of one cycle and training is stable: every cycle
+  learns to improve whatever answer it is handed, which is what lets extra cycles at test time
+  keep lowering the error.
+- ``full``: back-propagation through all outer cycles (every cycle still supervised).
+- ``last``: the first ``T_outer - 1`` cycles run without gradient and only the last answer is
+  supervised (TRM's single-step recipe; no deep supervision).
+
+Optional rollout terms (the dynamics are linear, so the rollout is exact and differentiable):
+``rollout_weight * mean ||x_N - r||²`` and ``cost_weight * mean |J(u) - J(u*)| / J(u*)`` with the
+stated quadratic cost ``J``; the system is held in buffers set by :meth:`set_system`.
+
+Example::
+
+    from mlcore_trc_control.models.trc import TinyRecursiveControl
+
+    model = TinyRecursiveControl.create_medium()          # ~530K parameters
+    controls = model(problems)                            # (B, 2n+1) -> (B, N, m)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import torch
+from torch import nn
+
+from mlcore.config import in_range, non_negative, one_of, positive
+
+__all__ = ["SIZES", "TRCConfig", "TinyRecursiveControl"]
+
+#: Size presets: latent width, MLP hidden width, residual blocks in the shared core, cycles.
+SIZES: dict[str, dict[str, int]] = {
+    "small": {"latent_dim": 72, "hidden_dim": 288, "num_layers": 2, "num_outer_cycles": 3, "num_inner_cycles": 3},
+    "medium": {"latent_dim": 160, "hidden_dim": 640, "num_layers": 2, "num_outer_cycles": 3, "num_inner_cycles": 3},
+    "large": {"latent_dim": 360, "hidden_dim": 1440, "num_layers": 2, "num_outer_cycles": 3, "num_inner_cycles": 3},
+}
+
+
+def _optional_positive(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    if value is not None:
+        positive(inst, attribute, value)
+
+
+@attrs.define
+class TRCConfig:
+    """Config of :class:`TinyRecursiveControl` (section ``model`` of the ``trc`` pipeline).
+
+    Attributes:
+        size: ``small`` (~105K params), ``medium`` (~530K) or ``large`` (~2.6M).
+        latent_dim, hidden_dim, num_layers, num_outer_cycles, num_inner_cycles: override the
+            size preset (``None`` = preset).
+        state_dim, control_dim, num_steps: problem shape (the ``trc`` pipeline fills them from
+            the data set; defaults: the double integrator, 15 steps).
+        gradient: ``per_cycle`` | ``full`` | ``last`` (see the module docstring).
+        deep_supervision: supervise every outer cycle (``True``) or only the last.
+        rollout_weight: weight of the terminal-state rollout loss (0 = off).
+        cost_weight: weight of the relative LQR-cost rollout loss (0 = off).
+        dropout: dropout inside the core MLP.
+    """
+
+    size: str = attrs.field(default="medium", validator=one_of(*SIZES))
+    latent_dim: int | None = attrs.field(default=None, validator=_optional_positive)
+    hidden_dim: int | None = attrs.field(default=None, validator=_optional_positive)
+    num_layers: int | None = attrs.field(default=None, validator=_optional_positive)
+    num_outer_cycles: int | None = attrs.field(default=None, validator=_optional_positive)
+    num_inner_cycles: int | None = attrs.field(default=None, validator=_optional_positive)
+    state_dim: int = attrs.field(default=2, validator=positive)
+    control_dim: int = attrs.field(default=1, validator=positive)
+    num_steps: int = attrs.field(default=15, validator=positive)
+    gradient: str = attrs.field(default="per_cycle", validator=one_of("per_cycle", "full", "last"))
+    deep_supervision: bool = True
+    rollout_weight: float = attrs.field(default=0.0, validator=non_negative)
+    cost_weight: float = attrs.field(default=0.0, validator=non_negative)
+    dropout: float = attrs.field(default=0.0, validator=in_range(0, 1, high_open=True))
+
+    def resolved(self) -> dict[str, int]:
+        """The preset of ``size`` with the explicit overrides applied."""
+        out = dict(SIZES[self.size])
+        for key in out:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = int(value)
+        return out
+
+
+class _Block(nn.Module):
+    """Pre-norm residual MLP block: ``x + W2 act(W1 LN(x))``."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.SiLU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc2(self.act(self.fc1(self.norm(x))))
+        return x + (h if self.drop is None else self.drop(h))
+
+
+class TinyRecursiveControl(nn.Module):
+    """Recursive refinement of a control sequence by one shared tiny network (see the module docstring)."""
+
+    def __init__(self, config: TRCConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or TRCConfig()
+        hp = config.resolved()
+        self.latent_dim, self.hidden_dim = hp["latent_dim"], hp["hidden_dim"]
+        self.num_outer_cycles, self.num_inner_cycles = hp["num_outer_cycles"], hp["num_inner_cycles"]
+        n, m, steps = config.state_dim, config.control_dim, config.num_steps
+        self.state_dim, self.control_dim, self.num_steps = n, m, steps
+        self.input_dim = 2 * n + 1
+        d, out = self.latent_dim, steps * m
+        self.encoder = nn.Sequential(nn.Linear(self.input_dim, d), nn.SiLU(), nn.Linear(d, d), nn.LayerNorm(d))
+        self.initial_head = nn.Linear(d, out)
+        self.answer_embed = nn.Linear(out, d)
+        self.z_init = nn.Parameter(torch.zeros(d))
+        self.core = nn.Sequential(*[_Block(d, self.hidden_dim, config.dropout) for _ in range(hp["num_layers"])])
+        self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, out))
+        nn.init.zeros_(self.head[1].weight)  # each cycle starts as "keep the current answer"
+        nn.init.zeros_(self.head[1].bias)
+        # Normalisation (set from the data by set_normalisation; saved with the weights).
+        self.register_buffer("input_mean", torch.zeros(self.input_dim))
+        self.register_buffer("input_std", torch.ones(self.input_dim))
+        self.register_buffer("control_scale", torch.ones(m))
+        # The system, for the optional rollout losses (set by set_system; default: double integrator).
+        dt = 5.0 / steps
+        a = torch.eye(n)
+        b = torch.zeros(n, m)
+        if n == 2 and m == 1:
+            a = torch.tensor([[1.0, dt], [0.0, 1.0]])
+            b = torch.tensor([[dt * dt / 2], [dt]])
+        q = torch.eye(n)
+        if n == 2:
+            q = torch.diag(torch.tensor([10.0, 5.0]))
+        self.register_buffer("sys_A", a)
+        self.register_buffer("sys_B", b)
+        self.register_buffer("sys_Q", q)
+        self.register_buffer("sys_R", 0.1 * torch.eye(m))
+        self.register_buffer("sys_Qf", 20.0 * q)
+        self.register_buffer("horizon", torch.tensor(5.0))
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def create_small(cls, **overrides: Any) -> TinyRecursiveControl:
+        """~105K parameters; ``overrides`` are :class:`TRCConfig` fields."""
+        return cls(TRCConfig(size="small", **overrides))
+
+    @classmethod
+    def create_medium(cls, **overrides: Any) -> TinyRecursiveControl:
+        """~530K parameters; ``overrides`` are :class:`TRCConfig` fields."""
+        return cls(TRCConfig(size="medium", **overrides))
+
+    @classmethod
+    def create_large(cls, **overrides: Any) -> TinyRecursiveControl:
+        """~2.6M parameters; ``overrides`` are :class:`TRCConfig` fields."""
+        return cls(TRCConfig(size="large", **overrides))
+
+    def num_parameters(self) -> int:
+        """Trainable parameter count."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    # ------------------------------------------------------------------ data hooks
+    @torch.no_grad()
+    def set_normalisation(self, problems: torch.Tensor, controls: torch.Tensor) -> None:
+        """Set input mean/std and the control scale from training tensors ``(M, 2n+1)``, ``(M, N, m)``."""
+        std = problems.std(dim=0)
+        self.input_mean.copy_(problems.mean(dim=0))
+        self.input_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        scale = controls.reshape(-1, self.control_dim).std(dim=0)
+        self.control_scale.copy_(torch.where(scale > 1e-6, scale, torch.ones_like(scale)))
+
+    @torch.no_grad()
+    def set_system(self, system: Any) -> None:
+        """Copy a :class:`~mlcore_trc_control.lqr.systems.LinearSystem` into the rollout buffers."""
+        for name in ("A", "B", "Q", "R", "Qf"):
+            getattr(self, f"sys_{name}").copy_(torch.as_tensor(getattr(system, name), dtype=torch.float32))
+        self.horizon.fill_(float(system.time_horizon))
+
+    def example_input(self, batch_size: int = 2) -> torch.Tensor:
+        """A batch of plausible problems ``(batch_size, 2n+1)`` for export checks."""
+        g = torch.Generator().manual_seed(0)
+        states = (torch.rand(batch_size, 2 * self.state_dim, generator=g) * 4 - 2).to(self.input_mean.device)
+        horizon = self.horizon.expand(batch_size, 1).to(states)
+        return torch.cat([states, horizon], dim=1)
+
+    # ------------------------------------------------------------------ forward
+    def _cycle(self, e: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One outer cycle: ``n_inner`` reasoning updates of ``z``, then one answer update of ``y``."""
+        y_emb = self.answer_embed(y)
+        for _ in range(self.num_inner_cycles):
+            z = self.core(e + y_emb + z)
+        y = y + self.head(self.core(y_emb + z))
+        return y, z
+
+    def forward_cycles(
+        self, problems: torch.Tensor, num_outer_cycles: int | None = None, gradient: str = "full"
+    ) -> list[torch.Tensor]:
+        """Every outer cycle's controls ``(B, N, m)``; ``gradient`` as in :class:`TRCConfig`."""
+        cycles = num_outer_cycles or self.num_outer_cycles
+        e = self.encoder((problems - self.input_mean) / self.input_std)
+        y = self.initial_head(e)
+        z = self.z_init.expand_as(e)
+        outputs = []
+        for t in range(cycles):
+            if gradient == "per_cycle" and t > 0:
+                y, z = y.detach(), z.detach()
+            if gradient == "last" and t < cycles - 1:
+                with torch.no_grad():
+                    y, z = self._cycle(e, y, z)
+            else:
+                y, z = self._cycle(e, y, z)
+            outputs.append((y * self.control_scale.repeat(self.num_steps)).view(-1, self.num_steps, self.control_dim))
+        return outputs
+
+    def forward(self, problems: torch.Tensor) -> torch.Tensor:
+        """Controls ``(B, N, m)`` for problems ``(B, 2n+1) = [x_0, r, T]`` after all outer cycles."""
+        return self.forward_cycles(problems)[-1]
+
+    @torch.no_grad()
+    def predict(self, problems: torch.Tensor, num_outer_cycles: int | None = None) -> torch.Tensor:
+        """Inference with an optional number of outer cycles (test-time iteration sweep)."""
+        return self.forward_cycles(problems, num_outer_cycles)[-1]
+
+    # ------------------------------------------------------------------ loss
+    def rollout(self, problems: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
+        """Exact differentiable states ``(B, N+1, n)`` of the buffered linear system."""
+        x = problems[:, : self.state_dim]
+        states = [x]
+        for k in range(controls.shape[1]):
+            x = x @ self.sys_A.T + controls[:, k] @ self.sys_B.T
+            states.append(x)
+        return torch.stack(states, dim=1)
+
+    def lqr_cost(self, problems: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
+        """The stated quadratic tracking cost ``J`` of each problem ``(B,)``."""
+        states = self.rollout(problems, controls)
+        err = states - problems[:, None, self.state_dim : 2 * self.state_dim]
+        stage = torch.einsum("bki,ij,bkj->b", err[:, :-1], self.sys_Q, err[:, :-1])
+        effort = torch.einsum("bki,ij,bkj->b", controls, self.sys_R, controls)
+        terminal = torch.einsum("bi,ij,bj->b", err[:, -1], self.sys_Qf, err[:, -1])
+        return stage + effort + terminal
+
+    def _answer_loss(self, problems: torch.Tensor, y: torch.Tensor, target: torch.Tensor, loss_fn: Any) -> torch.Tensor:
+        loss = loss_fn(y, target)
+        cfg = self.config
+        if cfg.rollout_weight > 0:
+            final = self.rollout(problems, y)[:, -1]
+            goal = problems[:, self.state_dim : 2 * self.state_dim]
+            loss = loss + cfg.rollout_weight * ((final - goal) ** 2).sum(dim=1).mean()
+        if cfg.cost_weight > 0:
+            ref = self.lqr_cost(problems, target).clamp_min(1e-6)
+            loss = loss + cfg.cost_weight * ((self.lqr_cost(problems, y) - ref).abs() / ref).mean()
+        return loss
+
+    def compute_loss(self, batch: Any, loss_fn: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        """Deep-supervised loss over the outer cycles; returns ``(loss, {"final_mse", "first_mse"})``."""
+        problems, target = batch
+        if loss_fn is None:
+            loss_fn = nn.functional.mse_loss
+        gradient = self.config.gradient if self.training else "full"
+        context = torch.enable_grad() if self.training else torch.no_grad()
+        with context:
+            outputs = self.forward_cycles(problems, gradient=gradient)
+            supervised = outputs if (self.config.deep_supervision and gradient != "last") else outputs[-1:]
+            loss = torch.stack([self._answer_loss(problems, y, target, loss_fn) for y in supervised]).mean()
+        with torch.no_grad():
+            extras = {
+                "final_mse": float(nn.functional.mse_loss(outputs[-1], target)),
+                "first_mse": float(nn.functional.mse_loss(outputs[0], target)),
+            }
+        return loss, extras
