@@ -110,8 +110,9 @@ def test_batch_one_example_is_widened_and_static_export_checks_example_batch(tmp
     example = (torch.randn(1, 4), torch.randn(1, 2))
     result = export_model(model, example, tmp_path / "m.ts", format="torchscript")
     assert result.ok and result.batch_sizes_checked == (1, 3)
-    static = export_model(model, (torch.randn(2, 4), torch.randn(2, 2)), tmp_path / "s.ts", format="torchscript",
-                          dynamic_batch=False)
+    static = export_model(
+        model, (torch.randn(2, 4), torch.randn(2, 2)), tmp_path / "s.ts", format="torchscript", dynamic_batch=False
+    )
     assert static.ok and static.batch_sizes_checked == (2,)
 
 
@@ -125,8 +126,14 @@ def test_trace_that_freezes_a_branch_is_reported_and_auto_falls_back_to_script(t
 
 
 def test_summary_prints_the_tolerance(tmp_path):
-    result = export_model(TwoInTwoOut(), (torch.randn(2, 4), torch.randn(2, 2)), tmp_path / "m.ts",
-                          format="torchscript", atol=1e-3, rtol=1e-2)
+    result = export_model(
+        TwoInTwoOut(),
+        (torch.randn(2, 4), torch.randn(2, 2)),
+        tmp_path / "m.ts",
+        format="torchscript",
+        atol=1e-3,
+        rtol=1e-2,
+    )
     line = result.summary()
     assert "atol 1e-03" in line and "rtol 1e-02" in line and "batch sizes 1, 3" in line and line.endswith("ok")
     assert result.to_dict()["batch_sizes_checked"] == [1, 3]

@@ -85,7 +85,11 @@ def test_losses_give_gradients(cls, pair):
     [
         (HuberConfig, {"delta": 0.0}, r"delta=0.0 is out of range"),
         (HuberConfig, {"delta": -1}, r"delta=-1.0 is out of range"),
-        (CrossEntropyConfig, {"label_smoothing": 1.0}, r"label_smoothing=1.0 is out of range \(allowed: \[0.0, 1.0\)\)"),
+        (
+            CrossEntropyConfig,
+            {"label_smoothing": 1.0},
+            r"label_smoothing=1.0 is out of range \(allowed: \[0.0, 1.0\)\)",
+        ),
         (HybridConfig, {"ratio": 1.5}, r"ratio=1.5 is out of range \(allowed: \[0.0, 1.0\]\)"),
         (HybridConfig, {"ratio": -0.1}, r"ratio=-0.1 is out of range"),
     ],

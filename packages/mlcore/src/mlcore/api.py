@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -325,8 +325,9 @@ def evaluate(
     path = Path(checkpoint)
     ckpt = load_checkpoint(path)
     torch_device = resolve_device(device)
+    ev_cfg: dict[str, Any] = {}
     if evaluator is not None:
-        ev_name, ev_cfg = evaluator, {}
+        ev_name = evaluator
     else:
         found = _component(ckpt, "evaluator", path)
         if found is None:
@@ -372,7 +373,8 @@ def export(
         raise MlcoreError(f"{path}: model {type(model).__name__} defines no example_input(), so it cannot be exported")
     suffix = ".onnx" if format == "onnx" else ".ts"
     target = Path(out) if out is not None else path.with_suffix(suffix)
-    return export_model(model, model.example_input(2), target, format=format, atol=atol, rtol=rtol)
+    example = cast(Any, model).example_input(2)
+    return export_model(model, example, target, format=format, atol=atol, rtol=rtol)
 
 
 def generate_data(

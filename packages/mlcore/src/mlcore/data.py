@@ -33,12 +33,15 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlcore.errors import DataError
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
+
+
+_D = TypeVar("_D", bound="DataModule")
 
 
 class DataModule:
@@ -55,7 +58,7 @@ class DataModule:
     def setup(self) -> None:
         """Load or generate the data. Called once by :meth:`prepare`; may be slow."""
 
-    def prepare(self) -> DataModule:
+    def prepare(self: _D) -> _D:
         """Run :meth:`setup` once (idempotent) and return ``self``."""
         if not self._is_setup:
             self.setup()

@@ -10,7 +10,7 @@ import sys
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -119,7 +119,7 @@ class TinyData(DataModule):
 class RecordingTracker(Tracker):
     """Keeps everything it is sent; instances are collected in ``RecordingTracker.instances``."""
 
-    instances: list[RecordingTracker] = []
+    instances: ClassVar[list[RecordingTracker]] = []
 
     def __init__(self) -> None:
         self.started: tuple[Path, dict[str, Any]] | None = None

@@ -86,7 +86,7 @@ def test_compute_loss_hook_with_dict_batches_and_extras(fit_tiny: Any) -> None:
     assert model.calls["train"] > 0 and model.calls["eval"] > 0
     for rec in result.history:
         assert rec["train_is_train"] == 1.0 and rec["val_is_train"] == 0.0
-        assert 0 < rec["val_mae"] and 0 < rec["train_mae"]
+        assert rec["val_mae"] > 0 and rec["train_mae"] > 0
 
 
 def test_monitor_on_logged_extra(fit_tiny: Any) -> None:
@@ -139,7 +139,7 @@ def test_config_errors_are_one_line_naming_the_field() -> None:
         structure(TrainerConfig, {"monitor": "loss"}, where="trainer.")
     with pytest.raises(ConfigError, match="accumulate_grad_batches=0"):
         structure(TrainerConfig, {"accumulate_grad_batches": 0}, where="trainer.")
-    with pytest.raises(ConfigError, match="callbacks=.*twice"):
+    with pytest.raises(ConfigError, match=r"callbacks=.*twice"):
         structure(TrainerConfig, {"callbacks": ["a", "a"]}, where="trainer.")
     cfg = structure(TrainerConfig, {"epochs": "5", "amp": "true", "trackers": []}, where="trainer.")
     assert cfg.epochs == 5 and cfg.amp is True and cfg.trackers == [] and cfg.eval_batch == 64
@@ -327,14 +327,13 @@ RESUME_CONFIG = {
 }
 
 
-@pytest.mark.parametrize(
-    ("hook", "saved_epochs"), [("on_epoch_start", 2), ("on_batch_end", 2), ("on_epoch_end", 1)]
-)
+@pytest.mark.parametrize(("hook", "saved_epochs"), [("on_epoch_start", 2), ("on_batch_end", 2), ("on_epoch_end", 1)])
 def test_interrupted_and_resumed_run_equals_uninterrupted(fit_tiny: Any, hook: str, saved_epochs: int) -> None:
     full, full_model, full_dir = fit_tiny("full", **RESUME_CONFIG)
     assert full.stopped_reason == "completed" and full.epochs_run == 4
 
-    part, _, run_dir = fit_tiny("resumed", cbs=(InterruptAt(3 if hook != "on_epoch_end" else 2, hook),), **RESUME_CONFIG)
+    interrupt = InterruptAt(3 if hook != "on_epoch_end" else 2, hook)
+    part, _, run_dir = fit_tiny("resumed", cbs=(interrupt,), **RESUME_CONFIG)
     assert part.stopped_reason == "interrupted" and part.epochs_run == saved_epochs
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] == saved_epochs
 

@@ -11,9 +11,16 @@ from mlcore_nav_rl.algorithms import PerDQN, PerSAC, PerTD3
 from mlcore_nav_rl.buffers import PrioritizedReplayBuffer
 from mlcore_nav_rl.envs import NavEnvConfig, make_vec_env
 
+
 def kw():
     """Small, fast settings (a fresh dict each time: SB3 mutates policy_kwargs)."""
-    return {"learning_starts": 50, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}, "seed": 3, "device": "cpu"}
+    return {
+        "learning_starts": 50,
+        "batch_size": 32,
+        "policy_kwargs": {"net_arch": [32, 32]},
+        "seed": 3,
+        "device": "cpu",
+    }
 
 
 def _params(model):
@@ -41,7 +48,13 @@ def test_priorities_follow_td_errors(cls, action_type):
 
 def test_per_sac_nstep_runs():
     venv = make_vec_env(NavEnvConfig(), 1, seed=0)
-    model = PerSAC("MlpPolicy", venv, replay_buffer_class=PrioritizedReplayBuffer,
-                   replay_buffer_kwargs={"n_steps": 3, "gamma": 0.9}, gamma=0.9, **kw())
+    model = PerSAC(
+        "MlpPolicy",
+        venv,
+        replay_buffer_class=PrioritizedReplayBuffer,
+        replay_buffer_kwargs={"n_steps": 3, "gamma": 0.9},
+        gamma=0.9,
+        **kw(),
+    )
     model.learn(120)
     assert model.replay_buffer.sample(8).discounts is not None

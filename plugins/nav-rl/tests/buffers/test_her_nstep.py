@@ -15,8 +15,15 @@ def _buffer(n_steps=3, terminate_on_success=False):
     venv = make_vec_env(NavEnvConfig(reward="sparse"), 1, goal_conditioned=True, monitor=False)
     venv.env_method("__setattr__", "terminate_on_success", terminate_on_success)
     buf = NStepHerReplayBuffer(
-        50, venv.observation_space, venv.action_space, env=venv, device="cpu", n_steps=n_steps, gamma=G,
-        n_sampled_goal=4, goal_selection_strategy="final",
+        50,
+        venv.observation_space,
+        venv.action_space,
+        env=venv,
+        device="cpu",
+        n_steps=n_steps,
+        gamma=G,
+        n_sampled_goal=4,
+        goal_selection_strategy="final",
     )
     # episode 1 (t=0..3) ends by collision (terminated); episode 2 (t=4..8) times out.
     # the robot walks along x: achieved goal at step t is (0.1 * (t + 1), 0.5); desired goal (0.45, 0.5)
@@ -35,7 +42,9 @@ def _buffer(n_steps=3, terminate_on_success=False):
 def test_real_transitions_use_stored_rewards_and_cut_at_episode_end():
     buf = _buffer()
     s = buf._nstep_samples(np.array([0, 2, 3, 4, 7]), np.zeros(5, dtype=int), None, None)
-    assert s.rewards.numpy().ravel() == pytest.approx([1 + 2 * G + 3 * G * G, 3 + 4 * G, 4, 5 + 6 * G + 7 * G * G, 8 + 9 * G])
+    assert s.rewards.numpy().ravel() == pytest.approx(
+        [1 + 2 * G + 3 * G * G, 3 + 4 * G, 4, 5 + 6 * G + 7 * G * G, 8 + 9 * G]
+    )
     assert s.discounts.numpy().ravel() == pytest.approx([G**3, G**2, G, G**3, G**2])
     # collision at t=3 is terminal; the time-out at t=8 bootstraps
     assert s.dones.numpy().ravel().tolist() == [0, 1, 1, 0, 0]
@@ -47,8 +56,10 @@ def test_virtual_transitions_recompute_every_reward_of_the_window():
     arena = 4.0
     goal = np.array([[0.3, 0.5]], dtype=np.float32)  # reached (within 0.3 m) when x in (0.225, 0.375)
     s = buf._nstep_samples(np.array([0, 4]), np.zeros(2, dtype=int), np.repeat(goal, 2, 0), None)
+
     def r(t):  # sparse reward of step t: next achieved x = 0.1 (t + 1)
         return 0.0 if abs(0.1 * (t + 1) - 0.3) * arena < 0.3 else -1.0
+
     assert s.rewards.numpy().ravel() == pytest.approx([r(0) + G * r(1) + G * G * r(2), r(4) + G * r(5) + G * G * r(6)])
     assert np.allclose(s.observations["desired_goal"].numpy(), goal)
     assert np.allclose(s.next_observations["desired_goal"].numpy(), goal)

@@ -32,7 +32,9 @@ def _filled(n_envs=1, size=40, **kw):
     buf = PrioritizedReplayBuffer(size, OBS, ACT, "cpu", n_envs=n_envs, seed=0, **kw)
     for t in range(size // n_envs):
         obs = np.full((n_envs, 3), t, dtype=np.float32) + np.arange(n_envs)[:, None] * 1000
-        buf.add(obs, obs + 1, np.zeros((n_envs, 2), np.float32), np.full(n_envs, float(t)), np.zeros(n_envs), [{}] * n_envs)
+        buf.add(
+            obs, obs + 1, np.zeros((n_envs, 2), np.float32), np.full(n_envs, float(t)), np.zeros(n_envs), [{}] * n_envs
+        )
     return buf
 
 
@@ -93,11 +95,15 @@ def test_nstep_returns_cut_at_termination_and_timeout():
     touts = [False, False, False, False, False, True, False, False, False, False]
     for t in range(10):
         o = np.full((1, 3), t, dtype=np.float32)
-        buf.add(o, o + 1, np.zeros((1, 2)), np.array([t + 1.0]), np.array([dones[t]]), [{"TimeLimit.truncated": touts[t]}])
+        buf.add(
+            o, o + 1, np.zeros((1, 2)), np.array([t + 1.0]), np.array([dones[t]]), [{"TimeLimit.truncated": touts[t]}]
+        )
     data = buf._gather(np.array([0, 2, 4, 5, 7, 8]), np.zeros(6, dtype=int), None)
-    obs, _, nxt, done, ret, disc = (x.numpy() for x in data)
+    _, _, nxt, done, ret, disc = (x.numpy() for x in data)
     g = 0.5
-    assert ret.ravel() == pytest.approx([1 + 2 * g + 3 * g * g, 3 + 4 * g, 5 + 6 * g, 6, 8 + 9 * g + 10 * g * g, 9 + 10 * g])
+    assert ret.ravel() == pytest.approx(
+        [1 + 2 * g + 3 * g * g, 3 + 4 * g, 5 + 6 * g, 6, 8 + 9 * g + 10 * g * g, 9 + 10 * g]
+    )
     assert disc.ravel() == pytest.approx([g**3, g**2, g**2, g, g**3, g**2])
     assert done.ravel().tolist() == [0, 1, 0, 0, 0, 0]  # the time-out bootstraps
     assert nxt[:, 0].tolist() == [3, 4, 6, 6, 10, 10]

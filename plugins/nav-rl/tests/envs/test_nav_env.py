@@ -12,6 +12,7 @@ from mlcore_nav_rl.envs import NavEnv, NavEnvConfig, NavGoalEnv, make_vec_env
 from mlcore_nav_rl.envs.render import write_gif
 
 
+@pytest.mark.filterwarnings("ignore:.*alternative render modes")
 @pytest.mark.parametrize("cls", [NavEnv, NavGoalEnv])
 @pytest.mark.parametrize("robot", ["point", "diff_drive"])
 @pytest.mark.parametrize("action_type", ["continuous", "discrete"])
@@ -48,7 +49,7 @@ def test_ray_casting_matches_geometry():
     env.obs_pos = np.array([[3.0, 1.5]])
     env.obs_rad = np.array([0.5])
     r = env._cast_rays()
-    # ray 0 points +x: hits the circle at x = 2.5; ray 1 (+y) hits the wall y=4; ray 2 (-x) wall x=0; ray 3 (-y) wall y=0
+    # ray 0 (+x) hits the circle at x = 2.5; ray 1 (+y) the wall y=4; ray 2 (-x) the wall x=0; ray 3 (-y) y=0
     assert r == pytest.approx([1.5, 2.5, 1.0, 1.5])
 
 
@@ -166,7 +167,7 @@ def test_vec_env_steps():
     venv = make_vec_env(NavEnvConfig(), 3, seed=1)
     obs = venv.reset()
     assert obs.shape == (3, 24)
-    obs, rew, done, infos = venv.step(np.zeros((3, 2), dtype=np.float32))
+    obs, rew, _, infos = venv.step(np.zeros((3, 2), dtype=np.float32))
     assert rew.shape == (3,) and len(infos) == 3
     assert venv.env_method("get_stage")[0]["n_static"] == 3
 
@@ -176,3 +177,12 @@ def test_bad_config_raises():
         NavEnvConfig(robot="tank")
     with pytest.raises(ValueError, match="obstacle_radius"):
         NavEnvConfig(obstacle_radius=(0.5, 0.1))
+
+
+def test_gymnasium_make_ids():
+    import gymnasium
+
+    env = gymnasium.make("mlcore_nav_rl/NavGoal-v0", config=NavEnvConfig(n_static=1), max_episode_steps=10)
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
+    check_env(env.unwrapped)

@@ -481,9 +481,9 @@ def check_pipeline_profile(spec: ComponentSpec, profile: str) -> Any:
         return None
     merged = deep_merge(unstructure(cls()), spec.profiles[profile])
     try:
-        return structure(cls, merged, where=f"profile {profile}: ")
+        return structure(cls, merged)
     except MlcoreError as exc:
-        raise ContractError(f"pipeline {spec.name!r}: {exc}") from None
+        raise ContractError(f"pipeline {spec.name!r}, profile {profile!r}: {exc}") from None
 
 
 def check_tracker(tracker: Any) -> None:

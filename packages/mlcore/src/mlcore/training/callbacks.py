@@ -50,7 +50,10 @@ class Callback:
         """Called after validation with ``{"val_loss": ..., "val_<name>": ...}`` (empty without a val set)."""
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
-        """Called with the epoch's history record (after best.pt, before last.pt is written)."""
+        """Called with the epoch's history record, before ``last.pt``/``best.pt`` are written.
+
+        ``trainer.best_epoch == epoch`` tells whether this epoch is the new best.
+        """
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
         """Called once when training ends for any reason (the model then holds the best weights)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -177,15 +178,19 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        text = str(exc)
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found:
             raise CheckpointError(
-                f"checkpoint {p} is not an mlcore checkpoint: it holds objects that cannot be loaded safely ({first})"
+                f"checkpoint {p} is not an mlcore checkpoint: it holds a {found.group(1)} object, "
+                "which cannot be loaded safely (weights_only)"
             ) from None
-        raise CheckpointError(f"checkpoint {p} is corrupt or not a torch file ({first})") from None
+        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        reason = detail.group(1).strip() if detail else (text.strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"checkpoint {p} is corrupt, truncated or not a torch file ({reason})") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, AttributeError, IndexError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {p} is corrupt or truncated ({first})") from None
+        first = str(exc).strip().split(". ")[0].splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {p} is corrupt, truncated or not a torch file ({first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND or "format" not in ckpt:
         raise CheckpointError(f"{p} is not an mlcore checkpoint (no 'kind: {CHECKPOINT_KIND}' entry)")
     fmt = ckpt["format"]

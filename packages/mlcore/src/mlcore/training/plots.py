@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 #: record keys that get their own panel or are not curves
-_RESERVED = ("epoch", "train_loss", "val_loss", "lr", "seconds")
+_RESERVED = ("epoch", "train_loss", "val_loss", "lr", "seconds", "grad_norm_max")
 
 
 def _series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
@@ -30,6 +30,7 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path, *,
     """Draw the history (list of epoch records) into ``path`` atomically; ``None`` if there is nothing to draw."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from mlcore.io import atomic_write
 
@@ -70,6 +71,8 @@ def plot_training_curves(history: Sequence[dict[str, Any]], path: str | Path, *,
         ax.set(xlabel="epoch", title="other logged values")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
 

@@ -161,7 +161,7 @@ def _split_loss(out: Any) -> tuple[torch.Tensor, dict[str, Any]]:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         what = type(loss).__name__ if not isinstance(loss, torch.Tensor) else f"a tensor of shape {tuple(loss.shape)}"
         raise MlcoreError(f"the loss must be a scalar tensor, got {what} (check compute_loss or the loss function)")
-    return loss.reshape(()), logs
+    return (loss if loss.dim() == 0 else loss.reshape(())), logs
 
 
 @attrs.define
@@ -366,6 +366,15 @@ class Trainer:
         if self.is_main:
             save_checkpoint(path, model=self.model, meta=meta, **self._state(stopped_reason))
 
+    def _copy(self, src: Path, dst: Path) -> None:
+        if self.is_main:
+            import shutil
+
+            from mlcore.io import atomic_write
+
+            with open(src, "rb") as fh:
+                atomic_write(dst, lambda out: shutil.copyfileobj(fh, out, 1 << 20))
+
     def _resume(self, path: Path, meta: dict[str, Any]) -> str | None:
         """Restore the full state from ``last.pt``; returns its recorded stop reason."""
         from mlcore.seeding import set_rng_state
@@ -440,9 +449,8 @@ class Trainer:
         model.train()
         accum = cfg.accumulate_grad_batches
         n = len(loader)
-        acc_dtype = torch.float32 if self.device.type == "mps" else torch.float64
-        loss_sum = torch.zeros((), dtype=acc_dtype, device=self.device)
-        count = 0
+        losses: list[torch.Tensor] = []  # per-batch losses, summed once at the end (no per-step sync)
+        sizes: list[int] = []
         extras: dict[str, float] = {}
         norm_sum = 0.0
         norm_max = 0.0
@@ -474,14 +482,14 @@ class Trainer:
                 if (i + 1) % accum == 0 or i + 1 == n:
                     norms.append(self._optimizer_step())
                 detached = loss.detach()
-                loss_sum += detached.to(acc_dtype) * bs
-                count += bs
+                losses.append(detached)
+                sizes.append(bs)
                 for k, v in logs.items():
                     extras[k] = extras.get(k, 0.0) + float(v) * bs
                 for cb in self.callbacks:
                     cb.on_batch_end(self, i, detached, logs)
                 if bar is not None and (i % 10 == 0 or i + 1 == n):
-                    bar.set_postfix(loss=f"{float(loss_sum) / max(count, 1):.4g}")
+                    bar.set_postfix(loss=f"{float(detached):.4g}")
         finally:
             if bar is not None:
                 bar.close()
@@ -490,7 +498,11 @@ class Trainer:
             finite = stacked[stacked.isfinite()]
             if finite.numel():
                 norm_sum, norm_max, norm_steps = float(finite.sum()), float(finite.max()), int(finite.numel())
-        values = [float(loss_sum), float(count), *(extras[k] for k in sorted(extras))]
+        # sequential float64 sum of loss * batch size: the same figure a hand-written loop gets
+        loss_sum = 0.0
+        for value, size in zip(torch.stack(losses).double().tolist() if losses else [], sizes):
+            loss_sum += value * size
+        values = [loss_sum, float(sum(sizes)), *(extras[k] for k in sorted(extras))]
         totals = torch.tensor(values, dtype=torch.float64)
         if self.dist.enabled:
             import torch.distributed as dist
@@ -519,7 +531,7 @@ class Trainer:
             norm = torch.nn.utils.clip_grad_norm_(self._params, cfg.grad_clip)
         else:
             grads = [p.grad for p in self._params if p.grad is not None]
-            norm = _total_norm(grads) if grads else torch.zeros((), device=self.device)
+            norm = _total_norm(grads, self._uniform_params) if grads else torch.zeros((), device=self.device)
         for cb in self.callbacks:
             cb.on_before_optimizer_step(self, norm)
         if self.scaler is not None:
@@ -604,6 +616,7 @@ class Trainer:
         if isinstance(loss, nn.Module):
             loss = loss.to(self.device)
         self._params = [p for p in model.parameters() if p.requires_grad]
+        self._uniform_params = len({(p.device, p.dtype) for p in self._params}) == 1
         if not self._params:
             raise MlcoreError(f"{type(model).__name__} has no trainable parameters")
         self._loss_module = _LossModule(model, loss)
@@ -731,6 +744,7 @@ class Trainer:
         reason = "completed"
         first = self.epoch + 1
         saved = len(self.history)  # epochs that last.pt holds
+        saved_best = (self.best_metric, self.best_epoch, self._best_state)
         try:
             for epoch in range(first, cfg.epochs + 1):
                 if self._stop_for_time(started, epoch_times):
@@ -775,10 +789,10 @@ class Trainer:
                     raise ConfigError(f"trainer.monitor={self.monitor!r} is not logged (available: {available})")
                 self.scheduler.step(value)
                 self.history.append(record)
-                if math.isfinite(value) and self._better(value, self.best_metric):
+                improved = math.isfinite(value) and self._better(value, self.best_metric)
+                if improved:
                     self.best_metric, self.best_epoch = float(value), epoch
                     self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                    self._save(best_path, meta)
                 self.log_scalars(self._epoch_scalars(record), epoch)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, record)
@@ -786,7 +800,10 @@ class Trainer:
                 if stopping:
                     reason = self.stop_reason or "early_stopping"
                 self._save(last_path, meta, reason if stopping else None)
+                if improved:
+                    self._copy(last_path, best_path)  # same content: cheaper than a second torch.save
                 saved = len(self.history)
+                saved_best = (self.best_metric, self.best_epoch, self._best_state)
                 self._write_stats(None)
                 epoch_times.append(time.monotonic() - t0)
                 self._log_epoch(record)
@@ -795,6 +812,7 @@ class Trainer:
                     break
         except KeyboardInterrupt:
             del self.history[saved:]  # an epoch whose last.pt was not written will be re-run on resume
+            self.best_metric, self.best_epoch, self._best_state = saved_best
             self.epoch = saved
             log.warning("interrupted: %s holds epoch %d", last_path, self.epoch)
             reason = "interrupted"
@@ -823,8 +841,13 @@ class Trainer:
         log.info("  ".join(parts))
 
 
-def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
-    """Global L2 norm of the gradients (what ``clip_grad_norm_`` computes, without scaling)."""
+def _total_norm(grads: list[torch.Tensor], uniform: bool = False) -> torch.Tensor:
+    """Global L2 norm of the gradients (what ``clip_grad_norm_`` computes, without scaling).
+
+    ``uniform`` (all on one device with one dtype) takes a fused fast path.
+    """
+    if uniform and hasattr(torch, "_foreach_norm"):
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     get_total_norm = getattr(torch.nn.utils, "get_total_norm", None)
     if get_total_norm is not None:
         return get_total_norm(grads)  # type: ignore[no-any-return]

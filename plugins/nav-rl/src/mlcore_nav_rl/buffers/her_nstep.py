@@ -48,7 +48,9 @@ class NStepHerReplayBuffer(HerReplayBuffer):
         return DictReplayBufferSamples(
             observations={k: th.cat((real.observations[k], virtual.observations[k])) for k in real.observations},
             actions=th.cat((real.actions, virtual.actions)),
-            next_observations={k: th.cat((real.next_observations[k], virtual.next_observations[k])) for k in real.observations},
+            next_observations={
+                k: th.cat((real.next_observations[k], virtual.next_observations[k])) for k in real.observations
+            },
             dones=th.cat((real.dones, virtual.dones)),
             rewards=th.cat((real.rewards, virtual.rewards)),
             discounts=th.cat((real.discounts, virtual.discounts)),

@@ -130,8 +130,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     ) -> None:
         if optimize_memory_usage:
             raise ValueError("PrioritizedReplayBuffer does not support optimize_memory_usage=True")
-        super().__init__(buffer_size, observation_space, action_space, device, n_envs, False, handle_timeout_termination)
-        if not 0.0 <= alpha:
+        super().__init__(
+            buffer_size, observation_space, action_space, device, n_envs, False, handle_timeout_termination
+        )
+        if not alpha >= 0.0:
             raise ValueError(f"alpha={alpha} must be >= 0")
         self.alpha = float(alpha)
         self.beta0 = float(beta)
@@ -192,7 +194,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             next_obs = self._normalize_obs(self.next_observations[batch_inds, env_inds, :], env)
             dones = (self.dones[batch_inds, env_inds] * (1 - self.timeouts[batch_inds, env_inds])).reshape(-1, 1)
             rewards = self._normalize_reward(self.rewards[batch_inds, env_inds].reshape(-1, 1), env)
-            return tuple(map(self.to_torch, (obs, actions, next_obs, dones, rewards))) + (None,)
+            return (*map(self.to_torch, (obs, actions, next_obs, dones, rewards)), None)
         # n-step: accumulate rewards until the first termination/time-out (inclusive); the slot
         # just before ``pos`` is treated as a cut so no window runs into overwritten data.
         timeouts = self.timeouts

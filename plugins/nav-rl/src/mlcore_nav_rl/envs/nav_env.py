@@ -18,7 +18,7 @@ variant with ``Dict(observation, achieved_goal, desired_goal)`` observations and
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import gymnasium as gym
@@ -77,7 +77,16 @@ class NavEnvConfig:
 
 
 #: Fields a curriculum stage may change through :meth:`NavEnv.set_stage`.
-STAGE_FIELDS = ("n_static", "n_moving", "n_goals", "max_steps", "obstacle_speed", "reward", "layout_pool", "layout_offset")
+STAGE_FIELDS = (
+    "n_static",
+    "n_moving",
+    "n_goals",
+    "max_steps",
+    "obstacle_speed",
+    "reward",
+    "layout_pool",
+    "layout_offset",
+)
 
 
 class NavEnv(gym.Env):
@@ -95,7 +104,7 @@ class NavEnv(gym.Env):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, config: NavEnvConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         cfg = config or NavEnvConfig()
@@ -121,6 +130,7 @@ class NavEnv(gym.Env):
         self.path_length = 0.0
         self.optimal_length = 0.0
         self.collided = False
+        self.n_collisions = 0
         self._ranges = np.ones(cfg.n_rays) * cfg.max_range
 
     # ------------------------------------------------------------------ spaces
@@ -164,7 +174,9 @@ class NavEnv(gym.Env):
             return np.random.default_rng([7919, layout_id])
         return self.np_random
 
-    def _sample_free(self, rng: np.random.Generator, taken: list[tuple[np.ndarray, float]], radius: float) -> np.ndarray:
+    def _sample_free(
+        self, rng: np.random.Generator, taken: list[tuple[np.ndarray, float]], radius: float
+    ) -> np.ndarray:
         cfg = self.config
         margin = radius + 0.05
         p = rng.uniform(margin, cfg.arena_size - margin, size=2)
@@ -228,6 +240,7 @@ class NavEnv(gym.Env):
         self.steps = 0
         self.path_length = 0.0
         self.collided = False
+        self.n_collisions = 0
         pts = np.vstack([self.pos[None], self.goals])
         self.optimal_length = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum())
         self._prev_dist = self._goal_dist()
@@ -280,8 +293,12 @@ class NavEnv(gym.Env):
         d = np.stack([np.cos(ang), np.sin(ang)], axis=1)  # (R, 2)
         p = self.pos
         with np.errstate(divide="ignore", invalid="ignore"):
-            tx = np.where(d[:, 0] > 0, (cfg.arena_size - p[0]) / d[:, 0], np.where(d[:, 0] < 0, -p[0] / d[:, 0], np.inf))
-            ty = np.where(d[:, 1] > 0, (cfg.arena_size - p[1]) / d[:, 1], np.where(d[:, 1] < 0, -p[1] / d[:, 1], np.inf))
+            tx = np.where(
+                d[:, 0] > 0, (cfg.arena_size - p[0]) / d[:, 0], np.where(d[:, 0] < 0, -p[0] / d[:, 0], np.inf)
+            )
+            ty = np.where(
+                d[:, 1] > 0, (cfg.arena_size - p[1]) / d[:, 1], np.where(d[:, 1] < 0, -p[1] / d[:, 1], np.inf)
+            )
         t = np.minimum(tx, ty)
         if len(self.obs_rad):
             oc = self.obs_pos - p  # (M, 2)
@@ -319,7 +336,8 @@ class NavEnv(gym.Env):
     def _info(self, reached: bool) -> dict[str, Any]:
         return {
             "is_success": self.goal_idx >= self.config.n_goals,
-            "collision": self.collided,
+            "collision": self.n_collisions > 0,
+            "collisions": self.n_collisions,
             "goals_reached": self.goal_idx,
             "goal_reached": reached,
             "path_length": self.path_length,
@@ -336,6 +354,7 @@ class NavEnv(gym.Env):
         self._move_obstacles()
         self.steps += 1
         self.collided = self._collides()
+        self.n_collisions += int(self.collided)
         dist = self._goal_dist()
         reached = dist < cfg.goal_radius and not self.collided
         progress = self._prev_dist - dist
@@ -371,9 +390,11 @@ class NavGoalEnv(NavEnv):
 
     Goals are positions divided by the arena size. The episode does **not** end when a goal is
     reached unless ``terminate_on_success``; with several goals, reaching one switches the
-    desired goal to the next. Collisions terminate (a goal-independent event, so relabelled
-    transitions stay consistent). ``compute_reward`` is vectorised over batches of goals:
-    sparse: ``-1`` until within ``goal_radius``, then ``0``; shaped: ``-distance / arena_size``.
+    desired goal to the next. Collisions are goal-independent events, so relabelled transitions
+    stay consistent; with HER's sparse ``-1`` reward use ``terminate_on_collision=False`` (the
+    robot is blocked instead), otherwise ending the episode early by crashing looks attractive.
+    ``compute_reward`` is vectorised over batches of goals; sparse: ``-1`` until within
+    ``goal_radius``, then ``0``; shaped: ``-distance / arena_size``.
     """
 
     def __init__(

@@ -18,7 +18,9 @@ _ROBOT = np.array([40, 90, 200], dtype=np.uint8)
 _RAY = np.array([230, 80, 80], dtype=np.uint8)
 
 
-def _disc(img: np.ndarray, grid: tuple[np.ndarray, np.ndarray], centre: np.ndarray, radius: float, colour: np.ndarray) -> None:
+def _disc(
+    img: np.ndarray, grid: tuple[np.ndarray, np.ndarray], centre: np.ndarray, radius: float, colour: np.ndarray
+) -> None:
     yy, xx = grid
     mask = (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= radius**2
     img[mask] = colour

@@ -1,26 +1,36 @@
 """TinyRecursiveControl (TRC): a tiny recursive-reasoning network that outputs control sequences.
 
 In the spirit of Tiny Recursive Models (TRM), one shared tiny network ``core`` refines a latent
-reasoning state ``z`` and a current answer ``y`` (the control sequence ``(N, m)``)::
+reasoning state ``z`` and a current answer ``y``; as in TRM, ``y`` is kept as an embedding of the
+control sequence and every cycle's answer is decoded by a linear head to controls ``(N, m)``::
 
     e = encode([x_0, r, T])                       # the problem
-    y = initial_guess(e);  z = z_init
+    y = answer_init(e);  z = z_init
     for t in 1..T_outer:                          # outer cycles (each one is supervised)
         for i in 1..n_inner:                      # inner cycles: reason
-            z = core(e + embed(y) + z)
-        y = y + head(core(embed(y) + z))          # update the answer (same core, no problem input)
+            z = core(e + y + z)
+        y = core(y + z)                           # update the answer (same core, no problem input)
+        controls_t = head(y)
 
-Training uses **deep supervision**: the loss is averaged over every outer cycle's answer.
+``core`` is a stack of pre-norm residual MLP blocks closed by a LayerNorm, so ``y`` and ``z`` keep a
+fixed scale for any number of cycles. (Feeding the answer back as explicit controls with a
+residual update ``y + head(...)`` was tried first: the third cycle came out 5x worse than the
+second; the latent answer gives cycles of even quality.)
+
+Training uses **deep supervision**: the loss is taken on every outer cycle's answer.
 Gradient choice (``gradient``):
 
 - ``per_cycle`` (default): the carried ``(y, z)`` is detached at the start of each outer cycle, so
   each cycle's loss back-propagates through that cycle's inner recursion only (as TRM/HRM detach
   between supervision steps). Memory is that of one cycle and training is stable: every cycle
-  learns to improve whatever answer it is handed, which is what lets extra cycles at test time
-  keep lowering the error.
+  learns to improve whatever state it is handed.
 - ``full``: back-propagation through all outer cycles (every cycle still supervised).
 - ``last``: the first ``T_outer - 1`` cycles run without gradient and only the last answer is
   supervised (TRM's single-step recipe; no deep supervision).
+
+Cycle losses are combined with ``cycle_weighting``: ``balanced`` weights each by its detached
+inverse (every cycle's *relative* error counts equally, so the small errors of late cycles are
+not drowned by the first cycle's), ``uniform`` takes the plain mean.
 
 Optional rollout terms (the dynamics are linear, so the rollout is exact and differentiable):
 ``rollout_weight * mean ||x_N - r||²`` and ``cost_weight * mean |J(u) - J(u*)| / J(u*)`` with the
@@ -38,67 +48,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import torch
 from torch import nn
 
-from mlcore.config import in_range, non_negative, one_of, positive
+from mlcore_trc_control.models.config import SIZES, TRCConfig
 
 __all__ = ["SIZES", "TRCConfig", "TinyRecursiveControl"]
-
-#: Size presets: latent width, MLP hidden width, residual blocks in the shared core, cycles.
-SIZES: dict[str, dict[str, int]] = {
-    "small": {"latent_dim": 72, "hidden_dim": 288, "num_layers": 2, "num_outer_cycles": 3, "num_inner_cycles": 3},
-    "medium": {"latent_dim": 160, "hidden_dim": 640, "num_layers": 2, "num_outer_cycles": 3, "num_inner_cycles": 3},
-    "large": {"latent_dim": 360, "hidden_dim": 1440, "num_layers": 2, "num_outer_cycles": 3, "num_inner_cycles": 3},
-}
-
-
-def _optional_positive(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
-    if value is not None:
-        positive(inst, attribute, value)
-
-
-@attrs.define
-class TRCConfig:
-    """Config of :class:`TinyRecursiveControl` (section ``model`` of the ``trc`` pipeline).
-
-    Attributes:
-        size: ``small`` (~105K params), ``medium`` (~530K) or ``large`` (~2.6M).
-        latent_dim, hidden_dim, num_layers, num_outer_cycles, num_inner_cycles: override the
-            size preset (``None`` = preset).
-        state_dim, control_dim, num_steps: problem shape (the ``trc`` pipeline fills them from
-            the data set; defaults: the double integrator, 15 steps).
-        gradient: ``per_cycle`` | ``full`` | ``last`` (see the module docstring).
-        deep_supervision: supervise every outer cycle (``True``) or only the last.
-        rollout_weight: weight of the terminal-state rollout loss (0 = off).
-        cost_weight: weight of the relative LQR-cost rollout loss (0 = off).
-        dropout: dropout inside the core MLP.
-    """
-
-    size: str = attrs.field(default="medium", validator=one_of(*SIZES))
-    latent_dim: int | None = attrs.field(default=None, validator=_optional_positive)
-    hidden_dim: int | None = attrs.field(default=None, validator=_optional_positive)
-    num_layers: int | None = attrs.field(default=None, validator=_optional_positive)
-    num_outer_cycles: int | None = attrs.field(default=None, validator=_optional_positive)
-    num_inner_cycles: int | None = attrs.field(default=None, validator=_optional_positive)
-    state_dim: int = attrs.field(default=2, validator=positive)
-    control_dim: int = attrs.field(default=1, validator=positive)
-    num_steps: int = attrs.field(default=15, validator=positive)
-    gradient: str = attrs.field(default="per_cycle", validator=one_of("per_cycle", "full", "last"))
-    deep_supervision: bool = True
-    rollout_weight: float = attrs.field(default=0.0, validator=non_negative)
-    cost_weight: float = attrs.field(default=0.0, validator=non_negative)
-    dropout: float = attrs.field(default=0.0, validator=in_range(0, 1, high_open=True))
-
-    def resolved(self) -> dict[str, int]:
-        """The preset of ``size`` with the explicit overrides applied."""
-        out = dict(SIZES[self.size])
-        for key in out:
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = int(value)
-        return out
 
 
 class _Block(nn.Module):
@@ -131,26 +86,21 @@ class TinyRecursiveControl(nn.Module):
         self.input_dim = 2 * n + 1
         d, out = self.latent_dim, steps * m
         self.encoder = nn.Sequential(nn.Linear(self.input_dim, d), nn.SiLU(), nn.Linear(d, d), nn.LayerNorm(d))
-        self.initial_head = nn.Linear(d, out)
-        self.answer_embed = nn.Linear(out, d)
+        self.answer_init = nn.Linear(d, d)
         self.z_init = nn.Parameter(torch.zeros(d))
-        self.core = nn.Sequential(*[_Block(d, self.hidden_dim, config.dropout) for _ in range(hp["num_layers"])])
+        blocks: list[nn.Module] = [_Block(d, self.hidden_dim, config.dropout) for _ in range(hp["num_layers"])]
+        self.core = nn.Sequential(*blocks, nn.LayerNorm(d))
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, out))
-        nn.init.zeros_(self.head[1].weight)  # each cycle starts as "keep the current answer"
-        nn.init.zeros_(self.head[1].bias)
         # Normalisation (set from the data by set_normalisation; saved with the weights).
         self.register_buffer("input_mean", torch.zeros(self.input_dim))
         self.register_buffer("input_std", torch.ones(self.input_dim))
         self.register_buffer("control_scale", torch.ones(m))
-        # The system, for the optional rollout losses (set by set_system; default: double integrator).
+        # The system, for the optional rollout losses (set by set_system; default: the double integrator).
         dt = 5.0 / steps
-        a = torch.eye(n)
-        b = torch.zeros(n, m)
+        a, b, q = torch.eye(n), torch.zeros(n, m), torch.eye(n)
         if n == 2 and m == 1:
             a = torch.tensor([[1.0, dt], [0.0, 1.0]])
             b = torch.tensor([[dt * dt / 2], [dt]])
-        q = torch.eye(n)
-        if n == 2:
             q = torch.diag(torch.tensor([10.0, 5.0]))
         self.register_buffer("sys_A", a)
         self.register_buffer("sys_B", b)
@@ -206,11 +156,14 @@ class TinyRecursiveControl(nn.Module):
     # ------------------------------------------------------------------ forward
     def _cycle(self, e: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One outer cycle: ``n_inner`` reasoning updates of ``z``, then one answer update of ``y``."""
-        y_emb = self.answer_embed(y)
         for _ in range(self.num_inner_cycles):
-            z = self.core(e + y_emb + z)
-        y = y + self.head(self.core(y_emb + z))
-        return y, z
+            z = self.core(e + y + z)
+        return self.core(y + z), z
+
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
+        """Controls ``(B, N, m)`` from the answer embedding ``y``."""
+        scale = self.control_scale.repeat(self.num_steps)
+        return (self.head(y) * scale).view(-1, self.num_steps, self.control_dim)
 
     def forward_cycles(
         self, problems: torch.Tensor, num_outer_cycles: int | None = None, gradient: str = "full"
@@ -218,7 +171,7 @@ class TinyRecursiveControl(nn.Module):
         """Every outer cycle's controls ``(B, N, m)``; ``gradient`` as in :class:`TRCConfig`."""
         cycles = num_outer_cycles or self.num_outer_cycles
         e = self.encoder((problems - self.input_mean) / self.input_std)
-        y = self.initial_head(e)
+        y = self.answer_init(e)
         z = self.z_init.expand_as(e)
         outputs = []
         for t in range(cycles):
@@ -229,7 +182,7 @@ class TinyRecursiveControl(nn.Module):
                     y, z = self._cycle(e, y, z)
             else:
                 y, z = self._cycle(e, y, z)
-            outputs.append((y * self.control_scale.repeat(self.num_steps)).view(-1, self.num_steps, self.control_dim))
+            outputs.append(self.decode(y))
         return outputs
 
     def forward(self, problems: torch.Tensor) -> torch.Tensor:
@@ -272,17 +225,23 @@ class TinyRecursiveControl(nn.Module):
             loss = loss + cfg.cost_weight * ((self.lqr_cost(problems, y) - ref).abs() / ref).mean()
         return loss
 
-    def compute_loss(self, batch: Any, loss_fn: Any) -> tuple[torch.Tensor, dict[str, float]]:
-        """Deep-supervised loss over the outer cycles; returns ``(loss, {"final_mse", "first_mse"})``."""
+    def compute_loss(self, batch: Any, loss_fn: Any = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Deep-supervised loss over the outer cycles; returns ``(loss, {"final_mse", "first_mse"})``.
+
+        ``loss_fn(prediction, target)`` is the per-answer loss (MSE when ``None``).
+        """
         problems, target = batch
         if loss_fn is None:
             loss_fn = nn.functional.mse_loss
         gradient = self.config.gradient if self.training else "full"
-        context = torch.enable_grad() if self.training else torch.no_grad()
-        with context:
-            outputs = self.forward_cycles(problems, gradient=gradient)
-            supervised = outputs if (self.config.deep_supervision and gradient != "last") else outputs[-1:]
-            loss = torch.stack([self._answer_loss(problems, y, target, loss_fn) for y in supervised]).mean()
+        outputs = self.forward_cycles(problems, gradient=gradient)
+        supervised = outputs if (self.config.deep_supervision and gradient != "last") else outputs[-1:]
+        losses = torch.stack([self._answer_loss(problems, y, target, loss_fn) for y in supervised])
+        if self.config.cycle_weighting == "balanced" and len(supervised) > 1:
+            inv = 1.0 / losses.detach().clamp_min(1e-12)
+            loss = (losses * inv / inv.sum()).sum()
+        else:
+            loss = losses.mean()
         with torch.no_grad():
             extras = {
                 "final_mse": float(nn.functional.mse_loss(outputs[-1], target)),

@@ -1,0 +1,63 @@
+"""Profiles of the ``nav`` pipeline (plain data: imported by the entry point, so no heavy imports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Profiles (config overrides) registered with the pipeline spec.
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "dataset": {
+            "goal_conditioned": True,
+            "demo_steps": 64,
+            "env": {"reward": "sparse", "n_static": 0, "n_moving": 0, "max_steps": 50, "terminate_on_collision": False},
+        },
+        "model": {
+            "name": "sac",
+            "her": True,
+            "n_sampled_goal": 4,
+            "her_strategy": "future",
+            "net_arch": [64, 64],
+            "batch_size": 128,
+            "learning_starts": 500,
+            "buffer_size": 50_000,
+            "gamma": 0.95,
+        },
+        "trainer": {"total_timesteps": 10_000, "eval_freq": 2_000, "eval_episodes": 20, "torch_threads": 1},
+        "evaluator": {"episodes": 50, "robustness": True, "unseen_layouts": True},
+    },
+    "full": {
+        "dataset": {"env": {"reward": "shaped"}},
+        "model": {
+            "name": "sac",
+            "n_step": 3,
+            "curriculum": True,
+            "net_arch": [256, 256],
+            "batch_size": 256,
+            "learning_starts": 5_000,
+            "buffer_size": 500_000,
+        },
+        "trainer": {"total_timesteps": 1_000_000, "n_envs": 8, "eval_freq": 20_000, "eval_episodes": 50},
+        "evaluator": {"episodes": 100, "stages": [0, 1, 2, 3]},
+    },
+}
+
+
+#: Profiles of the ``ablation`` pipeline.
+ABLATION_PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "dataset": {"demo_steps": 64, "env": {"reward": "shaped", "n_static": 3, "max_steps": 100}},
+        "base_model": {"net_arch": [64, 64], "batch_size": 128, "learning_starts": 500, "gamma": 0.95},
+        "variants": {"plain": {}, "per": {"per": True}, "n_step": {"n_step": 3}},
+        "seeds": [0, 1],
+        "trainer": {"total_timesteps": 6_000, "eval_freq": 1_000, "eval_episodes": 10, "torch_threads": 1},
+        "threshold": 0.5,
+    },
+    "full": {
+        "dataset": {"env": {"reward": "shaped"}},
+        "base_model": {"net_arch": [256, 256], "batch_size": 256, "learning_starts": 2_000},
+        "seeds": [0, 1, 2, 3, 4],
+        "trainer": {"total_timesteps": 200_000, "n_envs": 4, "eval_freq": 10_000, "eval_episodes": 50},
+        "threshold": 0.7,
+    },
+}

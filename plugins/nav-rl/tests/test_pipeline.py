@@ -1,0 +1,71 @@
+"""The ``nav`` and ``ablation`` pipelines: profiles, end to end through the core, and `mlcore evaluate`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from mlcore import api
+from mlcore.errors import CheckpointError, ConfigError
+from mlcore.registry import get_registry
+
+
+def test_profiles_structure():
+    for name in ("nav", "ablation"):
+        spec = get_registry().get("pipeline", name)
+        assert set(spec.profiles) == {"quick", "full"}
+    with pytest.raises(ConfigError, match="total_timesteps"):
+        api.resolve("nav-rl", profile="quick", overrides=["trainer.total_timesteps=-3"])
+
+
+def test_ablation_analysis_hand_computed():
+    from mlcore_nav_rl.ablation import analyse, render_report, steps_to_threshold
+
+    def hist(vals):
+        return [
+            {"timesteps": 100 * (i + 1), "success_rate": v, "return_mean": v, "collision_rate": 0.0}
+            for i, v in enumerate(vals)
+        ]
+
+    runs = {
+        "plain": [hist([0.0, 0.2, 0.4]), hist([0.1, 0.3, 0.6])],
+        "per": [hist([0.3, 0.7, 0.9]), hist([0.5, 0.8, 0.9])],
+    }
+    assert steps_to_threshold(runs["plain"][0], 0.5) == math.inf and steps_to_threshold(runs["plain"][1], 0.5) == 300
+    res = analyse(runs, threshold=0.5, baseline="plain")
+    assert res["summary"]["per"]["steps_to_threshold"] == [200, 100]
+    assert res["summary"]["per"]["median_steps_to_threshold"] == 150
+    assert res["summary"]["plain"]["final_success_mean"] == pytest.approx(0.5)
+    assert res["curves"]["per"]["mean"] == pytest.approx([0.4, 0.75, 0.9])
+    assert res["tests"][0]["a"] == "per" and res["tests"][0]["diff"] > 0
+    text = render_report(res)
+    assert "| per |" in text and "never" not in text.split("| per |")[1].split("\n")[0]
+
+
+@pytest.mark.slow
+def test_quick_profile_learns_end_to_end(tmp_path):
+    """HER + SAC on the sparse goal task: real learning within the quick budget, then `mlcore evaluate`."""
+    result = api.run(
+        "nav-rl",
+        profile="quick",
+        out=tmp_path / "run",
+        seed=0,
+        progress=False,
+        overrides=["trainer.total_timesteps=6000", "evaluator.episodes=20"],
+    )
+    m = result.metrics
+    stats = json.loads((result.out_dir / "training_stats.json").read_text())
+    first, best = stats["history"][0]["success_rate"], max(h["success_rate"] for h in stats["history"])
+    assert first <= 0.2 and best >= 0.7, stats["history"]
+    assert m["success_rate"] >= 0.6 > m["random_success_rate"]
+    for name in ("report.md", "metrics.json", "training_curves.png", "checkpoints/best.pt", "plots/eval_episode.gif"):
+        assert (result.out_dir / name).exists(), name
+    again = api.evaluate(result.out_dir / "checkpoints" / "best.pt", out_dir=tmp_path / "eval")
+    assert again["success_rate"] == pytest.approx(m["success_rate"])
+    assert (tmp_path / "eval" / "metrics.json").exists()
+    with pytest.raises(CheckpointError, match="not 'td3'"):
+        from mlcore.training.checkpoint import build_model
+
+        build_model(result.out_dir / "checkpoints" / "best.pt", expect="td3")

@@ -1,0 +1,132 @@
+"""The ``sb3`` trainer: run directory, checkpoints in the core format, resume with replay buffer, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mlcore.errors import ConfigError
+from mlcore.training.checkpoint import build_model, load_checkpoint, make_meta
+from mlcore_nav_rl.agent import DQNConfig, NavAgent, SACConfig
+from mlcore_nav_rl.data import NavData, NavDataConfig
+from mlcore_nav_rl.envs import NavEnvConfig
+from mlcore_nav_rl.trainer import SB3Trainer, SB3TrainerConfig, load_algorithm
+
+TINY = {"net_arch": [16], "learning_starts": 50, "batch_size": 16, "buffer_size": 2000}
+
+
+def _setup(model_cfg, **env):
+    agent = NavAgent(model_cfg)
+    data = NavData(NavDataConfig(demo_steps=16, env=NavEnvConfig(max_steps=30, action_type=agent.action_type, **env)))
+    meta = make_meta(
+        plugin="nav-rl",
+        components={
+            "dataset": ("nav", data.config),
+            "model": ("sac" if agent.algorithm == "sac" else agent.algorithm, model_cfg),
+        },
+    )
+    return agent, data, meta
+
+
+def test_fit_writes_run_dir_and_resumes(tmp_path):
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(total_timesteps=160, eval_freq=80, eval_episodes=2, progress=False, plot=False)
+    res = SB3Trainer(cfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert res.epochs_run == 2 and res.stopped_reason == "completed"
+    assert [h["timesteps"] for h in res.history] == [80, 160]
+    for name in (
+        "training_stats.json",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+        "checkpoints/last_replay_buffer.pkl",
+    ):
+        assert (tmp_path / name).exists(), name
+    assert any((tmp_path / "tensorboard").iterdir())
+    stats = json.loads((tmp_path / "training_stats.json").read_text())
+    assert stats["epochs_run"] == 2 and {"success_rate", "return_mean", "collision_rate"} <= set(stats["history"][0])
+    # core format, weights_only-safe, rebuildable through the registry
+    raw = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
+    assert raw["sb3_zip"].dtype == torch.uint8 and raw["timesteps"] == 160
+    rebuilt = build_model(load_checkpoint(tmp_path / "checkpoints/best.pt"), expect="sac")
+    x = agent.example_input(4)
+    best = load_checkpoint(tmp_path / "checkpoints/best.pt")
+    agent.load_state_dict(best["model"])
+    assert torch.allclose(rebuilt(x), agent(x))
+    algo = load_algorithm(raw)
+    assert algo.num_timesteps == 160
+    # resume: continues from 200 with the stored replay buffer and history
+    cfg2 = SB3TrainerConfig(total_timesteps=240, eval_freq=80, eval_episodes=2, progress=False, plot=False)
+    res2 = SB3Trainer(cfg2, device="cpu", seed=0).fit(
+        NavAgent(SACConfig(**TINY)), data, None, run_dir=tmp_path, meta=meta
+    )
+    assert [h["timesteps"] for h in res2.history] == [80, 160, 240]
+    assert load_algorithm(torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)).num_timesteps == 240
+
+
+def test_fit_dqn_with_curriculum_writes_progress(tmp_path):
+    from mlcore_nav_rl.curriculum import CurriculumConfig, StageSpec
+
+    stages = [StageSpec("a", 0, 0, 1, 10, success_rate=0.0, collision_rate=1.0), StageSpec("b", 1, 1, 2, 20)]
+    cfg = DQNConfig(**TINY, curriculum=True, curriculum_config=CurriculumConfig(stages=stages, window=2))
+    agent, data, meta = _setup(cfg)
+    res = SB3Trainer(
+        SB3TrainerConfig(total_timesteps=120, eval_freq=60, eval_episodes=2, progress=False), device="cpu"
+    ).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    progress = json.loads((tmp_path / "curriculum_progress.json").read_text())
+    assert progress["current_stage"] == 1 and progress["history"][0]["to_name"] == "b"
+    assert res.history[-1]["stage"] == 1
+
+
+def test_mismatched_sensor_count_is_a_config_error(tmp_path):
+    agent, data, meta = _setup(SACConfig(**TINY), n_rays=8)
+    with pytest.raises(ConfigError, match="n_rays"):
+        SB3Trainer(SB3TrainerConfig(total_timesteps=10), device="cpu").fit(
+            agent, data, None, run_dir=tmp_path, meta=meta
+        )
+    with pytest.raises(ConfigError, match="nav-rl agents"):
+        SB3Trainer(SB3TrainerConfig(total_timesteps=10), device="cpu").fit(
+            torch.nn.Linear(2, 2), data, None, run_dir=tmp_path
+        )
+
+
+def test_learning_curves_plot(tmp_path):
+    from mlcore_nav_rl.trainer import plot_learning_curves
+
+    hist = [
+        {
+            "timesteps": t,
+            "return_mean": r,
+            "return_std": 1.0,
+            "success_rate": s,
+            "collision_rate": 0.1,
+            "spl": s,
+            "stage": 1,
+        }
+        for t, r, s in ((100, -5.0, 0.1), (200, 2.0, 0.6))
+    ]
+    path = plot_learning_curves(hist, tmp_path / "training_curves.png")
+    assert path.stat().st_size > 1000
+    assert plot_learning_curves([], tmp_path / "none.png") is None
+
+
+def test_mlcore_evaluate_uses_evaluate_checkpoint(tmp_path):
+    from mlcore import api
+    from mlcore_nav_rl.evaluation.evaluator import NavEvaluatorConfig
+
+    agent = NavAgent(SACConfig(**TINY))
+    data = NavData(NavDataConfig(demo_steps=16, env=NavEnvConfig(max_steps=20)))
+    ev = NavEvaluatorConfig(episodes=3, robustness=False, unseen_layouts=False, baselines=True, gif=False)
+    meta = make_meta(
+        plugin="nav-rl",
+        components={"dataset": ("nav", data.config), "model": ("sac", agent.config), "evaluator": ("nav", ev)},
+    )
+    cfg = SB3TrainerConfig(
+        total_timesteps=60, eval_freq=60, eval_episodes=3, progress=False, plot=False, tensorboard=False
+    )
+    res = SB3Trainer(cfg, device="cpu").fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    metrics = api.evaluate(tmp_path / "checkpoints" / "best.pt", out_dir=tmp_path / "eval")
+    assert {"success_rate", "collision_rate", "path_efficiency", "planner_success_rate"} <= set(metrics)
+    assert metrics["planner_success_rate"] >= metrics["random_success_rate"]
+    assert res.best_checkpoint.exists() and (tmp_path / "eval" / "metrics.json").exists()
