@@ -41,11 +41,11 @@ SCALES: dict[str, dict[str, Any]] = {
     },
     "small": {
         "seeds": [0, 1, 2],
-        "her_steps": 8_000,
+        "her_steps": 6_000,
         "pn_steps": 8_000,
-        "cur_steps": 40_000,
+        "cur_steps": 15_000,
         "eval_freq": 1_000,
-        "episodes": 20,
+        "episodes": 10,
     },
     "full": {
         "seeds": [0, 1, 2, 3, 4],

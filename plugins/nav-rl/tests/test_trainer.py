@@ -130,3 +130,25 @@ def test_mlcore_evaluate_uses_evaluate_checkpoint(tmp_path):
     assert {"success_rate", "collision_rate", "path_efficiency", "planner_success_rate"} <= set(metrics)
     assert metrics["planner_success_rate"] >= metrics["random_success_rate"]
     assert res.best_checkpoint.exists() and (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_her_nstep_run_resumes_with_its_replay_buffer(tmp_path):
+    cfg_model = SACConfig(her=True, n_step=2, **TINY)
+    agent = NavAgent(cfg_model)
+    data = NavData(NavDataConfig(demo_steps=16, env=NavEnvConfig(max_steps=20, reward="sparse")))
+    meta = make_meta(plugin="nav-rl", components={"dataset": ("nav", data.config), "model": ("sac", cfg_model)})
+    kw = {"eval_freq": 60, "eval_episodes": 1, "progress": False, "plot": False, "tensorboard": False}
+    first = SB3Trainer(SB3TrainerConfig(total_timesteps=60, **kw), device="cpu")
+    first.fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    res = SB3Trainer(SB3TrainerConfig(total_timesteps=120, **kw), device="cpu").fit(
+        NavAgent(cfg_model), data, None, run_dir=tmp_path, meta=meta
+    )
+    assert [h["timesteps"] for h in res.history] == [60, 120]
+    raw = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
+    algo = load_algorithm(raw, env=data.make_vec_env(1, goal_conditioned=True))
+    import pickle
+
+    with open(tmp_path / "checkpoints/last_replay_buffer.pkl", "rb") as fh:
+        buf = pickle.load(fh)
+    assert type(buf).__name__ == "NStepHerReplayBuffer" and buf.pos == 120 % buf.buffer_size
+    assert algo.num_timesteps == 120

@@ -64,6 +64,13 @@ def test_make_meta_records_provenance(test_registry: Registry) -> None:
     assert torch.equal(meta["data_state"]["mean"], data.mean)  # make_meta prepared the data
     assert meta["pipeline"] == "train"
     assert make_meta(plugin="mlcore", components={})["plugin_version"] == __version__
+    from mlcore.config import ComponentConfig
+
+    section = ComponentConfig(name="tiny", config=TinyConfig(hidden=3))
+    assert make_meta(plugin="testplug", components={"model": ("tiny", section)})["components"]["model"] == {
+        "name": "tiny",
+        "config": {"hidden": 3, "dropout": 0.0},
+    }
 
 
 def test_plain_keeps_only_safe_types() -> None:
@@ -127,6 +134,7 @@ def test_build_model_not_installed_or_without_meta(tmp_path: Path, test_registry
         build_model(bad_cfg)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_missing_corrupt_and_foreign_files(tmp_path: Path, saved: tuple[Path, TinyNet]) -> None:
     path, _ = saved
     with pytest.raises(CheckpointError) as exc:

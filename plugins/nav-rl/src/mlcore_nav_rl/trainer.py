@@ -161,20 +161,16 @@ class SB3Trainer:
         if resumed is not None:
             algo = load_algorithm(resumed, env=venv, device=self.device)
             if rb_path.exists():
-                algo.load_replay_buffer(str(rb_path))
-                if hasattr(algo.replay_buffer, "set_env") and model.goal_conditioned:
-                    algo.replay_buffer.set_env(venv)
+                algo.load_replay_buffer(str(rb_path))  # re-attaches the env of a HerReplayBuffer
             log.info("resumed from %s at %d timesteps", last_path, algo.num_timesteps)
         else:
             algo = model.build_algorithm(venv, seed=self.seed, device=self.device)
-        if cfg.tensorboard:
-            from stable_baselines3.common.logger import configure
+        from stable_baselines3.common.logger import Logger, configure
 
+        if cfg.tensorboard:
             algo.set_logger(configure(str(run_dir / "tensorboard"), ["tensorboard"]))
         else:
-            from stable_baselines3.common.logger import configure
-
-            algo.set_logger(configure(None, []))
+            algo.set_logger(Logger(folder=None, output_formats=[]))
 
         trainer = self
         t_start = time.time()

@@ -159,7 +159,11 @@ def generalisation_suite(
     for name, change in _scenarios(data_config, n):
         row: dict[str, Any] = {"scenario": name}
         try:
-            cfg = attrs.evolve(data_config, time_horizon=change["time_horizon"]) if "time_horizon" in change else data_config
+            cfg = (
+                attrs.evolve(data_config, time_horizon=change["time_horizon"])
+                if "time_horizon" in change
+                else data_config
+            )
             system = cfg.build_system()
             problems = generate_problem_set(
                 system,

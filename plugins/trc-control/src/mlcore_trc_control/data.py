@@ -231,7 +231,7 @@ class LQRProblemSet:
         ``num_samples`` and ``seed`` only shape the suggested ``mlcore data generate`` command.
         """
         p = Path(path)
-        if p.is_dir():
+        if p.is_dir() or p.suffix != ".npz":
             p = p / DATA_FILE
         command = _generate_command(p, num_samples, seed)
         if not p.is_file():
@@ -240,19 +240,27 @@ class LQRProblemSet:
             with np.load(p, allow_pickle=False) as npz:
                 raw = {k: npz[k] for k in npz.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise DataError(f"{p}: not a readable .npz file ({type(exc).__name__}); recreate it with `{command}`") from None
+            raise DataError(
+                f"{p}: not a readable .npz file ({type(exc).__name__}); recreate it with `{command}`"
+            ) from None
         missing = [k for k in (*ARRAY_KEYS, "metadata") if k not in raw]
         if missing:
-            raise DataError(f"{p}: missing array(s) {', '.join(missing)}; is it an lqr data set? recreate it with `{command}`")
+            raise DataError(
+                f"{p}: missing array(s) {', '.join(missing)}; is it an lqr data set? recreate it with `{command}`"
+            )
         try:
             meta = json.loads(str(raw["metadata"][()]))
             if meta.get("format") != FORMAT:
                 raise ValueError("format")
             system = LinearSystem.from_dict(meta["problem"])
         except (ValueError, KeyError, TypeError):
-            raise DataError(f"{p}: metadata is missing or not an lqr problem definition; recreate it with `{command}`") from None
+            raise DataError(
+                f"{p}: metadata is missing or not an lqr problem definition; recreate it with `{command}`"
+            ) from None
         if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-            raise DataError(f"{p}: written by a newer mlcore-trc-control (format {meta['format_version']}); upgrade the plugin")
+            raise DataError(
+                f"{p}: written by a newer mlcore-trc-control (format {meta['format_version']}); upgrade the plugin"
+            )
         count = raw["initial_states"].shape[0] if raw["initial_states"].ndim else -1
         n, m, steps = system.n, system.m, system.num_steps
         expected = {
@@ -434,7 +442,8 @@ class LQRData(DataModule):
         if not ps.system.same_problem(self.system):
             raise DataError(
                 f"{ps.metadata['file']} (data.{field}) was generated for another problem "
-                f"(system {ps.system.name!r}, N={ps.system.num_steps}, dt={ps.system.dt:.4g}, limit={ps.system.control_limit}) "
+                f"(system {ps.system.name!r}, N={ps.system.num_steps}, dt={ps.system.dt:.4g}, "
+                f"limit={ps.system.control_limit}) "
                 f"than the config (system {self.system.name!r}, N={self.system.num_steps}, dt={self.system.dt:.4g}, "
                 f"limit={self.system.control_limit}); regenerate it with `{_generate_command(Path(path), num, seed)}` "
                 "and the same data settings"
@@ -452,7 +461,11 @@ class LQRData(DataModule):
         """The test problem set (``test_path`` or generated with ``test_seed``), or ``None``."""
         cfg = self.config
         if self._test is None and (cfg.test_path or cfg.test_num_samples > 0):
-            self._test = self._load(cfg.test_path, "test_path") if cfg.test_path else self._generate(cfg.test_num_samples, cfg.test_seed)
+            self._test = (
+                self._load(cfg.test_path, "test_path")
+                if cfg.test_path
+                else self._generate(cfg.test_num_samples, cfg.test_seed)
+            )
             train = self._train_full
             if train is not None and train.expert != self._test.expert:
                 raise DataError(
@@ -463,7 +476,7 @@ class LQRData(DataModule):
 
     def _split_indices(self) -> tuple[np.ndarray, np.ndarray]:
         total = len(self.train_problems())
-        n_val = int(round(total * self.config.val_fraction))
+        n_val = round(total * self.config.val_fraction)
         if self.config.val_fraction > 0 and total > 1:
             n_val = min(max(n_val, 1), total - 1)
         perm = np.random.default_rng(self.config.seed + 1).permutation(total)
@@ -508,10 +521,7 @@ class LQRData(DataModule):
 
     def state_dict(self) -> dict[str, Any]:
         """The problem definition and expert (plain data), so checkpoints say what they were trained for."""
-        state: dict[str, Any] = {"problem": self.system.to_dict(), "input_dim": self.input_dim}
-        if self._train_full is not None:
-            state["expert"] = self._train_full.expert
-        return state
+        return {"problem": self.system.to_dict(), "input_dim": self.input_dim, "expert_requested": self.config.expert}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Check a checkpoint's problem definition against this config (DataError on mismatch)."""

@@ -50,7 +50,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RESULTS_FILE", "TRCEvaluator", "TRCEvaluatorConfig", "predict_controls", "random_controls", "rollout_metrics"]
+__all__ = [
+    "RESULTS_FILE",
+    "TRCEvaluator",
+    "TRCEvaluatorConfig",
+    "predict_controls",
+    "random_controls",
+    "rollout_metrics",
+]
 
 RESULTS_FILE = "evaluation_results.json"
 
@@ -101,7 +108,12 @@ def random_controls(system: LinearSystem, problems: LQRProblemSet, seed: int = 0
 
 
 def predict_controls(
-    model: nn.Module, problems: np.ndarray, *, device: Any = "cpu", batch_size: int = 1024, num_outer_cycles: int | None = None
+    model: nn.Module,
+    problems: np.ndarray,
+    *,
+    device: Any = "cpu",
+    batch_size: int = 1024,
+    num_outer_cycles: int | None = None,
 ) -> np.ndarray:
     """The model's controls ``(M, N, m)`` (float64) for problems ``(M, 2n+1)``, without gradients."""
     import torch
@@ -124,7 +136,9 @@ def predict_controls(
     return np.concatenate(out, axis=0).astype(np.float64)
 
 
-def time_inference(model: nn.Module, problems: np.ndarray, *, device: Any = "cpu", single: int = 200, batch: int = 1000) -> dict[str, float]:
+def time_inference(
+    model: nn.Module, problems: np.ndarray, *, device: Any = "cpu", single: int = 200, batch: int = 1000
+) -> dict[str, float]:
     """Milliseconds per problem: median of single-problem calls, and per problem in one batched call."""
     import torch
 
@@ -228,7 +242,10 @@ class TRCEvaluator(Evaluator):
         timing = time_inference(model, inputs, device=device, single=cfg.timing_problems, batch=cfg.timing_batch_size)
         lqr_err = base["lqr_optimal"]["mean_terminal_error"]
         metrics: dict[str, float] = {
-            **{k: model_m[k] for k in ("mean_terminal_error", "median_terminal_error", "success_rate", "lqr_cost", "control_mse")},
+            **{
+                k: model_m[k]
+                for k in ("mean_terminal_error", "median_terminal_error", "success_rate", "lqr_cost", "control_mse")
+            },
             "error_gap": (model_m["mean_terminal_error"] - lqr_err) / lqr_err if lqr_err > 0 else float("nan"),
             "cost_gap": model_m["lqr_cost"] / base["oracle"]["lqr_cost"] - 1.0,
             "cost_gap_lqr": model_m["lqr_cost"] / base["lqr_optimal"]["lqr_cost"] - 1.0,
@@ -256,14 +273,17 @@ class TRCEvaluator(Evaluator):
                     "success_threshold": cfg.success_threshold,
                     "config": attrs.asdict(cfg),
                     "definitions": {
-                        "error_gap": "(mean_err_model - mean_err_LQR) / mean_err_LQR, LQR = exact optimum of the stated cost",
-                        "cost_gap": "mean_cost_model / mean_cost_oracle - 1, oracle = the expert that labelled the data",
+                        "error_gap": "(mean_err_model - mean_err_LQR) / mean_err_LQR, "
+                        "LQR = exact optimum of the stated cost",
+                        "cost_gap": "mean_cost_model / mean_cost_oracle - 1, "
+                        "oracle = the expert that labelled the data",
                         "cost_gap_lqr": "mean_cost_model / mean_cost_LQR - 1",
                     },
                 },
             )
         log.info(
-            "trc evaluation on %d problems: success %.2f%%, terminal error %.4f, cost gap %+.2f%%, %.3f ms/problem at batch 1",
+            "trc evaluation on %d problems: success %.2f%%, terminal error %.4f, cost gap %+.2f%%, "
+            "%.3f ms/problem at batch 1",
             len(problems),
             100 * metrics["success_rate"],
             metrics["mean_terminal_error"],

@@ -44,7 +44,7 @@ PLUGIN = "trc-control"
 
 
 def _default_trainer() -> TrainerConfig:
-    return TrainerConfig(epochs=100, batch_size=64, lr=1e-3, scheduler="cosine", monitor="val_final_mse")
+    return TrainerConfig(epochs=100, batch_size=64, lr=1e-3, scheduler="cosine", monitor="val_final_mse", callbacks=[])
 
 
 @attrs.define
@@ -71,7 +71,7 @@ class TRCPipelineConfig:
         model: TinyRecursiveControl (:class:`~mlcore_trc_control.models.config.TRCConfig`);
             ``state_dim``/``control_dim``/``num_steps`` are filled from the data.
         trainer: :class:`mlcore.training.TrainerConfig` (batch 64, lr 1e-3, cosine, 100 epochs,
-            best checkpoint by the validation MSE of the final cycle).
+            best checkpoint by the validation MSE of the final cycle, no gradient-histogram callback).
         evaluation: the ``trc`` evaluator.
         comparison: baselines, cycle sweep and generalisation suite.
         export: ONNX/TorchScript export with an outputs-match check.
@@ -107,7 +107,9 @@ class TRCPipeline(Pipeline):
             if cfg.test_path is None and cfg.test_num_samples > 0:
                 test_dir = ctx.out_dir / "data" / "lqr_test"
                 if not (test_dir / DATA_FILE).exists():
-                    LQRData(attrs.evolve(cfg, path=None, num_samples=cfg.test_num_samples, seed=cfg.test_seed)).generate(test_dir)
+                    LQRData(
+                        attrs.evolve(cfg, path=None, num_samples=cfg.test_num_samples, seed=cfg.test_seed)
+                    ).generate(test_dir)
                 cfg = attrs.evolve(cfg, test_path=str((test_dir / DATA_FILE).resolve()))
         data = LQRData(cfg).prepare()
         train = data.train_problems()
@@ -218,8 +220,12 @@ class TRCPipeline(Pipeline):
         split = data.eval_set()
         problems = split.problem_set
         result: dict[str, Any] = {
-            "baselines": baseline_table(model, problems, device=ctx.device, threshold=threshold, seed=cfg.evaluation.random_seed),
-            "cycle_sweep": cycle_sweep(model, problems, cfg.comparison.sweep_cycles, device=ctx.device, threshold=threshold),
+            "baselines": baseline_table(
+                model, problems, device=ctx.device, threshold=threshold, seed=cfg.evaluation.random_seed
+            ),
+            "cycle_sweep": cycle_sweep(
+                model, problems, cfg.comparison.sweep_cycles, device=ctx.device, threshold=threshold
+            ),
         }
         if cfg.comparison.generalisation:
             result["generalisation"] = generalisation_suite(
@@ -244,7 +250,12 @@ class TRCPipeline(Pipeline):
         suffix = ".onnx" if cfg.format == "onnx" else ".ts"
         try:
             result = export_model(
-                model, model.example_input(2), ctx.path(f"model{suffix}"), format=cfg.format, atol=cfg.atol, rtol=cfg.atol
+                model,
+                model.example_input(2),
+                ctx.path(f"model{suffix}"),
+                format=cfg.format,
+                atol=cfg.atol,
+                rtol=cfg.atol,
             )
         except MlcoreError as exc:
             log.warning("export skipped: %s", exc)
@@ -276,10 +287,12 @@ class TRCPipeline(Pipeline):
             f"# trc-control run ({ctx.profile} profile)",
             "",
             f"System **{system.name}** (n={system.n}, m={system.m}, N={system.num_steps}, dt={system.dt:.4g} s, "
-            f"|u| <= {system.control_limit:g}); {len(train)} training problems, {metrics['num_problems']:.0f} test problems.",
+            f"|u| <= {system.control_limit:g}); {len(train)} training problems, "
+            f"{metrics['num_problems']:.0f} test problems.",
             f"Expert: **{train.expert}** — {train.metadata.get('expert_reason', '')}. "
             f"The exact LQR optimum needed the box constraint in "
-            f"{100 * train.metadata.get('lqr_summary', {}).get('control_limit_bind_fraction', 0.0):.1f}% of the training problems.",
+            f"{100 * train.metadata.get('lqr_summary', {}).get('control_limit_bind_fraction', 0.0):.1f}% "
+            "of the training problems.",
             "",
             f"Model: TinyRecursiveControl `{self.config.model.size}`, {metrics['num_parameters']:.0f} parameters; "
             f"{fit.epochs_run} epochs ({fit.stopped_reason}), best epoch {fit.best_epoch}, "

@@ -10,9 +10,9 @@ MLCORE_API = ">=1.0,<2"
 #: ``mlcore run --plugin trc-control --profile quick|full``: overrides of the pipeline config.
 PROFILES = {
     "quick": {
-        "data": {"num_samples": 2000, "test_num_samples": 500},
+        "data": {"num_samples": 4000, "test_num_samples": 500},
         "model": {"size": "small"},
-        "trainer": {"epochs": 8, "batch_size": 64, "lr": 1e-3},
+        "trainer": {"epochs": 15, "batch_size": 64, "lr": 1e-3},
         "comparison": {"generalisation_samples": 200},
     },
     "full": {
@@ -72,7 +72,7 @@ def register_pipelines() -> list[ComponentSpec]:
             "trc",
             "mlcore_trc_control.pipeline:TRCPipeline",
             "mlcore_trc_control.pipeline:TRCPipelineConfig",
-            summary="generate LQR data -> train TRC -> evaluate -> compare (random/TRC/LQR, cycles, generalisation) -> ONNX -> report",
+            summary="generate LQR data -> train TRC -> evaluate -> compare -> ONNX export -> report",
             profiles=PROFILES,
         )
     ]

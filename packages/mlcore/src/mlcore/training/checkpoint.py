@@ -77,8 +77,10 @@ def plain(obj: Any, where: str = "state") -> Any:
 
 
 def _component_entry(name: str, config: Any) -> dict[str, Any]:
-    from mlcore.config import unstructure
+    from mlcore.config import ComponentConfig, unstructure
 
+    if isinstance(config, ComponentConfig):  # a [model] section: keep only the component's own config
+        config = config.config
     if config is None:
         cfg = None
     elif isinstance(config, Mapping):
@@ -136,9 +138,9 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
     while True:
         if isinstance(model, nn.parallel.DistributedDataParallel | nn.DataParallel):
-            model = model.module
+            model = model.module  # type: ignore[assignment]
         elif type(model).__name__ == "OptimizedModule" and hasattr(model, "_orig_mod"):
-            model = model._orig_mod
+            model = model._orig_mod  # type: ignore[assignment]
         else:
             return model
 

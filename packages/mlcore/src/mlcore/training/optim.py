@@ -103,7 +103,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainerConfig) -> 
     elif name == "plateau":
         main = lr_scheduler.ReduceLROnPlateau(
             optimizer,
-            mode=config.monitor_mode,
+            mode="max" if config.monitor_mode == "max" else "min",
             factor=config.gamma,
             patience=config.plateau_patience,
             min_lr=config.min_lr,

@@ -25,6 +25,11 @@ epoch would not fit in ``max_time_minutes``, or the limit was hit mid-epoch; the
 is discarded) or ``interrupted`` (Ctrl-C / ``KeyboardInterrupt``: fit() *returns* normally and
 ``last.pt`` holds the last completed epoch; run again with ``resume`` to continue).
 
+Files (rank 0 only): ``checkpoints/last.pt`` after every epoch and ``checkpoints/best.pt`` (a hard link
+to, or copy of, that ``last.pt``) when the monitored value improved, both atomic;
+``training_stats.json`` after the first epoch, then at most every ``STATS_EVERY_SECONDS`` and at the
+end; ``training_curves.png`` at the end; ``tensorboard/`` through the trackers.
+
 Distributed: launched by ``torchrun`` (``WORLD_SIZE`` > 1) the trainer joins the process group
 (nccl on CUDA, gloo otherwise), shards the training set with ``DistributedSampler``, wraps the
 model in ``DistributedDataParallel`` and lets only rank 0 write files.
@@ -58,6 +63,15 @@ log = logging.getLogger(__name__)
 
 STOP_REASONS = ("completed", "early_stopping", "time_limit", "interrupted")
 
+#: Without clipping and without a callback that needs it, the gradient norm is measured on every
+#: GRAD_NORM_EVERY-th optimizer step of an epoch (the first one included): it reads every gradient
+#: once, which costs a few % of a step for small models.
+GRAD_NORM_EVERY = 10
+#: ``training_stats.json`` is rewritten after an epoch when this many seconds have passed since the
+#: last write (and always at the end of fit); ``last.pt`` holds the full history at every epoch.
+STATS_EVERY_SECONDS = 10.0
+_NULL_CONTEXT = contextlib.nullcontext()
+
 
 def shuffle_seed(seed: int, epoch: int) -> int:
     """The seed of the training-order generator for ``epoch`` (1-based); depends on nothing else."""
@@ -74,7 +88,10 @@ class FitResult:
         epochs_run: epochs completed, including those of earlier, resumed sessions.
         stopped_reason: ``completed`` | ``early_stopping`` | ``time_limit`` | ``interrupted``.
         history: one record per epoch: ``epoch``, ``train_loss``, ``val_loss`` (``None`` without a
-            validation set), ``lr``, ``seconds``, ``grad_norm``, ``grad_norm_max`` and the model's extras.
+            validation set), ``lr`` (used in the epoch), ``seconds`` (training + validation), ``grad_norm`` /
+            ``grad_norm_max`` (mean / max global gradient norm before clipping, over every optimizer step when
+            clipping or a callback uses it, else over every ``GRAD_NORM_EVERY``-th step) and the model's extras
+            (``train_<name>``, ``val_<name>``).
         train_seconds: sum of the epochs' seconds (training + validation, all sessions).
         best_checkpoint, last_checkpoint: ``<run_dir>/checkpoints/best.pt`` and ``last.pt``.
         monitor: the metric that was monitored (``train_loss`` when ``val_loss`` had no val set).
@@ -239,6 +256,8 @@ class Trainer:
         self.should_stop = False
         self.stop_reason = ""
         self.dist = _Dist()
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._stats_written = -math.inf
 
     # ----------------------------------------------------------------- logging API for callbacks
     @property
@@ -289,7 +308,7 @@ class Trainer:
 
     def _autocast(self) -> Any:
         if self._amp_dtype is None:
-            return contextlib.nullcontext()
+            return _NULL_CONTEXT
         return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
 
     def _setup_dist(self) -> None:
@@ -307,12 +326,17 @@ class Trainer:
             torch.cuda.set_device(self.device)
 
     def _loaders(self, data: Any) -> tuple[Any, Any]:
-        from torch.utils.data import DataLoader, DistributedSampler
+        from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 
         cfg = self.config
         if hasattr(data, "prepare"):
             data.prepare()
         train_set = data.train_set()
+        if isinstance(train_set, IterableDataset):
+            raise DataError(
+                f"{type(data).__name__}.train_set() is an IterableDataset; the trainer needs a map-style dataset "
+                "(with __len__ and __getitem__) to shuffle it reproducibly"
+            )
         if train_set is None or len(train_set) == 0:
             raise DataError(f"{type(data).__name__}.train_set() is empty: nothing to train on")
         val_set = data.val_set() if hasattr(data, "val_set") else None
@@ -326,7 +350,7 @@ class Trainer:
         if cfg.num_workers > 0:
             common["worker_init_fn"] = _seed_worker
         self._generator = torch.Generator()
-        self._sampler = None
+        self._sampler: Any = None
         if self.dist.enabled:
             self._sampler = DistributedSampler(
                 train_set, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True, seed=self.seed
@@ -367,13 +391,26 @@ class Trainer:
             save_checkpoint(path, model=self.model, meta=meta, **self._state(stopped_reason))
 
     def _copy(self, src: Path, dst: Path) -> None:
-        if self.is_main:
-            import shutil
+        """Make ``dst`` a copy of the just-written ``src`` atomically: a hard link when the file system
+        allows it (no data written; ``src`` is always replaced by a new file, never modified in place),
+        else a byte copy."""
+        if not self.is_main:
+            return
+        tmp = dst.with_name(f".{dst.name}.link.tmp")
+        try:
+            tmp.unlink(missing_ok=True)
+            os.link(src, tmp)
+            os.replace(tmp, dst)
+            tmp.unlink(missing_ok=True)  # rename() is a no-op when dst already is the same file
+            return
+        except OSError:
+            tmp.unlink(missing_ok=True)
+        import shutil
 
-            from mlcore.io import atomic_write
+        from mlcore.io import atomic_write
 
-            with open(src, "rb") as fh:
-                atomic_write(dst, lambda out: shutil.copyfileobj(fh, out, 1 << 20))
+        with open(src, "rb") as fh:
+            atomic_write(dst, lambda out: shutil.copyfileobj(fh, out, 1 << 20))
 
     def _resume(self, path: Path, meta: dict[str, Any]) -> str | None:
         """Restore the full state from ``last.pt``; returns its recorded stop reason."""
@@ -421,26 +458,35 @@ class Trainer:
         log.info("resumed from %s at epoch %d", path, self.epoch)
         return ckpt.get("stopped_reason")
 
-    def _write_stats(self, stopped_reason: str | None) -> None:
+    def _write_stats(self, stopped_reason: str | None, *, final: bool = False) -> None:
+        """Write ``training_stats.json`` atomically; per-epoch updates skip the fsync (the final write
+        and ``last.pt`` are durable), which costs more than the write itself on some disks."""
         if not self.is_main:
             return
-        from mlcore.io import atomic_write_json
+        from mlcore.io import atomic_write_json, to_jsonable
 
-        atomic_write_json(
-            self.run_dir / "training_stats.json",
-            {
-                "monitor": self.monitor,
-                "monitor_mode": self.config.monitor_mode,
-                "best_metric": self.best_metric,
-                "best_epoch": self.best_epoch,
-                "epochs_run": len(self.history),
-                "stopped_reason": stopped_reason,
-                "train_seconds": sum(float(r.get("seconds", 0.0)) for r in self.history),
-                "seed": self.seed,
-                "device": str(self.device),
-                "history": self.history,
-            },
-        )
+        self._stats_written = time.monotonic()
+        path = self.run_dir / "training_stats.json"
+        data = {
+            "monitor": self.monitor,
+            "monitor_mode": self.config.monitor_mode,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "epochs_run": len(self.history),
+            "stopped_reason": stopped_reason,
+            "train_seconds": sum(float(r.get("seconds", 0.0)) for r in self.history),
+            "seed": self.seed,
+            "device": str(self.device),
+            "history": self.history,
+        }
+        if final:
+            atomic_write_json(path, data)
+            return
+        import json
+
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
 
     # ----------------------------------------------------------------- loops
     def _train_epoch(self, loader: Any, epoch: int, deadline: float | None) -> dict[str, Any]:
@@ -456,6 +502,7 @@ class Trainer:
         norm_max = 0.0
         norm_steps = 0
         norms: list[torch.Tensor] = []
+        steps = 0
         show = self.progress and self.is_main and sys.stderr.isatty()
         iterator: Any = loader
         bar = None
@@ -480,13 +527,16 @@ class Trainer:
                 else:
                     scaled.backward()
                 if (i + 1) % accum == 0 or i + 1 == n:
-                    norms.append(self._optimizer_step())
+                    norm = self._optimizer_step(steps % self._norm_every == 0)
+                    steps += 1
+                    if norm is not None:
+                        norms.append(norm)
                 detached = loss.detach()
                 losses.append(detached)
                 sizes.append(bs)
                 for k, v in logs.items():
                     extras[k] = extras.get(k, 0.0) + float(v) * bs
-                for cb in self.callbacks:
+                for cb in self._batch_end_callbacks:
                     cb.on_batch_end(self, i, detached, logs)
                 if bar is not None and (i % 10 == 0 or i + 1 == n):
                     bar.set_postfix(loss=f"{float(detached):.4g}")
@@ -521,19 +571,21 @@ class Trainer:
     def _forward(self, batch: Any) -> Any:
         if self._ddp is not None:
             return self._ddp(batch)
-        return self._loss_module(batch)
+        return self._loss_module.forward(batch)  # the wrapper has no hooks; the model is called normally
 
-    def _optimizer_step(self) -> torch.Tensor:
+    def _optimizer_step(self, measure: bool) -> torch.Tensor | None:
+        """Unscale, clip, step; returns the pre-clip gradient norm when measured (always when clipping)."""
         cfg = self.config
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
+        norm: torch.Tensor | None = None
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self._params, cfg.grad_clip)
-        else:
+        elif measure or self._pre_step_callbacks:
             grads = [p.grad for p in self._params if p.grad is not None]
             norm = _total_norm(grads, self._uniform_params) if grads else torch.zeros((), device=self.device)
-        for cb in self.callbacks:
-            cb.on_before_optimizer_step(self, norm)
+        for cb in self._pre_step_callbacks:
+            cb.on_before_optimizer_step(self, norm)  # type: ignore[arg-type]
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -541,7 +593,7 @@ class Trainer:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.global_step += 1
-        return norm.detach()
+        return norm.detach() if norm is not None else None
 
     @torch.no_grad()
     def _validate(self, loader: Any) -> dict[str, Any]:
@@ -633,11 +685,16 @@ class Trainer:
         self.callbacks = [*named_callbacks, *self.extra_callbacks]
         if cfg.patience > 0:
             self.callbacks.append(EarlyStopping(self.monitor, cfg.patience, cfg.min_delta, cfg.monitor_mode))
+        # per-step hooks: only the callbacks that override them (keeps the step loop lean)
+        self._batch_end_callbacks = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
+        self._pre_step_callbacks = [cb for cb in self.callbacks if _overrides(cb, "on_before_optimizer_step")]
+        self._norm_every = 1 if cfg.grad_clip > 0 or self._pre_step_callbacks else GRAD_NORM_EVERY
         self.history, self.epoch, self.global_step = [], 0, 0
         self.best_metric = math.inf if cfg.monitor_mode == "min" else -math.inf
         self.best_epoch = 0
         self.should_stop, self.stop_reason = False, ""
-        self._best_state: dict[str, torch.Tensor] | None = None
+        self._best_state = None
+        self._stats_written = -math.inf
 
         previous_reason = None
         if cfg.resume and last_path.exists():
@@ -659,12 +716,13 @@ class Trainer:
         if previous_reason == "early_stopping" or self.epoch >= cfg.epochs:
             reason = previous_reason or "completed"
             log.info("nothing to do: the run in %s already finished (%s)", self.run_dir, reason)
-        result: FitResult | None = None
+        failed = True
         try:
             for cb in self.callbacks:
                 cb.on_fit_start(self)
             if self.epoch < cfg.epochs and previous_reason != "early_stopping":
                 reason = self._loop(train_loader, val_loader, meta, started)
+            failed = False
         finally:
             if self._best_state is not None:
                 load_model_state(self.model, self._best_state, where="best weights")
@@ -680,12 +738,13 @@ class Trainer:
                 monitor=self.monitor,
             )
             try:
-                for cb in self.callbacks:
-                    cb.on_fit_end(self, result)
+                if not failed:  # an exception propagates: no on_fit_end, stats say "error"
+                    for cb in self.callbacks:
+                        cb.on_fit_end(self, result)
             finally:
                 for tracker in self.trackers:
                     tracker.close()
-                self._finish_files(reason)
+                self._finish_files("error" if failed else reason)
                 self._teardown_dist()
         return result
 
@@ -700,7 +759,7 @@ class Trainer:
     def _finish_files(self, reason: str) -> None:
         if not self.is_main or not self.history:
             return
-        self._write_stats(reason)
+        self._write_stats(reason, final=True)
         if self.config.plot:
             from mlcore.training.plots import plot_training_curves
 
@@ -804,7 +863,8 @@ class Trainer:
                     self._copy(last_path, best_path)  # same content: cheaper than a second torch.save
                 saved = len(self.history)
                 saved_best = (self.best_metric, self.best_epoch, self._best_state)
-                self._write_stats(None)
+                if time.monotonic() - self._stats_written >= STATS_EVERY_SECONDS:
+                    self._write_stats(None)
                 epoch_times.append(time.monotonic() - t0)
                 self._log_epoch(record)
                 if stopping:
@@ -839,6 +899,11 @@ class Trainer:
         if self.best_epoch == record["epoch"]:
             parts.append("*best*")
         log.info("  ".join(parts))
+
+
+def _overrides(callback: Callback, hook: str) -> bool:
+    """Whether ``callback`` overrides ``hook`` of the :class:`Callback` base."""
+    return getattr(type(callback), hook, None) is not getattr(Callback, hook)
 
 
 def _total_norm(grads: list[torch.Tensor], uniform: bool = False) -> torch.Tensor:

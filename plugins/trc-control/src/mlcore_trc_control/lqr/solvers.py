@@ -272,7 +272,9 @@ def min_energy(system: LinearSystem, x0: np.ndarray, targets: np.ndarray) -> tup
     return u.reshape(x0.shape[0], system.num_steps, system.m), binds
 
 
-def _min_energy_box(system: LinearSystem, g: np.ndarray, r_bar_inv: np.ndarray, d: np.ndarray, limit: float) -> np.ndarray:
+def _min_energy_box(
+    system: LinearSystem, g: np.ndarray, r_bar_inv: np.ndarray, d: np.ndarray, limit: float
+) -> np.ndarray:
     from scipy.optimize import minimize
 
     r_bar = np.linalg.inv(r_bar_inv)
@@ -330,7 +332,9 @@ class ExpertSolution:
         }
 
 
-def _solution(system: LinearSystem, expert: str, x0: np.ndarray, targets: np.ndarray, controls: np.ndarray, binds: np.ndarray) -> ExpertSolution:
+def _solution(
+    system: LinearSystem, expert: str, x0: np.ndarray, targets: np.ndarray, controls: np.ndarray, binds: np.ndarray
+) -> ExpertSolution:
     states = system.rollout(x0, controls)
     costs = system.cost(states, controls, targets)
     errors = np.linalg.norm(states[:, -1] - targets, axis=1)

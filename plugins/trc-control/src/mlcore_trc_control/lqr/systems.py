@@ -204,7 +204,9 @@ def _planar_double_integrator() -> SystemTemplate:
     )
 
 
-def _cartpole(cart_mass: float = 1.0, pole_mass: float = 0.1, pole_length: float = 1.0, g: float = 9.81) -> SystemTemplate:
+def _cartpole(
+    cart_mass: float = 1.0, pole_mass: float = 0.1, pole_length: float = 1.0, g: float = 9.81
+) -> SystemTemplate:
     # Point-mass pole on a massless rod, linearised about upright (theta = 0):
     #   x'' = (u - m g theta) / M,   theta'' = ((M + m) g theta - u) / (M l)
     big_m, small_m, length = cart_mass, pole_mass, pole_length

@@ -1,0 +1,148 @@
+"""Tests of mlcore_trc_control.data: the .npz format, the data module and its error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlcore.errors import ConfigError, DataError
+from mlcore_trc_control.data import DATA_FILE, LQRData, LQRDataConfig, LQRProblemSet
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("lqr_train")
+    paths = LQRData(LQRDataConfig(num_samples=64, seed=5)).generate(out)
+    assert paths == [out / DATA_FILE]
+    return paths[0]
+
+
+def _rewrite(src: Path, dst: Path, **changes: object) -> Path:
+    with np.load(src) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for key, value in changes.items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value  # type: ignore[assignment]
+    np.savez(dst, **arrays)
+    return dst
+
+
+def test_file_holds_every_array_with_consistent_shapes(data_file: Path) -> None:
+    with np.load(data_file) as npz:
+        assert npz["initial_states"].shape == (64, 2)
+        assert npz["target_states"].shape == (64, 2)
+        assert npz["control_sequences"].shape == (64, 15, 1)
+        assert npz["state_trajectories"].shape == (64, 16, 2)
+        assert npz["optimal_costs"].shape == (64,)
+        assert npz["lqr_control_sequences"].shape == (64, 15, 1)
+        meta = json.loads(str(npz["metadata"][()]))
+        x0, u, states = npz["initial_states"], npz["control_sequences"], npz["state_trajectories"]
+    assert meta["expert"] == "min_energy" and "51" not in meta["expert"]
+    assert meta["problem"]["name"] == "double_integrator"
+    assert meta["problem"]["num_steps"] == 15 and meta["problem"]["control_limit"] == 4.0
+    assert meta["seed"] == 5 and meta["num_samples"] == 64
+    assert meta["lqr_summary"]["success_rate"] < 0.999 <= meta["expert_summary"]["success_rate"]
+    # the trajectories are the rollouts of the stored controls
+    ps = LQRProblemSet.load(data_file)
+    np.testing.assert_allclose(ps.system.rollout(x0, u), states, atol=1e-10)
+    np.testing.assert_allclose(ps.system.cost(states, u, ps.target_states), ps.optimal_costs, rtol=1e-10)
+    assert np.all(ps.lqr_costs <= ps.optimal_costs + 1e-9)  # LQR is the optimum of the stated cost
+
+
+def test_generation_is_seeded() -> None:
+    a = LQRData(LQRDataConfig(num_samples=16, seed=1, test_num_samples=0)).prepare().train_problems()
+    b = LQRData(LQRDataConfig(num_samples=16, seed=1, test_num_samples=0)).prepare().train_problems()
+    c = LQRData(LQRDataConfig(num_samples=16, seed=2, test_num_samples=0)).prepare().train_problems()
+    np.testing.assert_array_equal(a.initial_states, b.initial_states)
+    assert not np.allclose(a.initial_states, c.initial_states)
+
+
+def test_data_module_splits_and_items(data_file: Path) -> None:
+    data = LQRData(LQRDataConfig(path=str(data_file.parent), test_path=str(data_file), val_fraction=0.25)).prepare()
+    train, val, test = data.train_set(), data.val_set(), data.test_set()
+    assert (len(train), len(val), len(test)) == (48, 16, 64)
+    problem, controls = train[0]
+    assert problem.shape == (5,) and controls.shape == (15, 1)
+    assert float(problem[-1]) == pytest.approx(5.0)  # the horizon
+    assert data.eval_set() is test
+    assert data.state_dict()["problem"]["name"] == "double_integrator"
+
+
+def test_planar_system_shapes() -> None:
+    data = LQRData(LQRDataConfig(system="planar_double_integrator", num_samples=20, test_num_samples=4)).prepare()
+    problem, controls = data.train_set()[0]
+    assert problem.shape == (9,) and controls.shape == (15, 2)
+    assert len(data.test_set()) == 4
+
+
+def test_missing_file_names_it_and_the_command(tmp_path: Path) -> None:
+    cfg = LQRDataConfig(path=str(tmp_path / "lqr_train"), num_samples=10000, seed=42)
+    with pytest.raises(DataError) as info:
+        LQRData(cfg).prepare().train_set()
+    msg = str(info.value)
+    assert str(tmp_path / "lqr_train" / DATA_FILE) in msg
+    assert f"mlcore data generate lqr --num-samples 10000 --seed 42 --out {tmp_path / 'lqr_train'}" in msg
+    assert "\n" not in msg
+
+
+def test_corrupt_file(tmp_path: Path) -> None:
+    bad = tmp_path / DATA_FILE
+    bad.write_bytes(b"this is not a zip archive")
+    with pytest.raises(DataError, match=r"not a readable \.npz file"):
+        LQRProblemSet.load(bad)
+
+
+def test_missing_array(tmp_path: Path, data_file: Path) -> None:
+    path = _rewrite(data_file, tmp_path / "x.npz", control_sequences=None)
+    with pytest.raises(DataError, match=r"missing array.*control_sequences"):
+        LQRProblemSet.load(path)
+
+
+def test_wrong_shape_names_the_array(tmp_path: Path, data_file: Path) -> None:
+    path = _rewrite(data_file, tmp_path / "x.npz", control_sequences=np.zeros((64, 10, 1)))
+    with pytest.raises(DataError, match=r"control_sequences has shape \(64, 10, 1\), expected \(64, 15, 1\)"):
+        LQRProblemSet.load(path)
+
+
+def test_nan_is_rejected(tmp_path: Path, data_file: Path) -> None:
+    with np.load(data_file) as npz:
+        targets = npz["target_states"].copy()
+    targets[3, 1] = np.nan
+    path = _rewrite(data_file, tmp_path / "x.npz", target_states=targets)
+    with pytest.raises(DataError, match="target_states contains 1 NaN/inf"):
+        LQRProblemSet.load(path)
+
+
+def test_bad_metadata(tmp_path: Path, data_file: Path) -> None:
+    path = _rewrite(data_file, tmp_path / "x.npz", metadata=np.array("{not json"))
+    with pytest.raises(DataError, match="metadata is missing or not an lqr problem definition"):
+        LQRProblemSet.load(path)
+
+
+def test_mismatched_problem(data_file: Path) -> None:
+    cfg = LQRDataConfig(path=str(data_file), system="double_integrator", num_steps=20, test_num_samples=0)
+    with pytest.raises(DataError, match="was generated for another problem"):
+        LQRData(cfg).prepare().train_set()
+
+
+def test_checkpoint_state_mismatch() -> None:
+    planar = LQRData(LQRDataConfig(system="planar_double_integrator", num_samples=8, test_num_samples=0))
+    data = LQRData(LQRDataConfig(num_samples=8, test_num_samples=0))
+    with pytest.raises(DataError, match="trained on system 'planar_double_integrator'"):
+        data.load_state_dict(planar.state_dict())
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"data\.initial_range"):
+        LQRData(LQRDataConfig(initial_range=[1.0, 2.0, 3.0])).prepare()
+    from mlcore.config import structure
+
+    with pytest.raises(ConfigError, match="num_samples"):
+        structure(LQRDataConfig, {"num_samples": 0}, where="data.")
+    with pytest.raises(ConfigError, match="expert"):
+        structure(LQRDataConfig, {"expert": "magic"}, where="data.")

@@ -1,0 +1,100 @@
+"""Tests of the trc evaluator: metrics equal hand computations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mlcore.errors import MlcoreError
+from mlcore_trc_control.data import LQRData, LQRDataConfig
+from mlcore_trc_control.evaluation import TRCEvaluator, TRCEvaluatorConfig, rollout_metrics
+
+
+class _Lookup(nn.Module):
+    """Returns fixed controls for each known problem (by row order of the eval set)."""
+
+    def __init__(self, problems: torch.Tensor, controls: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("problems", problems)
+        self.register_buffer("controls", controls)
+        self.w = nn.Parameter(torch.zeros(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idx = torch.cdist(x, self.problems).argmin(dim=1)
+        return self.controls[idx]
+
+
+@pytest.fixture(scope="module")
+def data() -> LQRData:
+    return LQRData(LQRDataConfig(num_samples=16, test_num_samples=40, test_seed=9)).prepare()
+
+
+def _evaluate(data: LQRData, controls: np.ndarray, out: Path | None = None) -> dict[str, float]:
+    test = data.test_set()
+    model = _Lookup(test.problems, torch.as_tensor(controls, dtype=torch.float32))
+    ev = TRCEvaluator(TRCEvaluatorConfig(timing_problems=5, timing_batch_size=10))
+    return ev.evaluate(model, data, out_dir=out)
+
+
+def test_zero_controls_match_hand_computation(data: LQRData, tmp_path: Path) -> None:
+    ps = data.test_problems()
+    sys = ps.system
+    zeros = np.zeros_like(ps.control_sequences)
+    metrics = _evaluate(data, zeros, tmp_path)
+    # with u = 0: x_N = A^N x_0, so the terminal error is ||A^N x_0 - r||
+    a_n = np.linalg.matrix_power(sys.A, sys.num_steps)
+    err = np.linalg.norm(ps.initial_states @ a_n.T - ps.target_states, axis=1)
+    assert metrics["mean_terminal_error"] == pytest.approx(err.mean(), rel=1e-5)
+    assert metrics["success_rate"] == pytest.approx(np.mean(err < 0.1))
+    lqr_err = ps.lqr_terminal_errors.mean()
+    assert metrics["error_gap"] == pytest.approx((err.mean() - lqr_err) / lqr_err, rel=1e-5)
+    # cost of u = 0 by hand: sum over k of (A^k x0 - r)'Q(A^k x0 - r) + terminal
+    cost = np.zeros(len(ps))
+    for k in range(sys.num_steps + 1):
+        e = ps.initial_states @ np.linalg.matrix_power(sys.A, k).T - ps.target_states
+        w = sys.Qf if k == sys.num_steps else sys.Q
+        cost += np.einsum("mi,ij,mj->m", e, w, e)
+    assert metrics["lqr_cost"] == pytest.approx(cost.mean(), rel=1e-5)
+    assert metrics["cost_gap"] == pytest.approx(cost.mean() / ps.optimal_costs.mean() - 1, rel=1e-5)
+    assert metrics["cost_gap_lqr"] == pytest.approx(cost.mean() / ps.lqr_costs.mean() - 1, rel=1e-5)
+    assert metrics["control_mse"] == pytest.approx(np.mean(ps.control_sequences**2), rel=1e-5)
+    assert metrics["num_parameters"] == 3
+    assert (tmp_path / "metrics.json").exists() and (tmp_path / "evaluation_results.json").exists()
+
+
+def test_expert_controls_are_perfect(data: LQRData) -> None:
+    ps = data.test_problems()
+    metrics = _evaluate(data, ps.control_sequences)
+    assert metrics["success_rate"] == 1.0
+    assert metrics["mean_terminal_error"] < 1e-5  # float32 round trip of the controls
+    assert abs(metrics["cost_gap"]) < 1e-5
+    assert metrics["oracle_success_rate"] == 1.0
+    assert metrics["random_success_rate"] < 0.2
+    assert metrics["inference_ms_batch1"] > 0 and metrics["inference_ms_batched"] > 0
+    for name in TRCEvaluator.metrics:
+        assert name in metrics
+
+
+def test_rollout_metrics_success_threshold(data: LQRData) -> None:
+    ps = data.test_problems()
+    shifted = ps.control_sequences.copy()
+    shifted[:20, -1, 0] += 1.0  # last control +1: terminal velocity error = dt = 1/3
+    m = rollout_metrics(ps.system, ps, shifted, threshold=0.1)
+    assert m["success_rate"] == pytest.approx(0.5)
+    expected = np.sqrt((ps.system.B[0, 0]) ** 2 + ps.system.B[1, 0] ** 2)
+    assert m["mean_terminal_error"] == pytest.approx(0.5 * expected, rel=1e-6)
+
+
+def test_wrong_dataset_is_a_clear_error() -> None:
+    from mlcore.data import DataModule
+
+    class Other(DataModule):
+        def train_set(self):  # type: ignore[override]
+            return torch.utils.data.TensorDataset(torch.zeros(2, 5), torch.zeros(2, 15, 1))
+
+    with pytest.raises(MlcoreError, match="needs the 'lqr' dataset"):
+        TRCEvaluator().evaluate(nn.Linear(5, 15), Other())
