@@ -12,8 +12,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "examples" / "configs" / "train_trc.toml"
-SMALL = ["--set", "dataset.num_samples=256", "--set", "dataset.test_num_samples=64", "--set", "trainer.epochs=2",
-         "--set", "trainer.trackers=[]", "--set", "evaluator.timing_problems=10"]
+SMALL = [
+    "--set",
+    "dataset.num_samples=256",
+    "--set",
+    "dataset.test_num_samples=64",
+    "--set",
+    "trainer.epochs=2",
+    "--set",
+    "trainer.trackers=[]",
+    "--set",
+    "evaluator.timing_problems=10",
+]
 
 pytestmark = pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import mlcore_trc_control"], capture_output=True).returncode != 0,
@@ -23,8 +33,9 @@ pytestmark = pytest.mark.skipif(
 
 def mlcore(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MLCORE_PLUGINS": "trc-control"}
-    return subprocess.run([sys.executable, "-m", "mlcore", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mlcore", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -38,8 +49,16 @@ def test_train_evaluate_export_compare(tmp_path):
     for seed in (0, 1):
         out = tmp_path / f"run{seed}"
         ok(mlcore("train", "--config", CONFIG, *SMALL, "--seed", seed, "--out", out, "--no-progress", cwd=tmp_path))
-        for name in ("config.toml", "environment.json", "training_stats.json", "training_curves.png",
-                     "checkpoints/best.pt", "checkpoints/last.pt", "metrics.json", "report.md"):
+        for name in (
+            "config.toml",
+            "environment.json",
+            "training_stats.json",
+            "training_curves.png",
+            "checkpoints/best.pt",
+            "checkpoints/last.pt",
+            "metrics.json",
+            "report.md",
+        ):
             assert (out / name).is_file(), name
         runs.append(out)
 
@@ -49,7 +68,9 @@ def test_train_evaluate_export_compare(tmp_path):
     assert metrics["mean_terminal_error"] > 0
     assert (runs[0] / "evaluation" / "metrics.json").is_file()
 
-    out = ok(mlcore("export", "--checkpoint", best, "--format", "torchscript", "--out", tmp_path / "m.ts", cwd=tmp_path))
+    out = ok(
+        mlcore("export", "--checkpoint", best, "--format", "torchscript", "--out", tmp_path / "m.ts", cwd=tmp_path)
+    )
     assert "max |exported - eager|" in out and (tmp_path / "m.ts").is_file()
 
     rows = json.loads(ok(mlcore("compare", *runs, "--json", cwd=tmp_path)))
@@ -74,8 +95,9 @@ def test_data_generate_and_bad_files(tmp_path):
 
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip file")
-    res = mlcore("train", "--config", CONFIG, *SMALL, "--set", f"dataset.path='{bad}'", "--out", tmp_path / "r",
-                 cwd=tmp_path)
+    res = mlcore(
+        "train", "--config", CONFIG, *SMALL, "--set", f"dataset.path='{bad}'", "--out", tmp_path / "r", cwd=tmp_path
+    )
     assert res.returncode != 0
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and str(bad) in lines[0], res.stderr

@@ -7,7 +7,8 @@ Parts (``--only`` selects some; results are merged into ``tools/bench/results/na
   ``sample`` alone, ``sample + update_priorities``, and a whole SAC gradient step.
 - ``her``: HER+SAC vs plain SAC (same Dict observations) on the sparse goal-reaching task.
 - ``per_nstep``: plain SAC vs +PER vs +n-step (3) on the shaped stage-1 task: environment steps to
-  reach a success threshold (median over seeds).
+  reach a success threshold (median over seeds); ``per_nstep_open``: the same on the obstacle-free
+  shaped task (short episodes), where the small budget is enough to reach the threshold.
 - ``curriculum``: SAC + curriculum vs SAC trained directly on stage 4, both evaluated on stage 4.
 
 ``--scale`` picks the budget (``smoke`` for a check that it runs, ``small`` for the 2-core CI
@@ -283,6 +284,13 @@ def bench_per_nstep(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:
     return _ablation("per_nstep", scale, variants, dataset, SMALL_NET, 0.6, scale["pn_steps"], out_root)
 
 
+def bench_per_nstep_open(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:
+    """Plain SAC vs +PER vs +n-step(3) on the obstacle-free shaped task (50 steps): steps to 0.8 success."""
+    dataset = {"demo_steps": 16, "env": {"reward": "shaped", "n_static": 0, "max_steps": 50}}
+    variants = {"plain": {}, "per": {"per": True}, "n_step": {"n_step": 3}}
+    return _ablation("per_nstep_open", scale, variants, dataset, SMALL_NET, 0.8, scale["her_steps"], out_root)
+
+
 def bench_curriculum(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:
     """Curriculum (stages 1->4) vs direct stage-4 training, both evaluated on stage 4."""
     from mlcore.config import structure
@@ -364,14 +372,16 @@ def table(results: dict[str, Any]) -> str:
         s = results["her"]["summary"]
         rows.append(("HER+SAC final success (mean over seeds)", f"{s['her']['final_success_mean']:.2f}", ">= 0.90"))
         rows.append(("plain SAC final success (sparse goal)", f"{s['plain']['final_success_mean']:.2f}", "low"))
-    if "per_nstep" in results:
-        s = results["per_nstep"]["summary"]
-        thr = results["per_nstep"]["threshold"]
+    for part in ("per_nstep", "per_nstep_open"):
+        if part not in results:
+            continue
+        s = results[part]["summary"]
+        thr = results[part]["threshold"]
         for v in ("plain", "per", "n_step"):
             med = s[v]["median_steps_to_threshold"]
             rows.append(
                 (
-                    f"{v}: median steps to success {thr:g}",
+                    f"{part} {v}: median steps to success {thr:g}",
                     "never" if med is None or not math.isfinite(med) else f"{med:.0f}",
                     "PER, n-step < plain",
                 )
@@ -429,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             results["her"] = bench_her(scale, out_root)
         elif part == "per_nstep":
             results["per_nstep"] = bench_per_nstep(scale, out_root)
+        elif part == "per_nstep_open":
+            results["per_nstep_open"] = bench_per_nstep_open(scale, out_root)
         elif part == "curriculum":
             results["curriculum"] = bench_curriculum(scale, out_root)
         else:

@@ -57,13 +57,14 @@ class SumTree:
 
     def update(self, idx: np.ndarray, values: np.ndarray) -> None:
         """Set leaves ``idx`` to ``values`` and recompute their ancestors (duplicates: last wins)."""
-        idx = np.asarray(idx, dtype=np.int64).ravel()
-        node = idx + self.size
+        node = np.asarray(idx, dtype=np.int64).ravel() + self.size
         self.tree[node] = np.asarray(values, dtype=np.float64).ravel()
-        # duplicates just recompute the same parent sum, so no np.unique is needed
+        # strided views: left[k] = tree[2k], right[k] = tree[2k + 1]; duplicates just recompute the
+        # same parent sum, so no np.unique is needed
+        left, right = self.tree[0::2], self.tree[1::2]
         for _ in range(self.depth):
-            node //= 2
-            self.tree[node] = self.tree[2 * node] + self.tree[2 * node + 1]
+            node >>= 1
+            self.tree[node] = left[node] + right[node]
 
     def find(self, mass: np.ndarray) -> np.ndarray:
         """Leaf index holding each prefix-sum value in ``mass`` (``0 <= mass < total``)."""
