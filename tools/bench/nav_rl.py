@@ -35,6 +35,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "smoke": {
         "seeds": [0],
         "her_steps": 2_000,
+        "open_steps": 2_000,
         "pn_steps": 2_000,
         "cur_steps": 3_000,
         "eval_freq": 1_000,
@@ -43,6 +44,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "small": {
         "seeds": [0, 1, 2],
         "her_steps": 6_000,
+        "open_steps": 15_000,
         "pn_steps": 8_000,
         "cur_steps": 15_000,
         "eval_freq": 1_000,
@@ -51,6 +53,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "full": {
         "seeds": [0, 1, 2, 3, 4],
         "her_steps": 30_000,
+        "open_steps": 50_000,
         "pn_steps": 100_000,
         "cur_steps": 1_000_000,
         "eval_freq": 5_000,
@@ -288,7 +291,7 @@ def bench_per_nstep_open(scale: dict[str, Any], out_root: Path) -> dict[str, Any
     """Plain SAC vs +PER vs +n-step(3) on the obstacle-free shaped task (50 steps): steps to 0.8 success."""
     dataset = {"demo_steps": 16, "env": {"reward": "shaped", "n_static": 0, "max_steps": 50}}
     variants = {"plain": {}, "per": {"per": True}, "n_step": {"n_step": 3}}
-    return _ablation("per_nstep_open", scale, variants, dataset, SMALL_NET, 0.8, scale["her_steps"], out_root)
+    return _ablation("per_nstep_open", scale, variants, dataset, SMALL_NET, 0.8, scale["open_steps"], out_root)
 
 
 def bench_curriculum(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:

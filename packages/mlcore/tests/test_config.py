@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -107,9 +108,24 @@ def test_load_file_errors_name_the_file(tmp_path):
     bad.write_text("a = = 1\n")
     with pytest.raises(ConfigError, match=r"bad.toml: invalid TOML"):
         load_file(bad)
+
+
+def test_yaml_config(tmp_path):
+    pytest.importorskip("yaml")
     yml = tmp_path / "c.yaml"
     yml.write_text("lr: 0.1\nmodel:\n  hidden: 5\n")
     assert structure(Outer, load_file(yml)).model.hidden == 5
+    yml.write_text("- a list\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: the top level must be a mapping"):
+        load_file(yml)
+
+
+def test_yaml_without_pyyaml_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "yaml", None)  # makes `import yaml` fail
+    yml = tmp_path / "c.yml"
+    yml.write_text("lr: 0.1\n")
+    with pytest.raises(ConfigError, match=r"c\.yml: reading YAML needs PyYAML \(`pip install pyyaml`\)"):
+        load_file(yml)
 
 
 def test_describe_fields_flattens_nested_defaults():

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:
-    """Seed ``random``, NumPy and torch (all devices); ``deterministic`` also forces deterministic kernels."""
+    """Seed ``random``, NumPy and torch (all devices); ``deterministic`` switches deterministic kernels on or off."""
     import numpy as np
     import torch
 
@@ -17,9 +17,10 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> None:
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+    # set both ways, so a later non-deterministic run in the same process is not silently slowed down
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = False
 
 
 def rng_state() -> dict[str, Any]:
