@@ -89,6 +89,7 @@ def test_train_evaluate_export_compare(tmp_path):
     assert second["mean_terminal_error"] == pytest.approx(first["mean_terminal_error"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_data_generate_and_bad_files(tmp_path):
     ok(mlcore("data", "generate", "lqr", "--num-samples", "32", "--seed", "1", "--out", tmp_path / "d", cwd=tmp_path))
     assert (tmp_path / "d" / "lqr_dataset.npz").is_file()

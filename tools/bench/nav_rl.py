@@ -40,6 +40,8 @@ SCALES: dict[str, dict[str, Any]] = {
         "cur_steps": 3_000,
         "eval_freq": 1_000,
         "episodes": 5,
+        "dqn_steps": 3_000,
+        "cur_episodes": 5,
     },
     "small": {
         "seeds": [0, 1, 2],
@@ -49,6 +51,20 @@ SCALES: dict[str, dict[str, Any]] = {
         "cur_steps": 15_000,
         "eval_freq": 1_000,
         "episodes": 10,
+        "dqn_steps": 20_000,
+        "cur_episodes": 10,
+    },
+    # longer runs of the parts whose targets the small budget misses (about 30 min on 2 shared cores)
+    "medium": {
+        "seeds": [0, 1, 2],
+        "her_steps": 6_000,
+        "open_steps": 15_000,
+        "pn_steps": 8_000,
+        "cur_steps": 60_000,
+        "eval_freq": 2_000,
+        "episodes": 10,
+        "dqn_steps": 30_000,
+        "cur_episodes": 20,
     },
     "full": {
         "seeds": [0, 1, 2, 3, 4],
@@ -58,6 +74,8 @@ SCALES: dict[str, dict[str, Any]] = {
         "cur_steps": 1_000_000,
         "eval_freq": 5_000,
         "episodes": 50,
+        "dqn_steps": 200_000,
+        "cur_episodes": 50,
     },
 }
 
@@ -209,6 +227,8 @@ def _ablation(
     steps: int,
     out_root: Path,
     variant_datasets=None,
+    algorithm: str = "sac",
+    eval_freq: int | None = None,
 ) -> dict[str, Any]:
     from mlcore.config import structure
     from mlcore_nav_rl.ablation import AblationConfig, run_ablation
@@ -217,6 +237,7 @@ def _ablation(
         AblationConfig,
         {
             "dataset": dataset,
+            "algorithm": algorithm,
             "base_model": base_model,
             "variants": variants,
             "variant_datasets": variant_datasets or {},
@@ -224,7 +245,7 @@ def _ablation(
             "threshold": threshold,
             "trainer": {
                 "total_timesteps": steps,
-                "eval_freq": scale["eval_freq"],
+                "eval_freq": eval_freq or scale["eval_freq"],
                 "eval_episodes": scale["episodes"],
                 "progress": False,
                 "torch_threads": 1,
@@ -249,6 +270,7 @@ def _ablation(
         for v, s in res["summary"].items()
     }
     return {
+        "algorithm": algorithm,
         "summary": summ,
         "tests": res["tests"],
         "threshold": threshold,
@@ -294,7 +316,22 @@ def bench_per_nstep_open(scale: dict[str, Any], out_root: Path) -> dict[str, Any
     return _ablation("per_nstep_open", scale, variants, dataset, SMALL_NET, 0.8, scale["open_steps"], out_root)
 
 
-def bench_curriculum(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:
+def bench_per_nstep_dqn(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:
+    """DQN plain vs +PER vs +n-step(3) on shaped stage 1 (3 static obstacles, 100 steps): steps to 0.7 success.
+
+    DQN is where both strategies were published (Schaul et al.; Rainbow): with hard target updates
+    every 1 000 steps, 1-step targets propagate value one step per update, 3-step targets three.
+    """
+    dataset = {"demo_steps": 16, "env": {"reward": "shaped", "n_static": 3, "max_steps": 100}}
+    variants = {"plain": {}, "per": {"per": True}, "n_step": {"n_step": 3}}
+    base = {"net_arch": [64, 64], "batch_size": 128, "learning_starts": 1_000, "buffer_size": 100_000, "gamma": 0.95}
+    steps = scale["dqn_steps"]
+    return _ablation(
+        "per_nstep_dqn", scale, variants, dataset, base, 0.7, steps, out_root, algorithm="dqn", eval_freq=1_000
+    )
+
+
+def bench_curriculum(scale: dict[str, Any], out_root: Path, only: str = "") -> dict[str, Any]:
     """Curriculum (stages 1->4) vs direct stage-4 training, both evaluated on stage 4."""
     from mlcore.config import structure
     from mlcore.training.checkpoint import make_meta
@@ -310,6 +347,8 @@ def bench_curriculum(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:
         ("curriculum", {"curriculum": True, "curriculum_config": {"window": 30}}, {}),
         ("direct_stage4", {}, stage4),
     ):
+        if only and name != only:
+            continue
         runs = []
         for seed in scale["seeds"][:1]:
             cfg = structure(SACConfig, {**SMALL_NET, **model_over, "n_step": 3})
@@ -319,7 +358,7 @@ def bench_curriculum(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:
                 SB3TrainerConfig(
                     total_timesteps=scale["cur_steps"],
                     eval_freq=max(scale["cur_steps"] // 8, 1000),
-                    eval_episodes=scale["episodes"],
+                    eval_episodes=scale["cur_episodes"],
                     progress=False,
                     torch_threads=1,
                     save_replay_buffer=False,
@@ -333,7 +372,7 @@ def bench_curriculum(scale: dict[str, Any], out_root: Path) -> dict[str, Any]:
             res = trainer.fit(agent, data, None, run_dir=out_root / "curriculum" / name / f"seed{seed}", meta=meta)
             ev = NavEvaluator(
                 NavEvaluatorConfig(
-                    episodes=scale["episodes"],
+                    episodes=max(scale["cur_episodes"], 50 if scale is not SCALES["smoke"] else 5),
                     stages=[3],
                     robustness=False,
                     unseen_layouts=False,
@@ -375,7 +414,7 @@ def table(results: dict[str, Any]) -> str:
         s = results["her"]["summary"]
         rows.append(("HER+SAC final success (mean over seeds)", f"{s['her']['final_success_mean']:.2f}", ">= 0.90"))
         rows.append(("plain SAC final success (sparse goal)", f"{s['plain']['final_success_mean']:.2f}", "low"))
-    for part in ("per_nstep", "per_nstep_open"):
+    for part in ("per_nstep", "per_nstep_open", "per_nstep_dqn"):
         if part not in results:
             continue
         s = results[part]["summary"]
@@ -392,6 +431,8 @@ def table(results: dict[str, Any]) -> str:
     if "curriculum" in results:
         c = results["curriculum"]
         for name in ("curriculum", "direct_stage4"):
+            if not c.get(name):
+                continue
             r = c[name][0]
             rows.append(
                 (
@@ -422,6 +463,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=sorted(SCALES), default="small")
     ap.add_argument("--only", default="env,per,her,per_nstep,curriculum")
     ap.add_argument("--out", default="runs/bench-nav-rl", help="where the training runs go")
+    ap.add_argument(
+        "--curriculum-agent",
+        choices=("", "curriculum", "direct_stage4"),
+        default="",
+        help="train only one of the two curriculum agents (to run them in two processes)",
+    )
     args = ap.parse_args(argv)
     import torch
 
@@ -444,14 +491,24 @@ def main(argv: list[str] | None = None) -> int:
             results["per_nstep"] = bench_per_nstep(scale, out_root)
         elif part == "per_nstep_open":
             results["per_nstep_open"] = bench_per_nstep_open(scale, out_root)
+        elif part == "per_nstep_dqn":
+            results["per_nstep_dqn"] = bench_per_nstep_dqn(scale, out_root)
         elif part == "curriculum":
-            results["curriculum"] = bench_curriculum(scale, out_root)
+            results["curriculum"] = bench_curriculum(scale, out_root, args.curriculum_agent)
         else:
             raise SystemExit(f"unknown part {part!r}")
-        results.setdefault("scale", {})[part] = args.scale
-        results.setdefault("seconds", {})[part] = time.time() - t
+        # re-read before writing: several bench processes (different --only) may share the file
+        merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        merged["machine"] = results["machine"]
+        if part == "curriculum" and args.curriculum_agent and isinstance(merged.get(part), dict):
+            merged[part].update(results[part])  # keep the other agent's runs
+        else:
+            merged[part] = results[part]
+        merged.setdefault("scale", {})[part] = args.scale
+        merged.setdefault("seconds", {})[part] = time.time() - t
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(_jsonable(results), indent=2))
+        RESULTS.write_text(json.dumps(_jsonable(merged), indent=2))
+        results = merged
     print(table(results))
     print(f"results: {RESULTS}")
     return 0

@@ -21,14 +21,23 @@ def test_profiles_structure():
 
 @pytest.mark.slow
 def test_quick_profile_learns_end_to_end(tmp_path):
-    """HER + SAC on the sparse goal task: real learning within the quick budget, then `mlcore evaluate`."""
+    """HER + SAC on the sparse goal task: real learning within a shortened quick budget, then `mlcore evaluate`.
+
+    5 000 steps (the quick profile runs 10 000): HER+SAC passes 0.9 success from about 5 000 steps
+    (tools/bench/nav_rl.py, 3 seeds); the evaluation suite runs on 20 episodes instead of 50.
+    """
     result = api.run(
         "nav-rl",
         profile="quick",
         out=tmp_path / "run",
         seed=0,
         progress=False,
-        overrides=["trainer.total_timesteps=6000", "evaluator.episodes=20"],
+        overrides=[
+            "trainer.total_timesteps=5000",
+            "trainer.eval_freq=1000",
+            "trainer.eval_episodes=10",
+            "evaluator.episodes=20",
+        ],
     )
     m = result.metrics
     stats = json.loads((result.out_dir / "training_stats.json").read_text())

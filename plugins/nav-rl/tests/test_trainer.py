@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
 
 import pytest
 import torch
@@ -43,7 +45,9 @@ def test_fit_writes_run_dir_and_resumes(tmp_path):
         "checkpoints/last_replay_buffer.pkl",
     ):
         assert (tmp_path / name).exists(), name
-    assert any((tmp_path / "tensorboard").iterdir())
+    # the core's "tensorboard" tracker writes one event stream; SB3's own writer is off by default
+    assert [p.name for p in (tmp_path / "tensorboard").iterdir() if p.is_dir()] == []
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tensorboard").iterdir())
     stats = json.loads((tmp_path / "training_stats.json").read_text())
     assert stats["epochs_run"] == 2 and {"success_rate", "return_mean", "collision_rate"} <= set(stats["history"][0])
     # core format, weights_only-safe, rebuildable through the registry
@@ -122,9 +126,7 @@ def test_mlcore_evaluate_uses_evaluate_checkpoint(tmp_path):
         plugin="nav-rl",
         components={"dataset": ("nav", data.config), "model": ("sac", agent.config), "evaluator": ("nav", ev)},
     )
-    cfg = SB3TrainerConfig(
-        total_timesteps=60, eval_freq=60, eval_episodes=3, progress=False, plot=False, tensorboard=False
-    )
+    cfg = SB3TrainerConfig(total_timesteps=60, eval_freq=60, eval_episodes=3, progress=False, plot=False, trackers=[])
     res = SB3Trainer(cfg, device="cpu").fit(agent, data, None, run_dir=tmp_path, meta=meta)
     metrics = api.evaluate(tmp_path / "checkpoints" / "best.pt", out_dir=tmp_path / "eval")
     assert {"success_rate", "collision_rate", "path_efficiency", "planner_success_rate"} <= set(metrics)
@@ -137,7 +139,7 @@ def test_her_nstep_run_resumes_with_its_replay_buffer(tmp_path):
     agent = NavAgent(cfg_model)
     data = NavData(NavDataConfig(demo_steps=16, env=NavEnvConfig(max_steps=20, reward="sparse")))
     meta = make_meta(plugin="nav-rl", components={"dataset": ("nav", data.config), "model": ("sac", cfg_model)})
-    kw = {"eval_freq": 60, "eval_episodes": 1, "progress": False, "plot": False, "tensorboard": False}
+    kw = {"eval_freq": 60, "eval_episodes": 1, "progress": False, "plot": False, "trackers": []}
     first = SB3Trainer(SB3TrainerConfig(total_timesteps=60, **kw), device="cpu")
     first.fit(agent, data, None, run_dir=tmp_path, meta=meta)
     res = SB3Trainer(SB3TrainerConfig(total_timesteps=120, **kw), device="cpu").fit(
@@ -152,3 +154,108 @@ def test_her_nstep_run_resumes_with_its_replay_buffer(tmp_path):
         buf = pickle.load(fh)
     assert type(buf).__name__ == "NStepHerReplayBuffer" and buf.pos == 120 % buf.buffer_size
     assert algo.num_timesteps == 120
+
+
+# ----------------------------------------------------------------------------- trackers
+_FAKE = "_nav_rl_fake_tracking"
+
+
+class RecordingTracker:
+    """Records every call (registered below as tracker ``recorder``)."""
+
+    instances: list[RecordingTracker] = []
+
+    def __init__(self) -> None:
+        self.started: list[tuple] = []
+        self.scalars: list[tuple[dict, int]] = []
+        self.closed = 0
+        RecordingTracker.instances.append(self)
+
+    def start(self, run_dir, config):
+        self.started.append((run_dir, config))
+
+    def log_scalars(self, values, step):
+        self.scalars.append((dict(values), step))
+
+    def log_histogram(self, name, values, step):
+        pass
+
+    def close(self):
+        self.closed += 1
+
+
+@pytest.fixture
+def recorder_registry():
+    from mlcore import hookimpl
+    from mlcore.components import ComponentSpec
+    from mlcore.registry import Registry, get_registry, set_registry
+    from mlcore.training.tracking import Tracker
+
+    cls = type("RecordingTracker", (RecordingTracker, Tracker), {})
+    mod = types.ModuleType(_FAKE)
+    mod.RecordingTracker = cls
+    sys.modules[_FAKE] = mod
+
+    class _Plugin:
+        @staticmethod
+        @hookimpl
+        def register_trackers():
+            return [ComponentSpec("recorder", f"{_FAKE}:RecordingTracker", summary="records calls")]
+
+    nav = get_registry().plugins["nav-rl"]
+    reg = Registry.from_modules({"nav-rl": sys.modules[nav.module], "fake": _Plugin()})
+    restore = set_registry(reg)
+    RecordingTracker.instances.clear()
+    yield
+    restore()
+    sys.modules.pop(_FAKE, None)
+
+
+def test_scalars_go_to_the_configured_trackers(tmp_path, recorder_registry):
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(
+        total_timesteps=160, eval_freq=80, eval_episodes=2, progress=False, plot=False, trackers=["recorder"]
+    )
+    res = SB3Trainer(cfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    (tr,) = RecordingTracker.instances
+    assert tr.closed == 1 and len(tr.started) == 1
+    run_dir, config = tr.started[0]
+    assert run_dir == tmp_path and config["trainer"]["trackers"] == ["recorder"] and config["seed"] == 0
+    assert "data_state" not in config["meta"] and config["meta"]["plugin"] == "nav-rl"
+    evals = [(v, step) for v, step in tr.scalars if "eval/success_rate" in v]
+    assert [step for _, step in evals] == [80, 160]
+    for (values, step), rec in zip(evals, res.history):
+        assert values["eval/timesteps"] == step == rec["timesteps"]
+        for key in ("success_rate", "return_mean", "collision_rate", "episode_length"):
+            assert values[f"eval/{key}"] == pytest.approx(rec[key])
+    # SB3's own losses, forwarded from its logger at the environment step it dumped them
+    train = [(v, step) for v, step in tr.scalars if "train/critic_loss" in v]
+    assert train and all(50 < step <= 160 for _, step in train)
+    assert {"train/actor_loss", "train/ent_coef"} <= set(train[-1][0])
+    assert all(isinstance(x, float) for v, _ in tr.scalars for x in v.values())
+    assert not (tmp_path / "tensorboard").exists()  # only the trackers named in the config
+
+
+def test_sb3_tensorboard_goes_to_its_own_folder(tmp_path, recorder_registry):
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(
+        total_timesteps=120,
+        eval_freq=120,
+        eval_episodes=1,
+        progress=False,
+        plot=False,
+        trackers=["recorder"],
+        sb3_tensorboard=True,
+    )
+    SB3Trainer(cfg, device="cpu").fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tensorboard" / "sb3").iterdir())
+    assert RecordingTracker.instances[0].closed == 1
+
+
+def test_unknown_tracker_is_a_one_line_config_error(tmp_path):
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(total_timesteps=10, progress=False, trackers=["tensorboard", "nosuchtracker"])
+    with pytest.raises(ConfigError, match=r"trainer\.trackers: .*'nosuchtracker'") as err:
+        SB3Trainer(cfg, device="cpu").fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())

@@ -285,6 +285,27 @@ def set_registry(registry: Registry | None) -> Callable[[], None]:
     return restore
 
 
+def build_named(kind: str, names: Iterable[str], base: type, *, where: str) -> list[Any]:
+    """Build registered components of ``kind`` by name with default configs, checking each is a ``base``.
+
+    ``where`` is the config key the names came from (e.g. ``"trainer.trackers"``); an unknown name
+    is a one-line :class:`~mlcore.errors.ConfigError` naming it. Used for trackers and callbacks.
+    """
+    from mlcore.errors import ConfigError, MlcoreError, PluginError
+
+    out = []
+    for name in names:
+        try:
+            spec = get_registry().get(kind, name)
+        except MlcoreError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        obj = spec.build()
+        if not isinstance(obj, base):
+            raise PluginError(f"{kind} {name!r} ({spec.target}) is not a {base.__name__} subclass")
+        out.append(obj)
+    return out
+
+
 def iter_specs(specs: Iterable[ComponentSpec]) -> list[dict[str, Any]]:
     """JSON-ready rows for ``mlcore list --json``."""
     return [

@@ -11,7 +11,16 @@ on seeded episodes and writes:
   (best by ``monitor``) in the core's format: the policy weights as the model state, the whole
   SB3 algorithm as its zip bytes in a ``uint8`` tensor (``sb3_zip``), history and curriculum state,
   all loadable with ``torch.load(weights_only=True)``;
-- ``tensorboard/`` (SB3's logger), ``training_curves.png``, ``curriculum_progress.json``.
+- ``training_curves.png``, ``curriculum_progress.json``.
+
+Scalars go to the core's trackers named in ``trackers`` (default ``["tensorboard"]``, i.e.
+``<run_dir>/tensorboard/``), built through the registry like the core trainer does, with the
+environment step count as ``step``: every evaluation point (``eval/success_rate``,
+``eval/return_mean``, ``eval/collision_rate``, ``eval/episode_length``, ... and ``eval/timesteps``)
+and, whenever SB3 dumps its logger, its ``train/*`` (losses, entropy coefficient, learning rate),
+``rollout/*`` and ``curriculum/*`` values. SB3's own TensorBoard writer is off by default
+(``sb3_tensorboard = true`` adds it under ``tensorboard/sb3``, a separate folder, so no two event
+streams share one).
 
 Re-running into the same ``run_dir`` resumes from ``last.pt`` with its replay buffer. The ``loss``
 argument of the core's trainer contract is unused (the algorithm owns its losses).
@@ -48,13 +57,77 @@ class SB3TrainerConfig:
     monitor: str = attrs.field(default="success_rate", validator=one_of("success_rate", "return_mean", "spl"))
     deterministic_eval: bool = True
     progress: bool = True
-    tensorboard: bool = True
+    #: registered tracker names (kind ``tracker``) that receive the evaluation and training scalars
+    trackers: list[str] = attrs.field(factory=lambda: ["tensorboard"])
+    #: also write SB3's own logger (``train/*``, ``rollout/*``, ``time/*``) as TensorBoard events
+    #: under ``tensorboard/sb3`` (a separate folder from the ``tensorboard`` tracker's)
+    sb3_tensorboard: bool = False
     resume: bool = True
     save_replay_buffer: bool = True
     plot: bool = True
     max_time_minutes: float = attrs.field(default=0.0, validator=in_range(0.0))
     #: torch intra-op threads during training (0 = leave as is)
     torch_threads: int = attrs.field(default=0, validator=in_range(0))
+
+
+#: prefixes of SB3 logger keys forwarded to the trackers
+FORWARDED_PREFIXES = ("train/", "rollout/", "curriculum/")
+
+
+def resolve_trackers(names: Sequence[str]) -> list[Any]:
+    """Build the named trackers through the registry, as the core trainer does (one-line ``ConfigError``)."""
+    from mlcore.errors import MlcoreError, PluginError
+    from mlcore.registry import get_registry
+    from mlcore.training.tracking import Tracker
+
+    out = []
+    for name in names:
+        try:
+            spec = get_registry().get("tracker", name)
+        except MlcoreError as exc:
+            raise ConfigError(f"trainer.trackers: {exc}") from None
+        obj = spec.build()
+        if not isinstance(obj, Tracker):
+            raise PluginError(f"tracker {name!r} ({spec.target}) is not a Tracker subclass")
+        out.append(obj)
+    return out
+
+
+def _finite_scalars(values: dict[str, Any], prefixes: tuple[str, ...] | None = None) -> dict[str, float]:
+    import math
+    import numbers
+
+    out = {}
+    for key, value in values.items():
+        if prefixes is not None and not key.startswith(prefixes):
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            try:  # numpy / torch scalars
+                value = value.item()
+            except (AttributeError, ValueError):
+                continue
+            if not isinstance(value, numbers.Real):
+                continue
+        if math.isfinite(float(value)):
+            out[key] = float(value)
+    return out
+
+
+def _tracker_writer(trackers: Sequence[Any]) -> Any:
+    """An SB3 ``KVWriter`` forwarding the logger's ``train/*``, ``rollout/*``, ``curriculum/*`` scalars."""
+    from stable_baselines3.common.logger import KVWriter
+
+    class TrackerWriter(KVWriter):
+        def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+            values = _finite_scalars(key_values, FORWARDED_PREFIXES)
+            if values:
+                for tracker in trackers:
+                    tracker.log_scalars(values, int(step))
+
+        def close(self) -> None:
+            pass  # the trainer closes the trackers
+
+    return TrackerWriter()
 
 
 def _zip_bytes(algo: Any) -> Any:
@@ -135,6 +208,7 @@ class SB3Trainer:
 
         cfg = self.config
         self._check(model, data)
+        tracker_objs = resolve_trackers(cfg.trackers)
         data.prepare()
         run_dir = Path(run_dir)
         ckpt_dir = run_dir / "checkpoints"
@@ -165,12 +239,30 @@ class SB3Trainer:
             log.info("resumed from %s at %d timesteps", last_path, algo.num_timesteps)
         else:
             algo = model.build_algorithm(venv, seed=self.seed, device=self.device)
-        from stable_baselines3.common.logger import Logger, configure
+        from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 
-        if cfg.tensorboard:
-            algo.set_logger(configure(str(run_dir / "tensorboard"), ["tensorboard"]))
-        else:
-            algo.set_logger(Logger(folder=None, output_formats=[]))
+        from mlcore.config import unstructure
+
+        trackers: list[Any] = []
+        try:
+            tracker_config = {
+                "trainer": unstructure(cfg),
+                "seed": self.seed,
+                "device": str(self.device),
+                "meta": {k: v for k, v in meta.items() if k != "data_state"},
+            }
+            for tracker in tracker_objs:
+                tracker.start(run_dir, tracker_config)
+                trackers.append(tracker)
+        except BaseException:
+            for tracker in trackers:
+                tracker.close()
+            venv.close()
+            raise
+        formats: list[Any] = [_tracker_writer(trackers)] if trackers else []
+        if cfg.sb3_tensorboard:
+            formats.append(TensorBoardOutputFormat(str(run_dir / "tensorboard" / "sb3")))
+        algo.set_logger(Logger(folder=None, output_formats=formats))
 
         trainer = self
         t_start = time.time()
@@ -214,9 +306,12 @@ class SB3Trainer:
             if curriculum is not None:
                 rec["stage"] = curriculum.stage_index
             history.append(rec)
-            for k, v in metrics.items():
-                algo.logger.record(f"eval/{k}", v)
-            algo.logger.dump(algo.num_timesteps)
+            scalars = _finite_scalars({f"eval/{k}": v for k, v in metrics.items()})
+            scalars["eval/timesteps"] = float(rec["timesteps"])
+            if curriculum is not None:
+                scalars["eval/stage"] = float(curriculum.stage_index)
+            for tracker in trackers:
+                tracker.log_scalars(scalars, rec["timesteps"])
             improved = metrics[cfg.monitor] > best_metric
             if improved:
                 best_metric, best_epoch = float(metrics[cfg.monitor]), rec["epoch"]
@@ -245,27 +340,31 @@ class SB3Trainer:
         callbacks += [c for c in self.callbacks if isinstance(c, BaseCallback)]
         remaining = cfg.total_timesteps - int(algo.num_timesteps)
         try:
-            if remaining > 0:
-                algo.learn(
-                    remaining,
-                    callback=CallbackList(callbacks),
-                    progress_bar=self.progress,
-                    reset_num_timesteps=resumed is None,
-                    tb_log_name="sb3",
-                )
-        except KeyboardInterrupt:
-            state["stopped"] = "interrupted"
-        if not history or history[-1]["timesteps"] < algo.num_timesteps:
-            evaluate()
-        else:
-            save(last_path, with_buffer=True)
+            try:
+                if remaining > 0:
+                    algo.learn(
+                        remaining,
+                        callback=CallbackList(callbacks),
+                        progress_bar=self.progress,
+                        reset_num_timesteps=resumed is None,
+                    )
+            except KeyboardInterrupt:
+                state["stopped"] = "interrupted"
+            if not history or history[-1]["timesteps"] < algo.num_timesteps:
+                evaluate()
+            else:
+                save(last_path, with_buffer=True)
+        finally:
+            algo.logger.close()
+            for tracker in trackers:
+                tracker.close()
+            venv.close()
         train_seconds = train_seconds0 + time.time() - t_start
         self._write_stats(run_dir, history, best_metric, best_epoch, state["stopped"], train_seconds)
         if cfg.plot:
             plot_learning_curves(history, run_dir / "training_curves.png")
         best = load_checkpoint(best_path)
         model.load_state_dict(best["model"])  # the model ends with the best weights, as the core expects
-        venv.close()
         return FitResult(
             best_metric=best_metric,
             best_epoch=best_epoch,

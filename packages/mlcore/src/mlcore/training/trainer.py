@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from mlcore.config import unstructure
-from mlcore.errors import CheckpointError, ConfigError, DataError, MlcoreError, PluginError
+from mlcore.errors import CheckpointError, ConfigError, DataError, MlcoreError
 from mlcore.training.callbacks import Callback, EarlyStopping
 from mlcore.training.checkpoint import load_checkpoint, load_model_state, plain, save_checkpoint
 from mlcore.training.config import TrainerConfig
@@ -281,19 +281,9 @@ class Trainer:
 
     # ----------------------------------------------------------------- setup
     def _resolve_named(self, kind: str, names: Sequence[str], base: type) -> list[Any]:
-        from mlcore.registry import get_registry
+        from mlcore.registry import build_named
 
-        out = []
-        for name in names:
-            try:
-                spec = get_registry().get(kind, name)
-            except MlcoreError as exc:
-                raise ConfigError(f"trainer.{kind}s: {exc}") from None
-            obj = spec.build()
-            if not isinstance(obj, base):
-                raise PluginError(f"{kind} {name!r} ({spec.target}) is not a {base.__name__} subclass")
-            out.append(obj)
-        return out
+        return build_named(kind, names, base, where=f"trainer.{kind}s")
 
     def _amp(self) -> tuple[torch.dtype | None, Any]:
         """(autocast dtype, GradScaler or None) for the device."""
