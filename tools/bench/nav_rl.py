@@ -9,10 +9,13 @@ Parts (``--only`` selects some; results are merged into ``tools/bench/results/na
 - ``per_nstep``: plain SAC vs +PER vs +n-step (3) on the shaped stage-1 task: environment steps to
   reach a success threshold (median over seeds); ``per_nstep_open``: the same on the obstacle-free
   shaped task (short episodes), where the small budget is enough to reach the threshold.
-- ``curriculum``: SAC + curriculum vs SAC trained directly on stage 4, both evaluated on stage 4.
+- ``per_nstep_dqn``: the same with DQN on shaped stage 1 (threshold 0.7, evaluation every 1 000 steps).
+- ``curriculum``: SAC + curriculum vs SAC trained directly on stage 4, both evaluated on stage 4
+  (50 episodes); ``--curriculum-agent`` trains only one of them, to run the two in two processes.
 
 ``--scale`` picks the budget (``smoke`` for a check that it runs, ``small`` for the 2-core CI
-machine, ``full`` for the research settings). Usage::
+machine, ``medium`` for the longer curriculum and DQN runs, ``full`` for the research settings).
+Every part merges only its own entry into the JSON file, so parts can run in parallel processes. Usage::
 
     python tools/bench/nav_rl.py --scale small --only env,per,her
 """
@@ -23,11 +26,11 @@ import argparse
 import json
 import math
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results" / "nav_rl.json"
 
@@ -81,27 +84,14 @@ SCALES: dict[str, dict[str, Any]] = {
 
 
 def machine() -> dict[str, Any]:
-    """CPU, cores, versions."""
+    """CPU, cores, versions (the shared bench machine info plus the RL libraries and the load)."""
     import gymnasium
     import stable_baselines3
-    import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        **machine_info(),
         "stable_baselines3": stable_baselines3.__version__,
         "gymnasium": gymnasium.__version__,
-        "python": sys.version.split()[0],
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
 
@@ -434,9 +424,11 @@ def table(results: dict[str, Any]) -> str:
             if not c.get(name):
                 continue
             r = c[name][0]
+            idx = r["final_stage_reached"]
+            stage = "-" if idx is None else idx + 1  # stored 0-based
             rows.append(
                 (
-                    f"{name}: stage-4 success (stage reached {r['final_stage_reached']})",
+                    f"{name}: stage-4 success (stage reached {stage})",
                     f"{r['stage4_success']:.2f}",
                     "curriculum reaches 4 and wins",
                 )

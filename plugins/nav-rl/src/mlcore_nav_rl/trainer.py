@@ -76,21 +76,10 @@ FORWARDED_PREFIXES = ("train/", "rollout/", "curriculum/")
 
 def resolve_trackers(names: Sequence[str]) -> list[Any]:
     """Build the named trackers through the registry, as the core trainer does (one-line ``ConfigError``)."""
-    from mlcore.errors import MlcoreError, PluginError
-    from mlcore.registry import get_registry
+    from mlcore.registry import build_named
     from mlcore.training.tracking import Tracker
 
-    out = []
-    for name in names:
-        try:
-            spec = get_registry().get("tracker", name)
-        except MlcoreError as exc:
-            raise ConfigError(f"trainer.trackers: {exc}") from None
-        obj = spec.build()
-        if not isinstance(obj, Tracker):
-            raise PluginError(f"tracker {name!r} ({spec.target}) is not a Tracker subclass")
-        out.append(obj)
-    return out
+    return build_named("tracker", names, Tracker, where="trainer.trackers")
 
 
 def _finite_scalars(values: dict[str, Any], prefixes: tuple[str, ...] | None = None) -> dict[str, float]:
