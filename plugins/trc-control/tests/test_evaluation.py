@@ -98,3 +98,16 @@ def test_wrong_dataset_is_a_clear_error() -> None:
 
     with pytest.raises(MlcoreError, match="needs the 'lqr' dataset"):
         TRCEvaluator().evaluate(nn.Linear(5, 15), Other())
+
+
+def test_time_inference_reports_eager_and_frozen_torchscript() -> None:
+    from mlcore_trc_control.evaluation import time_inference
+    from mlcore_trc_control.models.trc import TinyRecursiveControl
+
+    model = TinyRecursiveControl.create_small()
+    problems = model.example_input(40).numpy()
+    timing = time_inference(model, problems, single=20, batch=40)
+    for key in ("inference_ms_batch1", "inference_ms_batched", "inference_ms_batch1_torchscript"):
+        assert 0.0 < timing[key] < 1000.0, key
+    assert timing["torchscript_max_abs_diff"] < 1e-4  # the frozen graph computes the same controls
+    assert model.training  # the mode is restored
