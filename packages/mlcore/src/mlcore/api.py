@@ -168,7 +168,7 @@ def run(
     """
     from mlcore.config import dumps_toml
     from mlcore.devices import resolve_device
-    from mlcore.io import atomic_write_json, atomic_write_text, read_json
+    from mlcore.io import atomic_write_json, atomic_write_text, to_jsonable
     from mlcore.runs import RunContext, default_run_dir, environment_record
     from mlcore.seeding import seed_everything
 
@@ -235,9 +235,7 @@ def run(
         if not (out_dir / "metrics.json").exists():
             atomic_write_json(out_dir / "metrics.json", metrics)
         log.info("done in %.1f s: %s", seconds, out_dir)
-        return RunResult(
-            out_dir=out_dir, metrics=read_json(out_dir / "summary.json")["metrics"], seconds=seconds, settings=settings
-        )
+        return RunResult(out_dir=out_dir, metrics=to_jsonable(metrics), seconds=seconds, settings=settings)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()

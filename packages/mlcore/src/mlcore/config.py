@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import enum
 import math
 import types
@@ -27,7 +26,7 @@ from typing import Any
 import attrs
 import tomllib
 
-from mlcore.errors import ConfigError
+from mlcore.errors import ConfigError, did_you_mean
 
 # --------------------------------------------------------------------------- validators
 
@@ -238,8 +237,7 @@ def structure(cls: type, data: Mapping[str, Any], *, where: str = "") -> Any:
     unknown = [k for k in data if k not in fields]
     if unknown:
         key = unknown[0]
-        close = difflib.get_close_matches(key, list(fields), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(key, list(fields))
         raise ConfigError(
             f"unknown key {where}{key!r}{hint} (allowed: {', '.join(fields)})".replace(f"{where}'", f"'{where}")
         )

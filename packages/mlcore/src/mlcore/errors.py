@@ -7,6 +7,8 @@ derives from :class:`MlcoreError`. The CLI prints such errors as one line and ex
 
 from __future__ import annotations
 
+import difflib
+
 
 class MlcoreError(Exception):
     """Base class for errors caused by user input; printed as one line by the CLI."""
@@ -36,3 +38,9 @@ class DataError(MlcoreError):
 
 class CheckpointError(MlcoreError):
     """A checkpoint is missing, corrupt, or belongs to another model or an incompatible version."""
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """``"; did you mean 'x'?"`` naming the closest of ``choices``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -12,7 +12,6 @@ Nothing here imports torch: specs only name import paths.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -26,7 +25,7 @@ import pluggy
 from mlcore import hookspecs
 from mlcore._version import PLUGIN_API_VERSION, __version__
 from mlcore.components import KINDS, ComponentSpec
-from mlcore.errors import ComponentNotFoundError
+from mlcore.errors import ComponentNotFoundError, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +211,7 @@ class Registry:
         spec = self._components.get((kind, name))
         if spec is None:
             names = sorted(n for k, n in self._components if k == kind)
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, names)
             available = ", ".join(names) if names else "none registered"
             raise ComponentNotFoundError(f"no {kind} named {name!r}{hint} (available: {available})")
         return spec
@@ -223,8 +221,7 @@ class Registry:
         info = self.plugins.get(name)
         if info is None:
             names = sorted(p for p, i in self.plugins.items() if i.status == "ok")
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, names)
             raise ComponentNotFoundError(
                 f"no plugin named {name!r}{hint} (installed: {', '.join(names)}); "
                 f"install it with `pip install mlcore-{name}`"

@@ -213,6 +213,18 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, 
     return "\n".join([head, sep, *body])
 
 
+def _save_figure(fig: Any, path: str | Path) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def plot_baselines(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Bar charts of terminal error (log scale), success rate and mean cost per method."""
     import matplotlib
@@ -232,12 +244,7 @@ def plot_baselines(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     axes[2].set_title("mean cost J")
     for ax in axes:
         ax.tick_params(axis="x", labelrotation=25, labelsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save_figure(fig, path)
 
 
 def plot_cycle_sweep(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
@@ -259,9 +266,4 @@ def plot_cycle_sweep(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     ax2 = ax.twinx()
     ax2.plot(cycles, [100 * r["success_rate"] for r in rows], "s--", color="tab:green")
     ax2.set_ylabel("success rate (%)", color="tab:green")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save_figure(fig, path)
