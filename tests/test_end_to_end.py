@@ -72,6 +72,21 @@ def test_train_evaluate_export_compare(tmp_path):
         mlcore("export", "--checkpoint", best, "--format", "torchscript", "--out", tmp_path / "m.ts", cwd=tmp_path)
     )
     assert "max |exported - eager|" in out and (tmp_path / "m.ts").is_file()
+    out = ok(
+        mlcore(
+            "export",
+            "--checkpoint",
+            best,
+            "--format",
+            "onnx",
+            "--onnx-exporter",
+            "legacy",
+            "--out",
+            tmp_path / "m.onnx",
+            cwd=tmp_path,
+        )
+    )
+    assert "(legacy exporter)" in out and (tmp_path / "m.onnx").is_file()
 
     rows = json.loads(ok(mlcore("compare", *runs, "--json", cwd=tmp_path)))
     assert [r["seed"] for r in rows] == [0, 1]

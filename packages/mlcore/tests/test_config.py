@@ -14,6 +14,8 @@ from mlcore.config import (
     deep_merge,
     describe_fields,
     dumps_toml,
+    free_tables,
+    layer_configs,
     load_file,
     one_of,
     parse_value,
@@ -133,3 +135,45 @@ def test_describe_fields_flattens_nested_defaults():
     assert rows["model.hidden"]["default"] == 32
     assert rows["lr"]["type"] == "float"
     assert "lr = 0.001" in dumps_toml(unstructure(Outer()))
+
+
+# --------------------------------------------------------------------------- layering
+
+
+def _default_variants() -> dict[str, dict[str, int]]:
+    return {"plain": {}, "a": {"x": 1}, "b": {"x": 2}}
+
+
+@attrs.define
+class Sweep:
+    opts: dict[str, int] = attrs.field(factory=lambda: {"lr": 1})
+
+
+@attrs.define
+class Ablation:
+    variants: dict[str, dict[str, int]] = attrs.field(factory=_default_variants)
+    sweep: Sweep = attrs.field(factory=Sweep)
+    maybe: dict[str, int] | None = None
+    seeds: list[int] = attrs.field(factory=lambda: [0, 1])
+
+
+def test_free_tables_are_the_dict_typed_fields_nested_included() -> None:
+    assert sorted(free_tables(Ablation)) == [("maybe",), ("sweep", "opts"), ("variants",)]
+
+
+def test_a_profile_or_file_replaces_a_free_table_and_set_merges_into_it() -> None:
+    # a profile's variants replace the defaults (no silent extra variants)
+    out = layer_configs(Ablation, {"variants": {"plain": {}, "c": {"x": 3}}}, {})
+    assert out["variants"] == {"plain": {}, "c": {"x": 3}}
+    # a config file replaces the profile's table in turn
+    out = layer_configs(Ablation, {"variants": {"plain": {}, "c": {"x": 3}}}, {"variants": {"d": {"x": 4}}})
+    assert out["variants"] == {"d": {"x": 4}}
+    # --set merges one entry into whatever the levels below produced
+    out = layer_configs(Ablation, {"variants": {"plain": {}, "c": {"x": 3}}}, {}, ["variants.c.x=5"])
+    assert out["variants"] == {"plain": {}, "c": {"x": 5}}
+    out = layer_configs(Ablation, {}, {}, ["variants.a.x=9"])
+    assert out["variants"] == {"plain": {}, "a": {"x": 9}, "b": {"x": 2}}
+    # nested free tables and ordinary tables/values
+    out = layer_configs(Ablation, {"sweep": {"opts": {"wd": 2}}}, {"seeds": [3]})
+    assert out["sweep"] == {"opts": {"wd": 2}} and out["seeds"] == [3]
+    assert structure(Ablation, out).sweep.opts == {"wd": 2}

@@ -29,3 +29,32 @@ def test_ablation_analysis_hand_computed():
     assert res["tests"][0]["a"] == "per" and res["tests"][0]["diff"] > 0
     text = render_report(res)
     assert "| per |" in text and "never" not in text.split("| per |")[1].split("\n")[0]
+
+
+def test_ablation_runs_are_reproducible_within_one_process(tmp_path):
+    """Seed k of a variant starts from the same weights whatever ran before it (paired comparisons)."""
+    import torch
+
+    from mlcore.config import structure
+    from mlcore.training.checkpoint import load_checkpoint
+    from mlcore_nav_rl.ablation import AblationConfig, run_ablation
+
+    cfg = structure(
+        AblationConfig,
+        {
+            "dataset": {"demo_steps": 16, "env": {"reward": "sparse", "n_static": 0, "max_steps": 20}},
+            "algorithm": "dqn",
+            "base_model": {"net_arch": [16], "batch_size": 16, "learning_starts": 50, "buffer_size": 1000},
+            "variants": {"plain": {}},
+            "seeds": [3],
+            "trainer": {"total_timesteps": 200, "eval_freq": 100, "eval_episodes": 1, "progress": False},
+        },
+    )
+    weights = []
+    for rep in range(2):
+        torch.randn(7)  # disturb the global generator between the two runs
+        run_ablation(cfg, tmp_path / f"rep{rep}")
+        weights.append(load_checkpoint(tmp_path / f"rep{rep}" / "plain" / "seed3" / "checkpoints" / "last.pt")["model"])
+    assert weights[0].keys() == weights[1].keys()
+    for k in weights[0]:
+        assert torch.equal(weights[0][k], weights[1][k]), k

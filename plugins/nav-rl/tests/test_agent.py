@@ -46,6 +46,16 @@ def test_strategies_select_algorithm_and_buffer(cfg, algo, buffer):
     assert NStepHerReplayBuffer and HerReplayBuffer and NStepReplayBuffer and PrioritizedReplayBuffer and PerSAC
 
 
+def test_per_settings_reach_the_buffer():
+    from mlcore_nav_rl.envs import NavEnvConfig
+
+    cfg = DQNConfig(per=True, per_alpha=0.5, per_beta=0.3, per_eps=0.1, n_step=3, **SMALL)
+    buf = NavAgent(cfg).build_algorithm(make_vec_env(NavEnvConfig(action_type="discrete"), 1), seed=0).replay_buffer
+    assert (buf.alpha, buf.beta0, buf.eps, buf.n_steps) == (0.5, 0.3, 0.1, 3)
+    with pytest.raises(ConfigError, match="per_eps"):
+        structure(DQNConfig, {"per": True, "per_eps": 0})
+
+
 def test_forward_shapes_and_example_input():
     sac, dqn, her = NavAgent(SACConfig(**SMALL)), NavAgent(DQNConfig(**SMALL)), NavAgent(SACConfig(her=True, **SMALL))
     assert sac(sac.example_input(3)).shape == (3, 2)

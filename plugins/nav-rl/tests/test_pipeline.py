@@ -53,3 +53,31 @@ def test_quick_profile_learns_end_to_end(tmp_path):
         from mlcore.training.checkpoint import build_model
 
         build_model(result.out_dir / "checkpoints" / "best.pt", expect="td3")
+
+
+@pytest.mark.slow
+def test_ablation_pipeline_quick_profile_runs_end_to_end(tmp_path):
+    """The ablation pipeline (quick profile: DQN, sparse reward) through the core, on a tiny budget."""
+    result = api.run(
+        "nav-rl",
+        pipeline="ablation",
+        profile="quick",
+        out=tmp_path / "abl",
+        seed=0,
+        progress=False,
+        overrides=[
+            "seeds=[0]",
+            "trainer.total_timesteps=2000",
+            "trainer.eval_freq=1000",
+            "trainer.eval_episodes=3",
+            "base_model.learning_starts=200",
+        ],
+    )
+    out = result.out_dir
+    data = json.loads((out / "ablation.json").read_text())
+    assert set(data["summary"]) == {"plain", "per", "n_step"}
+    for name, s in data["summary"].items():
+        assert len(s["final_success"]) == 1 and 0.0 <= s["final_success"][0] <= 1.0, name
+    assert (out / "report.md").read_text().count("| per |") >= 1
+    assert (out / "plots" / "learning_curves.png").is_file()
+    assert (out / "per" / "seed0" / "checkpoints" / "last.pt").is_file()

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import attrs
 
-from mlcore.config import apply_overrides, deep_merge, load_file, structure, unstructure
+from mlcore.config import apply_overrides, layer_configs, load_file, structure, unstructure
 from mlcore.errors import CheckpointError, ConfigError, MlcoreError
 from mlcore.registry import get_registry
 
@@ -109,7 +109,8 @@ def resolve(
     elif config is not None:
         doc = load_file(config)
         source = f"{config}: "
-    doc = apply_overrides(doc, overrides)
+    run_only = [o for o in overrides if o.split("=", 1)[0].strip().startswith("run.")]
+    doc = apply_overrides(doc, run_only)  # the [run] table is needed first; the rest layers in below
     run_table = doc.pop("run", {}) or {}
     if not isinstance(run_table, Mapping):
         raise ConfigError(f"{source}[run] must be a table")
@@ -139,9 +140,8 @@ def resolve(
     if device is not None:
         settings.device = device
     cls = spec.config_class()
-    base = unstructure(cls()) if cls is not None else {}
-    merged = deep_merge(base, spec.profiles.get(settings.profile, {}))
-    merged = deep_merge(merged, doc)
+    rest = [o for o in overrides if o not in run_only]
+    merged = layer_configs(cls, spec.profiles.get(settings.profile, {}), doc, rest)
     try:
         cfg = structure(cls, merged) if cls is not None else None
     except ConfigError as exc:
@@ -353,9 +353,12 @@ def export(
     out: str | Path | None = None,
     atol: float = 1e-4,
     rtol: float = 1e-4,
+    onnx_exporter: str = "auto",
 ) -> Any:
     """Export a checkpoint's model to TorchScript or ONNX and verify it against eager outputs.
 
+    ``onnx_exporter``: ``"auto"`` (torch.export-based, falling back to legacy), ``"dynamo"`` or
+    ``"legacy"`` (the TorchScript-based exporter: several times faster to run, deprecated by torch).
     Returns an :class:`mlcore.export.ExportResult` (path, max abs diff, tolerance, ok).
     """
     from mlcore.export import export_model
@@ -372,7 +375,7 @@ def export(
     suffix = ".onnx" if format == "onnx" else ".ts"
     target = Path(out) if out is not None else path.with_suffix(suffix)
     example = cast(Any, model).example_input(2)
-    return export_model(model, example, target, format=format, atol=atol, rtol=rtol)
+    return export_model(model, example, target, format=format, atol=atol, rtol=rtol, onnx_exporter=onnx_exporter)
 
 
 def generate_data(

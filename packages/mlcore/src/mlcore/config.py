@@ -342,6 +342,76 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+def free_tables(cls: type) -> list[tuple[str, ...]]:
+    """Paths of the free-form tables of attrs config class ``cls``: fields typed ``dict[...]``.
+
+    Nested config classes are searched too; component tables (``component_field``) are not free-form.
+    """
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:
+        return []
+    out: list[tuple[str, ...]] = []
+    for field in attrs.fields(cls):
+        if field.metadata.get("mlcore_component") is not None:
+            continue
+        tp = hints.get(field.name)
+        options = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
+        for option in options:
+            if (typing.get_origin(option) or option) in (dict, Mapping):
+                out.append((field.name,))
+                break
+            if isinstance(option, type) and attrs.has(option):
+                out += [(field.name, *path) for path in free_tables(option)]
+                break
+    return out
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _has_path(data: Any, path: tuple[str, ...]) -> bool:
+    for part in path:
+        if not isinstance(data, Mapping) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def _drop_path(data: dict[str, Any], path: tuple[str, ...]) -> None:
+    node: Any = data
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
+
+
+def layer_configs(
+    cls: type | None,
+    profile: Mapping[str, Any],
+    document: Mapping[str, Any],
+    overrides: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The raw config of a run: ``cls`` defaults < ``profile`` < ``document`` (a config file) < ``overrides``.
+
+    Tables merge key by key, except free-form tables (:func:`free_tables`, e.g. an ablation's
+    ``variants``): one given by the profile or the document replaces the lower levels' table whole,
+    so a profile listing three variants runs three, not those three plus the defaults. ``--set``
+    overrides always merge (``--set variants.per.lr=1e-3`` changes one entry).
+    """
+    base = unstructure(cls()) if cls is not None else {}
+    profile = copy.deepcopy(dict(profile))
+    for path in free_tables(cls) if cls is not None else []:
+        if _has_path(document, path):
+            _drop_path(base, path)
+            _drop_path(profile, path)
+        elif _has_path(profile, path):
+            _drop_path(base, path)
+    merged = deep_merge(deep_merge(base, profile), document)
+    return apply_overrides(merged, overrides)
+
+
 def parse_value(text: str) -> Any:
     """Parse an override value as TOML (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``), else a string."""
     try:

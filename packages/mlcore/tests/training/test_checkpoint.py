@@ -17,11 +17,15 @@ from mlcore.errors import CheckpointError
 from mlcore.registry import Registry
 from mlcore.training.checkpoint import (
     CHECKPOINT_FORMAT,
+    CheckpointWriter,
     build_model,
+    checkpoint_payload,
     load_checkpoint,
     make_meta,
     plain,
     save_checkpoint,
+    snapshot,
+    write_payload,
 )
 
 from .conftest import TinyConfig, TinyData, TinyNet
@@ -204,3 +208,49 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         save_checkpoint(path, model=TinyNet(), meta={}, epoch=2)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # no temporary file left behind
+
+
+# --------------------------------------------------------------------------- background writer
+
+
+def test_background_writes_land_in_order_and_hold_the_snapshot(tmp_path: Path) -> None:
+    model = TinyNet()
+    writer = CheckpointWriter(background=True)
+    path = tmp_path / "last.pt"
+    expected = []
+    for epoch in range(1, 4):
+        with torch.no_grad():
+            model.net[0].weight.fill_(float(epoch))  # type: ignore[index]
+        payload = snapshot(checkpoint_payload(model=model, meta={}, epoch=epoch))
+        expected.append(payload["model"]["net.0.weight"].clone())
+        writer.submit(lambda payload=payload: write_payload(path, payload))
+        with torch.no_grad():
+            model.net[0].weight.fill_(-1.0)  # type: ignore[index]  # training goes on while the file is written
+    writer.close()
+    ckpt = load_checkpoint(path)
+    assert ckpt["epoch"] == 3
+    assert torch.equal(ckpt["model"]["net.0.weight"], expected[-1])  # the snapshot, not the later weights
+
+
+def test_background_write_errors_surface_at_the_next_sync(tmp_path: Path) -> None:
+    writer = CheckpointWriter(background=True)
+
+    def fail() -> None:
+        raise OSError("No space left on device")
+
+    writer.submit(fail)
+    with pytest.raises(OSError, match="No space left"):
+        writer.wait()
+    writer.submit(lambda: None)  # the writer stays usable
+    writer.close()
+
+
+def test_trainer_async_and_inline_checkpoints_are_identical(fit_tiny: Any) -> None:
+    _, _, run_a = fit_tiny("async", epochs=3, async_checkpoint=True)
+    _, _, run_b = fit_tiny("inline", epochs=3, async_checkpoint=False)
+    for name in ("last.pt", "best.pt"):
+        a, b = load_checkpoint(run_a / "checkpoints" / name), load_checkpoint(run_b / "checkpoints" / name)
+        assert a["epoch"] == b["epoch"] == (3 if name == "last.pt" else a["best_epoch"])
+        for k in a["model"]:
+            assert torch.equal(a["model"][k], b["model"][k]), k
+        assert [r["train_loss"] for r in a["history"]] == [r["train_loss"] for r in b["history"]]

@@ -173,6 +173,7 @@ def run_ablation(
     """Train every (variant, seed), then analyse and write the report; returns the analysis."""
     from mlcore.io import atomic_write_json, atomic_write_text
     from mlcore.registry import get_registry
+    from mlcore.seeding import seed_everything
     from mlcore.training.checkpoint import make_meta
     from mlcore_nav_rl.data import NavData
     from mlcore_nav_rl.trainer import SB3Trainer
@@ -184,6 +185,7 @@ def run_ablation(
         runs[name] = []
         for seed in config.seeds:
             model_cfg = spec.make_config({**config.base_model, **overrides}, where=f"variants.{name}.")
+            seed_everything(seed)  # the initial weights depend on the seed only, not on the runs before
             model = spec.build(model_cfg)
             data_cfg = attrs.evolve(config.dataset, **config.variant_datasets.get(name, {}))
             data_cfg = attrs.evolve(

@@ -49,6 +49,7 @@ class _AgentConfig:
     per: bool = False
     per_alpha: float = attrs.field(default=0.6, validator=in_range(0.0))
     per_beta: float = attrs.field(default=0.4, validator=in_range(0.0, 1.0))
+    per_eps: float = attrs.field(default=1e-6, validator=positive)
     n_step: int = attrs.field(default=1, validator=in_range(1, 100))
     curriculum: bool = False
     curriculum_config: CurriculumConfig = attrs.field(factory=CurriculumConfig)
@@ -172,6 +173,7 @@ class NavAgent(nn.Module):
             kw["replay_buffer_kwargs"] = {
                 "alpha": c.per_alpha,
                 "beta": c.per_beta,
+                "eps": c.per_eps,
                 "n_steps": c.n_step,
                 "gamma": c.gamma,
             }

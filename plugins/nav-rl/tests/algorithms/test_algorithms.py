@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import SAC
+from stable_baselines3 import DQN, SAC, TD3
 
 from mlcore_nav_rl.algorithms import PerDQN, PerSAC, PerTD3
 from mlcore_nav_rl.buffers import PrioritizedReplayBuffer
@@ -27,9 +27,16 @@ def _params(model):
     return torch.cat([p.detach().ravel() for p in model.policy.parameters()])
 
 
-def test_per_sac_equals_sac_with_a_uniform_buffer():
-    a = SAC("MlpPolicy", make_vec_env(NavEnvConfig(), 1, seed=0), **kw()).learn(100)
-    b = PerSAC("MlpPolicy", make_vec_env(NavEnvConfig(), 1, seed=0), **kw()).learn(100)
+@pytest.mark.parametrize(
+    "sb3_cls,per_cls,action_type",
+    [(SAC, PerSAC, "continuous"), (TD3, PerTD3, "continuous"), (DQN, PerDQN, "discrete")],
+)
+def test_per_algorithms_equal_sb3_with_a_uniform_buffer(sb3_cls, per_cls, action_type):
+    """The rewritten ``train()`` is SB3's update exactly when the buffer carries no weights."""
+    cfg = NavEnvConfig(action_type=action_type)
+    a = sb3_cls("MlpPolicy", make_vec_env(cfg, 1, seed=0), **kw()).learn(200)
+    b = per_cls("MlpPolicy", make_vec_env(cfg, 1, seed=0), **kw()).learn(200)
+    assert a._n_updates == b._n_updates > 0
     assert torch.allclose(_params(a), _params(b))
 
 

@@ -55,13 +55,21 @@ def evaluate_cmd(
 @click.option("--format", "-f", "fmt", type=click.Choice(["torchscript", "onnx"]), default="onnx", show_default=True)
 @click.option("--out", "-o", type=click.Path(path_type=Path), help="Output file [default: beside the checkpoint].")
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Absolute tolerance of the outputs check.")
-def export_cmd(checkpoint: Path, fmt: str, out: Path | None, atol: float) -> None:
+@click.option(
+    "--onnx-exporter",
+    type=click.Choice(["auto", "dynamo", "legacy"]),
+    default="auto",
+    show_default=True,
+    help="ONNX only: torch.export-based (dynamo; auto falls back to legacy) or the faster, deprecated legacy one.",
+)
+def export_cmd(checkpoint: Path, fmt: str, out: Path | None, atol: float, onnx_exporter: str) -> None:
     """Export a checkpoint's model (dynamic batch axis) and check exported vs eager outputs."""
     from mlcore import api
     from mlcore.errors import MlcoreError
 
-    result = api.export(checkpoint, format=fmt, out=out, atol=atol)
-    click.echo(f"exported {fmt}: {result.path}")
+    result = api.export(checkpoint, format=fmt, out=out, atol=atol, onnx_exporter=onnx_exporter)
+    via = f" ({result.exporter} exporter)" if fmt == "onnx" and getattr(result, "exporter", None) else ""
+    click.echo(f"exported {fmt}{via}: {result.path}")
     click.echo(
         f"max |exported - eager| = {result.max_abs_diff:.3g} (tolerance atol={result.atol:g}, rtol={result.rtol:g})"
     )

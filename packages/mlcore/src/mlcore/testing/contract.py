@@ -469,7 +469,7 @@ def check_trainer(
 
 def check_pipeline_profile(spec: ComponentSpec, profile: str) -> Any:
     """The pipeline ships ``profile`` and it structures over the default config."""
-    from mlcore.config import deep_merge, structure, unstructure
+    from mlcore.config import layer_configs, structure
 
     if profile not in spec.profiles:
         have = ", ".join(spec.profiles) or "none"
@@ -479,8 +479,8 @@ def check_pipeline_profile(spec: ComponentSpec, profile: str) -> Any:
         if spec.profiles[profile]:
             raise ContractError(f"pipeline {spec.name!r} takes no config but its {profile!r} profile sets values")
         return None
-    merged = deep_merge(unstructure(cls()), spec.profiles[profile])
     try:
+        merged = layer_configs(cls, spec.profiles[profile], {})
         return structure(cls, merged)
     except MlcoreError as exc:
         raise ContractError(f"pipeline {spec.name!r}, profile {profile!r}: {exc}") from None

@@ -145,24 +145,89 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             return model
 
 
-def save_checkpoint(path: str | Path, *, model: nn.Module, meta: Mapping[str, Any] | None, **state: Any) -> Path:
-    """Write a checkpoint atomically (a reader never sees a half-written file); returns the path.
-
-    ``state`` holds further entries (``epoch``, ``optimizer``, ...); everything must reduce to
-    tensors and plain values (see :func:`plain`).
-    """
-    import torch
-
-    from mlcore.io import atomic_write
-
-    payload = {
+def checkpoint_payload(*, model: nn.Module, meta: Mapping[str, Any] | None, **state: Any) -> dict[str, Any]:
+    """The dict :func:`save_checkpoint` writes (tensors shared with the live model, not copied)."""
+    return {
         "kind": CHECKPOINT_KIND,
         "format": CHECKPOINT_FORMAT,
         "model": unwrap_model(model).state_dict(),
         "meta": plain(dict(meta or {}), "meta"),
         **{k: plain(v, k) for k, v in state.items()},
     }
-    return atomic_write(path, lambda fh: torch.save(payload, fh))
+
+
+def write_payload(path: str | Path, payload: Mapping[str, Any]) -> Path:
+    """``torch.save`` a checkpoint payload atomically (temporary file, fsync, rename)."""
+    import torch
+
+    from mlcore.io import atomic_write
+
+    return atomic_write(path, lambda fh: torch.save(dict(payload), fh))
+
+
+def save_checkpoint(path: str | Path, *, model: nn.Module, meta: Mapping[str, Any] | None, **state: Any) -> Path:
+    """Write a checkpoint atomically (a reader never sees a half-written file); returns the path.
+
+    ``state`` holds further entries (``epoch``, ``optimizer``, ...); everything must reduce to
+    tensors and plain Python values (see :func:`plain`).
+    """
+    return write_payload(path, checkpoint_payload(model=model, meta=meta, **state))
+
+
+def snapshot(obj: Any) -> Any:
+    """A copy of nested dicts/lists/tuples whose tensors are detached clones (safe to write later)."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, Mapping):
+        return {k: snapshot(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        items = [snapshot(v) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    return obj
+
+
+class CheckpointWriter:
+    """Runs checkpoint writes one at a time and in order, inline or on one background thread.
+
+    With ``background=True`` :meth:`submit` returns at once and the job runs on a worker thread;
+    the next :meth:`submit`, :meth:`wait` or :meth:`close` first waits for it and re-raises its
+    error. Jobs must own their data (see :func:`snapshot`): the caller goes on changing the model.
+    Like Lightning's ``AsyncCheckpointIO``, but only the file I/O moves off the training thread.
+    """
+
+    def __init__(self, background: bool = True) -> None:
+        self.background = bool(background)
+        self._pool: Any = None
+        self._pending: Any = None
+
+    def submit(self, job: Any) -> None:
+        """Run ``job()`` after every earlier job (inline when not in the background)."""
+        self.wait()
+        if not self.background:
+            job()
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcore-checkpoint")
+        self._pending = self._pool.submit(job)
+
+    def wait(self) -> None:
+        """Block until the submitted job is done; re-raise its exception."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the last job and stop the worker thread."""
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
 
 def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:

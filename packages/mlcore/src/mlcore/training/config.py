@@ -51,6 +51,9 @@ class TrainerConfig:
         callbacks: registered callback names (``mlcore list callback``).
         resume: continue from ``<run_dir>/checkpoints/last.pt`` when it exists.
         plot: draw ``training_curves.png``.
+        async_checkpoint: write each epoch's checkpoint on a background thread (a snapshot of the
+            state is taken first, so the next epoch starts at once); writes stay atomic and in
+            order, and ``fit`` returns only after the last one is on disk. ``false`` writes inline.
     """
 
     epochs: int = attrs.field(default=10, validator=positive)
@@ -81,6 +84,7 @@ class TrainerConfig:
     callbacks: list[str] = attrs.field(factory=lambda: ["grad_histograms"], validator=_names)
     resume: bool = True
     plot: bool = True
+    async_checkpoint: bool = True
 
     @monitor.validator
     def _check_monitor(self, attribute: attrs.Attribute, value: str) -> None:  # type: ignore[type-arg]

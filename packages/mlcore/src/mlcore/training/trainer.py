@@ -54,7 +54,15 @@ from torch import nn
 from mlcore.config import unstructure
 from mlcore.errors import CheckpointError, ConfigError, DataError, MlcoreError
 from mlcore.training.callbacks import Callback, EarlyStopping
-from mlcore.training.checkpoint import load_checkpoint, load_model_state, plain, save_checkpoint
+from mlcore.training.checkpoint import (
+    CheckpointWriter,
+    checkpoint_payload,
+    load_checkpoint,
+    load_model_state,
+    plain,
+    snapshot,
+    write_payload,
+)
 from mlcore.training.config import TrainerConfig
 from mlcore.training.optim import EpochScheduler, build_optimizer, build_scheduler
 from mlcore.training.tracking import Tracker
@@ -258,6 +266,7 @@ class Trainer:
         self.dist = _Dist()
         self._best_state: dict[str, torch.Tensor] | None = None
         self._stats_written = -math.inf
+        self._writer = CheckpointWriter(background=False)
 
     # ----------------------------------------------------------------- logging API for callbacks
     @property
@@ -376,9 +385,25 @@ class Trainer:
             "stopped_reason": stopped_reason,
         }
 
-    def _save(self, path: Path, meta: dict[str, Any], stopped_reason: str | None = None) -> None:
-        if self.is_main:
-            save_checkpoint(path, model=self.model, meta=meta, **self._state(stopped_reason))
+    def _save(
+        self, path: Path, meta: dict[str, Any], stopped_reason: str | None = None, *, also: Path | None = None
+    ) -> None:
+        """Write the checkpoint to ``path`` (and make ``also`` a copy of it) through the checkpoint writer.
+
+        With ``async_checkpoint`` the state is snapshotted here and written on the writer's thread.
+        """
+        if not self.is_main:
+            return
+        payload = checkpoint_payload(model=self.model, meta=meta, **self._state(stopped_reason))
+        if self._writer.background:
+            payload = snapshot(payload)
+
+        def job() -> None:
+            write_payload(path, payload)
+            if also is not None:
+                self._copy(path, also)
+
+        self._writer.submit(job)
 
     def _copy(self, src: Path, dst: Path) -> None:
         """Make ``dst`` a copy of the just-written ``src`` atomically: a hard link when the file system
@@ -685,6 +710,9 @@ class Trainer:
         self.should_stop, self.stop_reason = False, ""
         self._best_state = None
         self._stats_written = -math.inf
+        self._writer = CheckpointWriter(background=cfg.async_checkpoint and self.is_main)
+        if self.is_main:
+            ckpt_dir.mkdir(parents=True, exist_ok=True)  # the run files do not wait for the first checkpoint
 
         previous_reason = None
         if cfg.resume and last_path.exists():
@@ -728,6 +756,11 @@ class Trainer:
                 monitor=self.monitor,
             )
             try:
+                try:
+                    self._close_writer(quiet=failed)
+                except BaseException:
+                    failed = True
+                    raise
                 if not failed:  # an exception propagates: no on_fit_end, stats say "error"
                     for cb in self.callbacks:
                         cb.on_fit_end(self, result)
@@ -737,6 +770,15 @@ class Trainer:
                 self._finish_files("error" if failed else reason)
                 self._teardown_dist()
         return result
+
+    def _close_writer(self, *, quiet: bool) -> None:
+        """Finish the pending checkpoint write; when the run already failed, log (not raise) its error."""
+        try:
+            self._writer.close()
+        except Exception as exc:
+            if not quiet:
+                raise
+            log.error("writing the last checkpoint failed too: %s", exc)
 
     def _tracker_config(self, meta: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -848,9 +890,8 @@ class Trainer:
                 stopping = self.should_stop
                 if stopping:
                     reason = self.stop_reason or "early_stopping"
-                self._save(last_path, meta, reason if stopping else None)
-                if improved:
-                    self._copy(last_path, best_path)  # same content: cheaper than a second torch.save
+                # best.pt: same content as last.pt, so a link/copy of it, cheaper than a second torch.save
+                self._save(last_path, meta, reason if stopping else None, also=best_path if improved else None)
                 saved = len(self.history)
                 saved_best = (self.best_metric, self.best_epoch, self._best_state)
                 if time.monotonic() - self._stats_written >= STATS_EVERY_SECONDS:
@@ -861,6 +902,7 @@ class Trainer:
                     log.info("stopping after epoch %d (%s)", epoch, reason)
                     break
         except KeyboardInterrupt:
+            self._writer.wait()  # last.pt must hold epoch ``saved`` before we say so
             del self.history[saved:]  # an epoch whose last.pt was not written will be re-run on resume
             self.best_metric, self.best_epoch, self._best_state = saved_best
             self.epoch = saved

@@ -36,6 +36,10 @@ class SumTree:
         tree.find(np.array([0.5, 2.0]))  # leaves [0, 1]
     """
 
+    # ``find`` jumps to this level with one prefix sum and ``update`` recomputes the levels above it
+    # whole; 10 (1 024 nodes) measured fastest for 100k leaves at batch 256
+    TOP_LEVEL = 10
+
     def __init__(self, capacity: int) -> None:
         self.capacity = int(capacity)
         size = 1
@@ -61,18 +65,34 @@ class SumTree:
         self.tree[node] = np.asarray(values, dtype=np.float64).ravel()
         # strided views: left[k] = tree[2k], right[k] = tree[2k + 1]; duplicates just recompute the
         # same parent sum, so no np.unique is needed
-        left, right = self.tree[0::2], self.tree[1::2]
-        for _ in range(self.depth):
+        tree = self.tree
+        left, right = tree[0::2], tree[1::2]
+        top = min(self.depth, self.TOP_LEVEL)
+        for _ in range(self.depth - top):
             node >>= 1
-            self.tree[node] = left[node] + right[node]
+            tree[node] = left[node] + right[node]
+        # the levels above ``top`` are small: recomputing them whole from contiguous slices is cheaper
+        # than walking the touched nodes (same values, since a parent is always left + right)
+        for level in range(top - 1, -1, -1):
+            lo = 1 << level
+            np.add(tree[2 * lo : 4 * lo : 2], tree[2 * lo + 1 : 4 * lo : 2], out=tree[lo : 2 * lo])
 
     def find(self, mass: np.ndarray) -> np.ndarray:
         """Leaf index holding each prefix-sum value in ``mass`` (``0 <= mass < total``)."""
-        mass = np.asarray(mass, dtype=np.float64).copy()
-        node = np.ones(mass.shape, dtype=np.int64)
+        mass = np.asarray(mass, dtype=np.float64)
         tree = self.tree
-        for _ in range(self.depth):
-            node *= 2
+        # Jump straight to level ``top`` with a prefix sum + searchsorted over its 2**top nodes
+        # (a few microseconds), then walk the remaining levels: each level costs a handful of numpy
+        # calls, so skipping the upper ones roughly halves the time of a batch-256 draw.
+        top = min(self.depth, self.TOP_LEVEL)
+        first = 1 << top
+        prefix = np.cumsum(tree[first : 2 * first])
+        j = np.minimum(np.searchsorted(prefix, mass, side="right"), first - 1)
+        # mass left inside node ``j`` (>= 0 despite rounding, so empty left children are still skipped)
+        mass = np.maximum(mass - (prefix[j] - tree[first + j]), 0.0)
+        node = j + first
+        for _ in range(self.depth - top):
+            node <<= 1
             left = tree[node]
             right = mass >= left
             mass -= left * right
@@ -83,8 +103,10 @@ class SumTree:
     def sample(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """Stratified proportional sampling: one draw in each of ``batch_size`` equal mass segments."""
         total = self.total
-        bounds = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
-        return self.find(np.minimum(bounds, np.nextafter(total, 0)))
+        bounds = rng.random(batch_size)
+        bounds += np.arange(batch_size)
+        bounds *= total / batch_size
+        return self.find(np.minimum(bounds, np.nextafter(total, 0), out=bounds))
 
 
 class PrioritizedReplayBufferSamples(NamedTuple):
@@ -177,16 +199,26 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Draw ``batch_size`` transitions proportionally to priority, with IS weights and indices."""
         if self.tree.total <= 0:
             raise RuntimeError("PrioritizedReplayBuffer.sample: the buffer is empty")
-        n = (self.buffer_size if self.full else self.pos) * self.n_envs
-        idx = np.minimum(self.tree.sample(batch_size, self.rng), n - 1)
-        probs = self.tree.leaves(idx) / self.tree.total
-        weights = (n * probs) ** (-self.beta)
-        weights /= weights.max()
-        batch_inds, env_inds = np.divmod(idx, self.n_envs)
+        idx = self.tree.sample(batch_size, self.rng)
+        if not self.full:  # empty leaves have zero mass; this only guards against float rounding
+            np.minimum(idx, self.pos * self.n_envs - 1, out=idx)
+        # w_i = (n P_i)^-beta / max_j (n P_j)^-beta  ==  (p_i / min_j p_j)^-beta  (fewer array passes)
+        priorities = self.tree.leaves(idx)
+        weights = (priorities / priorities.min()) ** (-self.beta)
+        if self.n_envs == 1:
+            batch_inds, env_inds = idx, np.zeros_like(idx)
+        else:
+            batch_inds, env_inds = np.divmod(idx, self.n_envs)
         data = self._gather(batch_inds, env_inds, env)
         return PrioritizedReplayBufferSamples(
-            *data, weights=self.to_torch(weights.astype(np.float32).reshape(-1, 1)), indices=idx
+            *data, weights=self._tensor(weights.astype(np.float32).reshape(-1, 1)), indices=idx
         )
+
+    def _tensor(self, array: np.ndarray) -> th.Tensor:
+        # Every array handed here is a fresh result of fancy indexing or arithmetic, never a view of
+        # the storage, so it can be shared with torch instead of copied (SB3's ``to_torch`` copies:
+        # ~2.5 us per tensor at batch 256, a sixth of the whole draw).
+        return th.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     def _gather(self, batch_inds: np.ndarray, env_inds: np.ndarray, env: Any) -> tuple[th.Tensor, ...]:
         obs = self._normalize_obs(self.observations[batch_inds, env_inds, :], env)
@@ -195,7 +227,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             next_obs = self._normalize_obs(self.next_observations[batch_inds, env_inds, :], env)
             dones = (self.dones[batch_inds, env_inds] * (1 - self.timeouts[batch_inds, env_inds])).reshape(-1, 1)
             rewards = self._normalize_reward(self.rewards[batch_inds, env_inds].reshape(-1, 1), env)
-            return (*map(self.to_torch, (obs, actions, next_obs, dones, rewards)), None)
+            return (*map(self._tensor, (obs, actions, next_obs, dones, rewards)), None)
         # n-step: accumulate rewards until the first termination/time-out (inclusive); the slot
         # just before ``pos`` is treated as a cut so no window runs into overwritten data.
         timeouts = self.timeouts
@@ -219,4 +251,4 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             dones = (self.dones[end, env_inds] * (1 - timeouts[end, env_inds])).reshape(-1, 1)
         finally:
             timeouts[last] = saved
-        return tuple(map(self.to_torch, (obs, actions, next_obs, dones.astype(np.float32), rewards, discounts)))
+        return tuple(map(self._tensor, (obs, actions, next_obs, dones.astype(np.float32), rewards, discounts)))
