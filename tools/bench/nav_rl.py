@@ -14,7 +14,8 @@ Parts (``--only`` selects some; results are merged into ``tools/bench/results/na
   (50 episodes); ``--curriculum-agent`` trains only one of them, to run the two in two processes.
 
 ``--scale`` picks the budget (``smoke`` for a check that it runs, ``small`` for the 2-core CI
-machine, ``medium`` for the longer curriculum and DQN runs, ``full`` for the research settings).
+machine, ``medium`` for the longer curriculum and DQN runs, ``long`` for a 150 000-step curriculum comparison,
+``full`` for the research settings).
 Every part merges only its own entry into the JSON file, so parts can run in parallel processes. Usage::
 
     python tools/bench/nav_rl.py --scale small --only env,per,her
@@ -70,6 +71,20 @@ SCALES: dict[str, dict[str, Any]] = {
         "open_steps": 15_000,
         "pn_steps": 8_000,
         "cur_steps": 60_000,
+        "eval_freq": 2_000,
+        "episodes": 10,
+        "dqn_steps": 30_000,
+        "cur_episodes": 20,
+    },
+    # the curriculum comparison at 2.5x the medium budget (about 11 minutes per agent and seed on an idle core)
+    "long": {
+        "sparse_steps": 15_000,
+        "sparse_seeds": list(range(100, 110)),
+        "seeds": [0, 1, 2],
+        "her_steps": 6_000,
+        "open_steps": 15_000,
+        "pn_steps": 8_000,
+        "cur_steps": 150_000,
         "eval_freq": 2_000,
         "episodes": 10,
         "dqn_steps": 30_000,
@@ -481,17 +496,15 @@ def table(results: dict[str, Any]) -> str:
                     "PER, n-step < plain",
                 )
             )
-    if "curriculum" in results:
-        c = results["curriculum"]
+    for key in [k for k in results if k == "curriculum" or k.startswith("curriculum_")]:
+        c = results[key]
         for name in ("curriculum", "direct_stage4"):
-            if not c.get(name):
-                continue
-            for r in c[name]:
+            for r in c.get(name) or []:
                 idx = r["final_stage_reached"]
                 stage = "-" if idx is None else idx + 1  # stored 0-based
                 rows.append(
                     (
-                        f"{name} seed {r['seed']}: stage-4 success (stage reached {stage})",
+                        f"{key} ({c['steps']} steps) {name} seed {r['seed']}: stage-4 success (stage reached {stage})",
                         f"{r['stage4_success']:.2f}",
                         "curriculum reaches 4 and wins",
                     )
@@ -555,18 +568,21 @@ def main(argv: list[str] | None = None) -> int:
             results["per_nstep_sparse"] = bench_per_nstep_sparse(scale, out_root)
         elif part == "curriculum":
             cur_seeds = [int(x) for x in args.curriculum_seeds.split(",") if x.strip()] or None
-            results["curriculum"] = bench_curriculum(scale, out_root, args.curriculum_agent, cur_seeds)
+            # budgets beyond medium keep their own entry (curriculum_long, ...) beside the medium one
+            key = part if args.scale in ("smoke", "small", "medium") else f"{part}_{args.scale}"
+            results[key] = bench_curriculum(scale, out_root, args.curriculum_agent, cur_seeds)
         else:
             raise SystemExit(f"unknown part {part!r}")
+        key = part if part != "curriculum" else key
         # re-read before writing: several bench processes (different --only) may share the file
         merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         merged["machine"] = results["machine"]
-        if part == "curriculum" and isinstance(merged.get(part), dict):
-            merged[part] = merge_curriculum(merged[part], results[part])  # keep other agents' and seeds' runs
+        if part == "curriculum" and isinstance(merged.get(key), dict):
+            merged[key] = merge_curriculum(merged[key], results[key])  # keep other agents' and seeds' runs
         else:
-            merged[part] = results[part]
-        merged.setdefault("scale", {})[part] = args.scale
-        merged.setdefault("seconds", {})[part] = time.time() - t
+            merged[key] = results[key]
+        merged.setdefault("scale", {})[key] = args.scale
+        merged.setdefault("seconds", {})[key] = time.time() - t
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(_jsonable(merged), indent=2))
         results = merged
