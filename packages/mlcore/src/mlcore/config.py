@@ -400,15 +400,15 @@ def layer_configs(
     so a profile listing three variants runs three, not those three plus the defaults. ``--set``
     overrides always merge (``--set variants.per.lr=1e-3`` changes one entry).
     """
-    base = unstructure(cls()) if cls is not None else {}
-    profile = copy.deepcopy(dict(profile))
+    base: dict[str, Any] = unstructure(cls()) if cls is not None else {}
+    middle: dict[str, Any] = copy.deepcopy(dict(profile))
     for path in free_tables(cls) if cls is not None else []:
         if _has_path(document, path):
             _drop_path(base, path)
-            _drop_path(profile, path)
-        elif _has_path(profile, path):
+            _drop_path(middle, path)
+        elif _has_path(middle, path):
             _drop_path(base, path)
-    merged = deep_merge(deep_merge(base, profile), document)
+    merged = deep_merge(deep_merge(base, middle), document)
     return apply_overrides(merged, overrides)
 
 
