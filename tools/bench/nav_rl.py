@@ -35,6 +35,22 @@ from _common import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results" / "nav_rl.json"
 
+_SMALL: dict[str, Any] = {
+    "sparse_steps": 15_000,
+    "sparse_seeds": list(range(100, 110)),
+    "seeds": [0, 1, 2],
+    "her_steps": 6_000,
+    "open_steps": 15_000,
+    "pn_steps": 8_000,
+    "cur_steps": 15_000,
+    "eval_freq": 1_000,
+    "episodes": 10,
+    "dqn_steps": 20_000,
+    "cur_episodes": 10,
+}
+# longer runs of the parts whose targets the small budget misses (about 30 min on 2 shared cores)
+_MEDIUM: dict[str, Any] = {**_SMALL, "cur_steps": 60_000, "eval_freq": 2_000, "dqn_steps": 30_000, "cur_episodes": 20}
+
 SCALES: dict[str, dict[str, Any]] = {
     "smoke": {
         "sparse_steps": 3_000,
@@ -49,47 +65,10 @@ SCALES: dict[str, dict[str, Any]] = {
         "dqn_steps": 3_000,
         "cur_episodes": 5,
     },
-    "small": {
-        "sparse_steps": 15_000,
-        "sparse_seeds": list(range(100, 110)),
-        "seeds": [0, 1, 2],
-        "her_steps": 6_000,
-        "open_steps": 15_000,
-        "pn_steps": 8_000,
-        "cur_steps": 15_000,
-        "eval_freq": 1_000,
-        "episodes": 10,
-        "dqn_steps": 20_000,
-        "cur_episodes": 10,
-    },
-    # longer runs of the parts whose targets the small budget misses (about 30 min on 2 shared cores)
-    "medium": {
-        "sparse_steps": 15_000,
-        "sparse_seeds": list(range(100, 110)),
-        "seeds": [0, 1, 2],
-        "her_steps": 6_000,
-        "open_steps": 15_000,
-        "pn_steps": 8_000,
-        "cur_steps": 60_000,
-        "eval_freq": 2_000,
-        "episodes": 10,
-        "dqn_steps": 30_000,
-        "cur_episodes": 20,
-    },
+    "small": _SMALL,
+    "medium": _MEDIUM,
     # the curriculum comparison at 2.5x the medium budget (about 11 minutes per agent and seed on an idle core)
-    "long": {
-        "sparse_steps": 15_000,
-        "sparse_seeds": list(range(100, 110)),
-        "seeds": [0, 1, 2],
-        "her_steps": 6_000,
-        "open_steps": 15_000,
-        "pn_steps": 8_000,
-        "cur_steps": 150_000,
-        "eval_freq": 2_000,
-        "episodes": 10,
-        "dqn_steps": 30_000,
-        "cur_episodes": 20,
-    },
+    "long": {**_MEDIUM, "cur_steps": 150_000},
     "full": {
         "sparse_steps": 50_000,
         "sparse_seeds": list(range(100, 120)),
@@ -552,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         t = time.time()
         print(f"[nav_rl bench] {part} ({args.scale}) ...", flush=True)
+        key = part  # the JSON entry; budgets beyond medium keep curriculum results beside the medium ones
         if part == "env":
             results["env"] = bench_env()
         elif part == "per":
@@ -568,12 +548,11 @@ def main(argv: list[str] | None = None) -> int:
             results["per_nstep_sparse"] = bench_per_nstep_sparse(scale, out_root)
         elif part == "curriculum":
             cur_seeds = [int(x) for x in args.curriculum_seeds.split(",") if x.strip()] or None
-            # budgets beyond medium keep their own entry (curriculum_long, ...) beside the medium one
-            key = part if args.scale in ("smoke", "small", "medium") else f"{part}_{args.scale}"
+            if args.scale not in ("smoke", "small", "medium"):
+                key = f"{part}_{args.scale}"
             results[key] = bench_curriculum(scale, out_root, args.curriculum_agent, cur_seeds)
         else:
             raise SystemExit(f"unknown part {part!r}")
-        key = part if part != "curriculum" else key
         # re-read before writing: several bench processes (different --only) may share the file
         merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         merged["machine"] = results["machine"]

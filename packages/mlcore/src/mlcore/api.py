@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import attrs
 
-from mlcore.config import apply_overrides, layer_configs, load_file, structure, unstructure
+from mlcore.config import apply_overrides, layer_configs, load_file, parse_override, structure, unstructure
 from mlcore.errors import CheckpointError, ConfigError, MlcoreError
 from mlcore.registry import get_registry
 
@@ -109,8 +109,12 @@ def resolve(
     elif config is not None:
         doc = load_file(config)
         source = f"{config}: "
-    run_only = [o for o in overrides if o.split("=", 1)[0].strip().startswith("run.")]
-    doc = apply_overrides(doc, run_only)  # the [run] table is needed first; the rest layers in below
+    run_only: list[str] = []  # the [run] table is needed first; the other overrides layer in below
+    rest: list[str] = []
+    for item in overrides:
+        path = parse_override(item)[0]
+        (run_only if len(path) > 1 and path[0] == "run" else rest).append(item)
+    doc = apply_overrides(doc, run_only)
     run_table = doc.pop("run", {}) or {}
     if not isinstance(run_table, Mapping):
         raise ConfigError(f"{source}[run] must be a table")
@@ -140,7 +144,6 @@ def resolve(
     if device is not None:
         settings.device = device
     cls = spec.config_class()
-    rest = [o for o in overrides if o not in run_only]
     merged = layer_configs(cls, spec.profiles.get(settings.profile, {}), doc, rest)
     try:
         cfg = structure(cls, merged) if cls is not None else None

@@ -211,14 +211,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             batch_inds, env_inds = np.divmod(idx, self.n_envs)
         data = self._gather(batch_inds, env_inds, env)
         return PrioritizedReplayBufferSamples(
-            *data, weights=self._tensor(weights.astype(np.float32).reshape(-1, 1)), indices=idx
+            *data, weights=self.to_torch(weights.astype(np.float32).reshape(-1, 1), copy=False), indices=idx
         )
-
-    def _tensor(self, array: np.ndarray) -> th.Tensor:
-        # Every array handed here is a fresh result of fancy indexing or arithmetic, never a view of
-        # the storage, so it can be shared with torch instead of copied (SB3's ``to_torch`` copies:
-        # ~2.5 us per tensor at batch 256, a sixth of the whole draw).
-        return th.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     def _gather(self, batch_inds: np.ndarray, env_inds: np.ndarray, env: Any) -> tuple[th.Tensor, ...]:
         obs = self._normalize_obs(self.observations[batch_inds, env_inds, :], env)
@@ -227,7 +221,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             next_obs = self._normalize_obs(self.next_observations[batch_inds, env_inds, :], env)
             dones = (self.dones[batch_inds, env_inds] * (1 - self.timeouts[batch_inds, env_inds])).reshape(-1, 1)
             rewards = self._normalize_reward(self.rewards[batch_inds, env_inds].reshape(-1, 1), env)
-            return (*map(self._tensor, (obs, actions, next_obs, dones, rewards)), None)
+            # ``copy=False`` everywhere here: every array is a fresh result of fancy indexing or arithmetic,
+            # never a view of the storage, so torch may share it (a copy costs ~1.5 us per tensor at batch 256)
+            return (*(self.to_torch(a, copy=False) for a in (obs, actions, next_obs, dones, rewards)), None)
         # n-step: accumulate rewards until the first termination/time-out (inclusive); the slot
         # just before ``pos`` is treated as a cut so no window runs into overwritten data.
         timeouts = self.timeouts
@@ -251,4 +247,5 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             dones = (self.dones[end, env_inds] * (1 - timeouts[end, env_inds])).reshape(-1, 1)
         finally:
             timeouts[last] = saved
-        return tuple(map(self._tensor, (obs, actions, next_obs, dones.astype(np.float32), rewards, discounts)))
+        arrays = (obs, actions, next_obs, dones.astype(np.float32), rewards, discounts)
+        return tuple(self.to_torch(a, copy=False) for a in arrays)
