@@ -58,3 +58,22 @@ def test_ablation_runs_are_reproducible_within_one_process(tmp_path):
     assert weights[0].keys() == weights[1].keys()
     for k in weights[0]:
         assert torch.equal(weights[0][k], weights[1][k]), k
+
+
+def test_a_bad_variant_is_reported_before_any_run_trains(tmp_path):
+    from mlcore.config import structure
+    from mlcore.errors import ConfigError
+    from mlcore_nav_rl.ablation import AblationConfig, run_ablation
+
+    cfg = structure(
+        AblationConfig,
+        {
+            "algorithm": "dqn",
+            "variants": {"plain": {}, "per": {"per": True, "per_eps": 0.0}},
+            "seeds": [0],
+            "trainer": {"total_timesteps": 100, "eval_freq": 100, "eval_episodes": 1, "progress": False},
+        },
+    )
+    with pytest.raises(ConfigError, match=r"variants\.per\.per_eps"):
+        run_ablation(cfg, tmp_path / "abl")
+    assert not (tmp_path / "abl" / "plain").exists()

@@ -180,11 +180,15 @@ def run_ablation(
 
     out = Path(out_dir)
     spec = get_registry().get("model", config.algorithm)
+    # every variant's config is checked before the first run trains, so a typo does not wait for it
+    model_cfgs = {
+        name: spec.make_config({**config.base_model, **overrides}, where=f"variants.{name}.")
+        for name, overrides in config.variants.items()
+    }
     runs: dict[str, list[list[dict[str, Any]]]] = {}
-    for name, overrides in config.variants.items():
+    for name, model_cfg in model_cfgs.items():
         runs[name] = []
         for seed in config.seeds:
-            model_cfg = spec.make_config({**config.base_model, **overrides}, where=f"variants.{name}.")
             seed_everything(seed)  # the initial weights depend on the seed only, not on the runs before
             model = spec.build(model_cfg)
             data_cfg = attrs.evolve(config.dataset, **config.variant_datasets.get(name, {}))
