@@ -44,3 +44,19 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     """``"; did you mean 'x'?"`` naming the closest of ``choices``, or ``""`` when none is close."""
     close = difflib.get_close_matches(name, choices, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class RunInterrupted(MlcoreError):
+    """A run was stopped by Ctrl-C or SIGTERM after its last checkpoint was written.
+
+    Raised by the trainer once ``checkpoints/last.pt`` and ``training_stats.json`` record the
+    interruption, so no pipeline goes on to evaluate or report a half-trained model. The CLI
+    prints the resume command and exits with 130 (the shell's code for an interrupt).
+    """
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, run_dir: str | None = None, signal_name: str = "SIGINT") -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+        self.signal_name = signal_name

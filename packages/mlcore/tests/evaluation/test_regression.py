@@ -11,9 +11,10 @@ from torch.utils.data import TensorDataset
 
 from mlcore.data import DataModule
 from mlcore.errors import ConfigError, MlcoreError
-from mlcore.evaluation import Evaluator, concat_batches, move_to_device, predict
+from mlcore.evaluation import Evaluator, concat_batches, predict
 from mlcore.evaluation.regression import RegressionEvaluator, RegressionEvaluatorConfig, regression_metrics
 from mlcore.io import read_json
+from mlcore.training.batches import move_to_device
 
 
 class LinearData(DataModule):

@@ -42,25 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["METRICS_FILE", "Evaluator", "concat_batches", "move_to_device", "predict"]
+__all__ = ["METRICS_FILE", "Evaluator", "concat_batches", "predict"]
 
 #: File name evaluators write into ``out_dir``.
 METRICS_FILE = "metrics.json"
-
-
-def move_to_device(obj: Any, device: torch.device | str) -> Any:
-    """Move a tensor, or the tensors inside nested dicts/lists/tuples, to ``device``."""
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, Mapping):
-        return {k: move_to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
-        return type(obj)(*(move_to_device(v, device) for v in obj))
-    if isinstance(obj, list | tuple):
-        return type(obj)(move_to_device(v, device) for v in obj)
-    return obj
 
 
 def concat_batches(batches: Sequence[Any]) -> Any:
@@ -104,6 +89,7 @@ def predict(
     from torch.utils.data import DataLoader
 
     from mlcore.devices import resolve_device
+    from mlcore.training.batches import move_to_device
 
     dev = resolve_device(device) if isinstance(device, str) else device
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn, num_workers=num_workers)
@@ -119,7 +105,7 @@ def predict(
                         f"dataset items must be (inputs, targets) pairs, got a batch of type {type(batch).__name__}"
                     )
                 inputs, target = batch
-                out = model(move_to_device(inputs, dev))
+                out = model(move_to_device(inputs, dev, non_blocking=True))
                 preds.append(move_to_device(out, "cpu"))
                 targets.append(target)
     finally:

@@ -53,6 +53,7 @@ from torch import nn
 
 from mlcore.config import unstructure
 from mlcore.errors import CheckpointError, ConfigError, DataError, MlcoreError
+from mlcore.training.batches import LossModule, batch_size_of, move_to_device, split_loss
 from mlcore.training.callbacks import Callback, EarlyStopping
 from mlcore.training.checkpoint import (
     CheckpointWriter,
@@ -119,31 +120,6 @@ class FitResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def move_to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
-    """Move tensors inside (nested) dicts, lists and tuples to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=non_blocking)
-    if isinstance(batch, Mapping):
-        return type(batch)({k: move_to_device(v, device, non_blocking) for k, v in batch.items()})  # type: ignore[call-arg]
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(move_to_device(v, device, non_blocking) for v in batch))
-    if isinstance(batch, list | tuple):
-        return type(batch)(move_to_device(v, device, non_blocking) for v in batch)
-    return batch
-
-
-def batch_size_of(batch: Any) -> int:
-    """The leading dimension of the first tensor found in ``batch`` (1 if none)."""
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.dim() else 1
-    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, list | tuple) else ()
-    for v in values:
-        n = batch_size_of(v)
-        if n:
-            return n
-    return 1
-
-
 def _seed_worker(worker_id: int) -> None:
     """Seed ``random`` and NumPy in DataLoader workers from torch's per-worker seed."""
     import random
@@ -153,40 +129,6 @@ def _seed_worker(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
-
-
-class _LossModule(nn.Module):
-    """``forward(batch) -> (loss, logs)``: lets DDP see the loss computation as one forward."""
-
-    def __init__(self, model: nn.Module, loss_fn: Callable[..., Any] | None) -> None:
-        super().__init__()
-        self.model = model
-        self.loss_fn = loss_fn
-        self.custom = callable(getattr(model, "compute_loss", None))
-
-    def forward(self, batch: Any) -> Any:
-        if self.custom:
-            return self.model.compute_loss(batch, self.loss_fn)  # type: ignore[operator]
-        if not isinstance(batch, list | tuple) or len(batch) != 2:
-            raise DataError(
-                f"a batch must be (inputs, targets) for a model without compute_loss(); got {type(batch).__name__}"
-                + (f" of length {len(batch)}" if isinstance(batch, list | tuple) else "")
-            )
-        if self.loss_fn is None:
-            raise ConfigError("no loss given and the model has no compute_loss(batch, loss_fn) method")
-        inputs, targets = batch
-        return self.loss_fn(self.model(inputs), targets)
-
-
-def _split_loss(out: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping | type(None)):
-        loss, logs = out[0], dict(out[1] or {})
-    else:
-        loss, logs = out, {}
-    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        what = type(loss).__name__ if not isinstance(loss, torch.Tensor) else f"a tensor of shape {tuple(loss.shape)}"
-        raise MlcoreError(f"the loss must be a scalar tensor, got {what} (check compute_loss or the loss function)")
-    return (loss if loss.dim() == 0 else loss.reshape(())), logs
 
 
 @attrs.define
@@ -534,7 +476,7 @@ class Trainer:
                 batch = move_to_device(batch, self.device, non_blocking)
                 bs = batch_size_of(batch)
                 with self._autocast():
-                    loss, logs = _split_loss(self._forward(batch))
+                    loss, logs = split_loss(self._forward(batch))
                 group = min(accum, n - (i // accum) * accum)
                 scaled = loss / group if group > 1 else loss
                 if self.scaler is not None:
@@ -621,7 +563,7 @@ class Trainer:
             batch = move_to_device(batch, self.device, self.device.type == "cuda")
             bs = batch_size_of(batch)
             with self._autocast():
-                loss, logs = _split_loss(self._loss_module(batch))
+                loss, logs = split_loss(self._loss_module(batch))
             loss_sum += float(loss) * bs
             count += bs
             for k, v in logs.items():
@@ -686,7 +628,7 @@ class Trainer:
         self._uniform_params = len({(p.device, p.dtype) for p in self._params}) == 1
         if not self._params:
             raise MlcoreError(f"{type(model).__name__} has no trainable parameters")
-        self._loss_module = _LossModule(model, loss)
+        self._loss_module = LossModule(model, loss)
         self._ddp = None
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
