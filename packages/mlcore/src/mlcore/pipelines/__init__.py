@@ -29,6 +29,15 @@ class Pipeline:
     def __init__(self, config: Any = None) -> None:
         self.config = config
 
+    def check(self, ctx: RunContext) -> None:
+        """Check everything that can be checked before any work, and write nothing.
+
+        Called by the core after the run directory is locked and before ``config.toml`` or any
+        other file is written: build components, compare the model's output shape with the data's
+        target shape on one batch, and raise :class:`mlcore.ConfigError` naming the config keys
+        behind a mismatch. The default checks nothing.
+        """
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
         """Do the work, writing into ``ctx.out_dir``; return the headline metrics (flat dict)."""
         raise NotImplementedError
