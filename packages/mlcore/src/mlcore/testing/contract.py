@@ -1,4 +1,4 @@
-"""The plugin conformance kit: :class:`PluginContract` generates pytest tests for every component.
+"""The pytest side of the conformance kit: :class:`PluginContract` generates tests for every component.
 
 Subclass it in a plugin's test suite, name the plugin, and give small configs::
 
@@ -10,46 +10,61 @@ Subclass it in a plugin's test suite, name the plugin, and give small configs::
         config_overrides = {"dataset/lqr": {"num_samples": 128}, "model/trc": {"size": "small"}}
         model_datasets = {"trc": "lqr"}      # which dataset feeds which model
 
-Each check is its own test, parametrized by component name (``test_model_trains[trc]``):
+Each check is its own test, parametrized by component name (``test_model_trains[trc]``); the
+checks themselves are plain functions in :mod:`mlcore.testing.checks` and
+:mod:`mlcore.testing.component_checks` (no pytest needed there):
 
-========================================  =================================================================
-test                                      what it proves
-========================================  =================================================================
-``test_plugin_loads``                     the plugin loaded (not failed/disabled) and registers components
-``test_plugin_declares_api``              its entry-point module declares ``MLCORE_API``
-``test_component_loads[kind/name]``       implementation and config class import; default config builds
-``test_dataset_contract[name]``           ``prepare()``; non-empty ``train_set``; items are ``(inputs, targets)``;
-                                          a batch collates; ``state_dict`` is checkpoint-safe and round-trips
-``test_model_forward[name]``              builds; forward pass on a real collated batch gives finite outputs
-``test_model_loss_finite[name]``          ``compute_loss`` (or the loss) is a finite scalar with finite gradients
-``test_model_trains[name]``               ~20 Adam steps on one tiny batch lower the loss
-``test_model_checkpoint_roundtrip[name]`` save/load/``build_model`` gives identical outputs and data state
-``test_model_example_input[name]``        ``example_input(b)`` matches the data and works for b = 1 and 3
-``test_loss_contract[name]``              a finite scalar with a gradient
-``test_evaluator_metrics[name]``          on a quickly trained model returns every declared metric, finite,
-                                          and writes ``metrics.json``
-``test_trainer_fits[name]``               fits 2 epochs into a temporary run dir; best.pt / last.pt exist
-``test_pipeline_profile[name-quick]``     ``quick`` and ``full`` profiles exist and structure over the defaults
-``test_tracker_builds[name]`` /           builds from its default config and derives from the base class
+=========================================  ================================================================
+test                                       what it proves
+=========================================  ================================================================
+``test_plugin_loads``                      the plugin loaded (not failed/disabled) and registers components
+``test_plugin_declares_api``               its entry-point module declares ``MLCORE_API``
+``test_component_loads[kind/name]``        implementation and config class import; default config builds
+``test_dataset_contract[name]``            ``prepare()``; non-empty ``train_set``; items are ``(inputs, targets)``;
+                                           a batch collates; ``state_dict`` is checkpoint-safe and round-trips
+``test_dataset_seed[name]``                (configs with a ``seed`` field) two builds with the same seed give the
+                                           same first items, even with other global RNG states; seed + 1
+                                           gives different ones
+``test_model_forward[name]``               builds; forward pass on a real collated batch gives finite outputs
+``test_model_output_shape[name]``          (models without ``compute_loss``) the output has the target's shape
+                                           (float targets) or batch size (integer labels), so no loss
+                                           broadcasts them; the message names both shapes
+``test_model_batch_independent[name]``     in eval mode, changing sample 0's inputs leaves the outputs of the
+                                           other samples unchanged (no mixing across the batch)
+``test_model_loss_finite[name]``           the training loss (``compute_loss``, else the paired loss) is a
+                                           finite scalar with finite gradients
+``test_model_trains[name]``                ~20 Adam steps on one tiny batch lower the loss
+``test_model_checkpoint_roundtrip[name]``  save/load/``build_model`` gives identical outputs and data state
+``test_model_example_input[name]``         ``example_input(b)`` matches the data and works for b = 1 and 3
+``test_loss_contract[name]``               a finite scalar with a finite gradient w.r.t. the prediction, on the
+                                           output of a model paired with the loss (else random tensors)
+``test_evaluator_metrics[name]``           on a quickly trained model returns every declared metric, finite,
+                                           and writes ``metrics.json``
+``test_trainer_fits[name]``                fits 2 epochs into a temporary run dir; best.pt / last.pt exist
+``test_pipeline_profile[name-quick]``      ``quick`` and ``full`` profiles exist and structure over the defaults
+``test_tracker_builds[name]`` /            builds from its default config and derives from the base class
 ``test_callback_builds[name]``
-========================================  =================================================================
+=========================================  ================================================================
 
-Class attributes tune the checks (all optional except ``plugin``): ``config_overrides``,
-``model_datasets``, ``model_losses`` (model -> loss name; default: the spec's ``extras["loss"]``
-or ``mse``), ``evaluator_models`` / ``trainer_models`` (component -> model name), ``batch_size``,
+Which components go together comes from the specs' ``extras`` (or the class attributes, which win):
+
+- a model spec's ``extras["dataset"]``: the dataset that feeds it (``model_datasets``; default: the
+  plugin's only dataset);
+- a model spec's ``extras["loss"]``: the loss it trains with when it has no ``compute_loss``
+  (``model_losses``; default ``mse``); ``test_loss_contract`` of that loss runs on this model's output;
+- an evaluator's or trainer's ``extras["model"]``: the model it evaluates or fits
+  (``evaluator_models`` / ``trainer_models``; default: the plugin's only model).
+
+Other class attributes (all optional except ``plugin``): ``config_overrides``, ``batch_size``,
 ``train_steps``, ``train_lr``, ``min_improvement``, ``loss_inputs`` (loss name -> callable returning
 ``(prediction, target)``), ``skip`` (``{"test_model_trains[x]" or "model/x": reason}``) and ``slow``
-(same keys; marks those tests ``slow``).
-
-The checks are plain functions too (``check_dataset``, ``check_model_trains``, ...), raising
-:class:`ContractError` with a message that says what to fix.
+(same keys; marks those tests ``slow``). A dataset whose seed legitimately does not change its
+first items (it loads a fixed file) skips ``test_dataset_seed[name]`` with ``skip``.
 """
 
 from __future__ import annotations
 
 import inspect
-import io
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,458 +72,47 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 
 from mlcore.errors import MlcoreError
+from mlcore.testing.checks import (
+    ContractError,
+    _split,
+    check_batch_independence,
+    check_checkpoint_roundtrip,
+    check_dataset,
+    check_dataset_seed,
+    check_example_input,
+    check_model_forward,
+    check_model_loss,
+    check_model_trains,
+    check_output_shape,
+    first_batch,
+    train_steps,
+)
+from mlcore.testing.component_checks import (
+    check_callback,
+    check_evaluator,
+    check_loss,
+    check_pipeline_profile,
+    check_tracker,
+    check_trainer,
+)
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
     from mlcore.components import ComponentSpec
     from mlcore.data import DataModule
     from mlcore.registry import Registry
 
-__all__ = [
-    "ContractError",
-    "PluginContract",
-    "check_callback",
-    "check_checkpoint_roundtrip",
-    "check_dataset",
-    "check_evaluator",
-    "check_example_input",
-    "check_loss",
-    "check_model_forward",
-    "check_model_loss",
-    "check_model_trains",
-    "check_pipeline_profile",
-    "check_tracker",
-    "check_trainer",
-    "first_batch",
-    "model_loss",
-    "train_steps",
-]
-
-
-class ContractError(AssertionError):
-    """A component does not honour the mlcore contract; the message says what and how to fix it."""
-
-
-# --------------------------------------------------------------------------- small helpers
-
-
-def _tensors(obj: Any) -> list[torch.Tensor]:
-    """Every tensor inside nested dicts/lists/tuples."""
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, Mapping):
-        return [t for v in obj.values() for t in _tensors(v)]
-    if isinstance(obj, list | tuple):
-        return [t for v in obj for t in _tensors(v)]
-    return []
-
-
-def _all_finite(obj: Any) -> bool:
-    return all(bool(t.detach().isfinite().all()) for t in _tensors(obj) if t.is_floating_point() or t.is_complex())
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Structural equality of nested data with tensors compared by value."""
-    import torch
-
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
-            return False
-        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a.cpu(), b.cpu()))
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return bool(a == b)
-
-
-def first_batch(data: DataModule, batch_size: int = 8) -> Any:
-    """The first collated batch of ``data.train_set()`` (no shuffling), as the trainer would see it."""
-    from torch.utils.data import DataLoader
-
-    loader = DataLoader(data.train_set(), batch_size=batch_size, shuffle=False, collate_fn=data.collate_fn)
-    try:
-        return next(iter(loader))
-    except StopIteration:
-        raise ContractError(f"{type(data).__name__}.train_set() yields no batch") from None
-
-
-def _split(batch: Any, who: str) -> tuple[Any, Any]:
-    if not isinstance(batch, list | tuple) or len(batch) != 2:
-        raise ContractError(f"{who}: a collated batch must be (inputs, targets), got {type(batch).__name__}")
-    return batch[0], batch[1]
-
-
-def model_loss(model: nn.Module, batch: Any, loss_fn: Callable[..., Any]) -> torch.Tensor:
-    """The loss the trainer would optimise: ``model.compute_loss(batch, loss_fn)`` or ``loss_fn(model(x), y)``."""
-    import torch
-
-    compute = getattr(model, "compute_loss", None)
-    if callable(compute):
-        out = compute(batch, loss_fn)
-        if isinstance(out, tuple):
-            if len(out) != 2 or not isinstance(out[1], Mapping):
-                raise ContractError(
-                    f"{type(model).__name__}.compute_loss must return a tensor or (tensor, dict), "
-                    f"got a {len(out)}-tuple"
-                )
-            out = out[0]
-    else:
-        inputs, targets = _split(batch, type(model).__name__)
-        out = loss_fn(model(inputs), targets)
-    if not isinstance(out, torch.Tensor):
-        raise ContractError(f"{type(model).__name__}: the loss is a {type(out).__name__}, expected a scalar tensor")
-    return out
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def check_dataset(data: DataModule, rebuild: Callable[[], DataModule] | None = None, *, batch_size: int = 4) -> None:
-    """Check a data module: it prepares, has a non-empty training split of ``(inputs, targets)``
-    items that collate, and a ``state_dict`` that survives ``torch.load(weights_only=True)`` and
-    ``load_state_dict`` on a fresh instance made by ``rebuild``."""
-    import torch
-
-    from mlcore.data import DataModule
-
-    name = type(data).__name__
-    if not isinstance(data, DataModule):
-        raise ContractError(f"{name} must derive from mlcore.data.DataModule")
-    data.prepare()
-    train = data.train_set()
-    try:
-        n = len(train)  # type: ignore[arg-type]
-    except TypeError:
-        raise ContractError(f"{name}.train_set() must be a sized torch Dataset") from None
-    if n == 0:
-        raise ContractError(f"{name}.train_set() is empty")
-    item = train[0]
-    inputs, targets = _split(item, f"{name}.train_set()[0]")
-    if not _tensors(inputs) or not _tensors(targets):
-        raise ContractError(f"{name}: items must hold tensors in both inputs and targets")
-    if not _all_finite(item):
-        raise ContractError(f"{name}.train_set()[0] holds NaN or inf")
-    batch = first_batch(data, batch_size)
-    _split(batch, name)
-    state = data.state_dict()
-    if not isinstance(state, Mapping):
-        raise ContractError(f"{name}.state_dict() must return a dict, got {type(state).__name__}")
-    from mlcore.training.checkpoint import plain
-
-    buf = io.BytesIO()
-    try:
-        torch.save(plain(dict(state), "data_state"), buf)
-        buf.seek(0)
-        loaded = torch.load(buf, weights_only=True)
-    except Exception as exc:
-        raise ContractError(f"{name}.state_dict() cannot be stored in a checkpoint: {exc}") from None
-    if rebuild is not None:
-        fresh = rebuild()
-        fresh.load_state_dict(loaded)
-        fresh.prepare()
-        again = fresh.state_dict()
-        if not _same(plain(dict(again)), plain(dict(state))):
-            raise ContractError(f"{name}: state_dict() differs after load_state_dict() + prepare() on a fresh instance")
-
-
-def check_model_forward(model: nn.Module, batch: Any) -> Any:
-    """Forward the batch's inputs in eval mode; outputs must hold finite tensors of the batch size."""
-    import torch
-    from torch import nn
-
-    name = type(model).__name__
-    if not isinstance(model, nn.Module):
-        raise ContractError(f"{name} must be a torch.nn.Module")
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ContractError(f"{name} has no trainable parameters")
-    inputs, _ = _split(batch, name)
-    model.eval()
-    with torch.no_grad():
-        out = model(inputs)
-    tensors = _tensors(out)
-    if not tensors:
-        raise ContractError(f"{name}.forward returned no tensor (got {type(out).__name__})")
-    if not _all_finite(out):
-        raise ContractError(f"{name}.forward returned NaN or inf on a real batch")
-    return out
-
-
-def check_model_loss(model: nn.Module, batch: Any, loss_fn: Callable[..., Any]) -> float:
-    """The training loss on a batch is a finite scalar whose gradients are finite and reach the parameters."""
-    name = type(model).__name__
-    model.train()
-    model.zero_grad(set_to_none=True)
-    loss = model_loss(model, batch, loss_fn)
-    if loss.numel() != 1:
-        raise ContractError(f"{name}: the loss must be a scalar, got shape {tuple(loss.shape)}")
-    value = float(loss.detach())
-    if not math.isfinite(value):
-        raise ContractError(f"{name}: the loss is not finite ({value}) on a real batch")
-    if not loss.requires_grad:
-        raise ContractError(f"{name}: the loss does not require grad (is the output detached?)")
-    loss.backward()
-    grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
-    if not grads:
-        raise ContractError(f"{name}: no parameter received a gradient from the loss")
-    if not all(bool(g.isfinite().all()) for g in grads):
-        raise ContractError(f"{name}: the loss produced NaN or inf gradients")
-    model.zero_grad(set_to_none=True)
-    return value
-
-
-def train_steps(
-    model: nn.Module, batch: Any, loss_fn: Callable[..., Any], *, steps: int = 20, lr: float = 3e-3, seed: int = 0
-) -> None:
-    """``steps`` Adam steps on one batch (seeded); fails if the loss becomes non-finite."""
-    import torch
-
-    model.train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    for step in range(steps):
-        torch.manual_seed(seed + 1 + step)
-        optimizer.zero_grad(set_to_none=True)
-        loss = model_loss(model, batch, loss_fn)
-        if not bool(torch.isfinite(loss.detach()).all()):
-            raise ContractError(f"{type(model).__name__}: the loss became non-finite at training step {step + 1}")
-        loss.backward()
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-
-
-def check_model_trains(
-    model: nn.Module,
-    batch: Any,
-    loss_fn: Callable[..., Any],
-    *,
-    steps: int = 20,
-    lr: float = 3e-3,
-    min_improvement: float = 0.01,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """``steps`` Adam steps on one batch must lower the (train-mode) loss by ``min_improvement`` (relative).
-
-    Returns ``(loss_before, loss_after)``.
-    """
-    import torch
-
-    name = type(model).__name__
-
-    def measure() -> float:
-        torch.manual_seed(seed)  # same dropout masks for both measurements
-        with torch.no_grad():
-            return float(model_loss(model, batch, loss_fn).detach())
-
-    model.train()
-    before = measure()
-    train_steps(model, batch, loss_fn, steps=steps, lr=lr, seed=seed)
-    after = measure()
-    if not (math.isfinite(before) and math.isfinite(after)):
-        raise ContractError(f"{name}: the loss is not finite (before {before}, after {after})")
-    if not after < before - min_improvement * abs(before):
-        raise ContractError(
-            f"{name} does not learn: {steps} Adam steps (lr {lr}) on one batch took the loss from "
-            f"{before:.6g} to {after:.6g} (needed a {min_improvement:.0%} decrease)"
-        )
-    return before, after
-
-
-def _outputs_equal(a: Any, b: Any) -> bool:
-    import torch
-
-    ta, tb = _tensors(a), _tensors(b)
-    return len(ta) == len(tb) and all(
-        x.shape == y.shape and bool(torch.allclose(x, y, rtol=1e-5, atol=1e-7, equal_nan=True))
-        for x, y in zip(ta, tb, strict=True)
-    )
-
-
-def check_checkpoint_roundtrip(
-    model: nn.Module,
-    batch: Any,
-    *,
-    path: str | Path,
-    plugin: str,
-    model_name: str,
-    model_config: Any,
-    data: DataModule | None = None,
-    dataset_name: str | None = None,
-    dataset_config: Any = None,
-) -> None:
-    """Save with :func:`~mlcore.training.checkpoint.save_checkpoint`, load, :func:`build_model` and compare outputs."""
-    import torch
-
-    from mlcore.training.checkpoint import build_model, load_checkpoint, make_meta, save_checkpoint
-
-    components: dict[str, tuple[str, Any]] = {"model": (model_name, model_config)}
-    if data is not None and dataset_name is not None:
-        components["dataset"] = (dataset_name, dataset_config)
-    meta = make_meta(plugin=plugin, components=components, data=data)
-    inputs, _ = _split(batch, type(model).__name__)
-    model.eval()
-    with torch.no_grad():
-        expected = model(inputs)
-    save_checkpoint(path, model=model, meta=meta)
-    ckpt = load_checkpoint(path)
-    torch.manual_seed(12345)  # a rebuilt model that ignored the weights would differ
-    rebuilt = build_model(ckpt, expect=model_name)
-    if type(rebuilt) is not type(model):
-        raise ContractError(f"checkpoint rebuilt a {type(rebuilt).__name__}, expected {type(model).__name__}")
-    rebuilt.eval()
-    with torch.no_grad():
-        got = rebuilt(inputs)
-    if not _outputs_equal(expected, got):
-        raise ContractError(f"{type(model).__name__}: outputs differ after a checkpoint round trip")
-    if data is not None:
-        saved = ckpt["meta"].get("data_state", {})
-        from mlcore.training.checkpoint import plain
-
-        if not _same(saved, plain(dict(data.state_dict()))):
-            raise ContractError(
-                f"{type(data).__name__}: the data state stored in the checkpoint differs from state_dict()"
-            )
-
-
-def check_example_input(model: nn.Module, batch: Any | None = None) -> None:
-    """``example_input(b)`` works for b = 1 and 3 and matches the real inputs' shapes and dtypes."""
-    import torch
-
-    name = type(model).__name__
-    factory = getattr(model, "example_input", None)
-    if not callable(factory):
-        raise ContractError(f"{name} defines no example_input(batch_size)")
-    model.eval()
-    for b in (1, 3):
-        example = factory(b)
-        tensors = _tensors(example)
-        if not tensors or not isinstance(example, torch.Tensor | tuple):
-            raise ContractError(f"{name}.example_input({b}) must return a tensor or a tuple of tensors")
-        if any(t.dim() == 0 or t.shape[0] != b for t in tensors):
-            raise ContractError(f"{name}.example_input({b}) must have batch size {b} in dim 0")
-        args = example if isinstance(example, tuple) else (example,)
-        with torch.no_grad():
-            out = model(*args)
-        if any(t.dim() > 0 and t.shape[0] != b for t in _tensors(out)):
-            raise ContractError(f"{name}: output of example_input({b}) does not keep the batch size")
-    if batch is not None:
-        inputs, _ = _split(batch, name)
-        real = _tensors(inputs)
-        example = _tensors(factory(2))
-        if len(real) == len(example):
-            for r, e in zip(real, example, strict=True):
-                if r.shape[1:] != e.shape[1:] or r.dtype != e.dtype:
-                    raise ContractError(
-                        f"{name}.example_input gives {tuple(e.shape[1:])}/{e.dtype} per sample, "
-                        f"the data gives {tuple(r.shape[1:])}/{r.dtype}"
-                    )
-
-
-def check_loss(loss_fn: Callable[..., Any], prediction: torch.Tensor | Any, target: Any) -> float:
-    """``loss_fn(prediction, target)`` is a finite scalar with a finite gradient w.r.t. the prediction."""
-    import torch
-
-    name = type(loss_fn).__name__
-    leaves = [t for t in _tensors(prediction) if t.is_floating_point()]
-    for t in leaves:
-        t.requires_grad_(True)
-    value = loss_fn(prediction, target)
-    if not isinstance(value, torch.Tensor) or value.numel() != 1:
-        raise ContractError(f"{name} must return a scalar tensor, got {getattr(value, 'shape', type(value).__name__)}")
-    if not bool(torch.isfinite(value.detach()).all()):
-        raise ContractError(f"{name} returned a non-finite value")
-    if not value.requires_grad:
-        raise ContractError(f"{name}: the value carries no gradient")
-    value.backward()
-    grads = [t.grad for t in leaves if t.grad is not None]
-    if not grads or not all(bool(g.isfinite().all()) for g in grads):
-        raise ContractError(f"{name}: no finite gradient reaches the prediction")
-    return float(value.detach())
-
-
-def check_evaluator(evaluator: Any, model: nn.Module, data: DataModule, out_dir: str | Path) -> dict[str, float]:
-    """``evaluate()`` returns a flat dict with every declared metric, finite, and writes ``metrics.json``."""
-    name = type(evaluator).__name__
-    declared = tuple(getattr(evaluator, "metrics", ()) or ())
-    if not declared:
-        raise ContractError(f"{name} declares no metrics (set the class attribute `metrics = (...)`)")
-    result = evaluator.evaluate(model, data, device="cpu", out_dir=Path(out_dir))
-    if not isinstance(result, Mapping):
-        raise ContractError(f"{name}.evaluate must return a dict, got {type(result).__name__}")
-    missing = [m for m in declared if m not in result]
-    if missing:
-        raise ContractError(f"{name}.evaluate did not return declared metrics {missing}")
-    for key, value in result.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ContractError(f"{name}: metric {key!r} is not a number ({value!r})") from None
-        if key in declared and not math.isfinite(number):
-            raise ContractError(f"{name}: metric {key!r} is not finite ({number})")
-    if not (Path(out_dir) / "metrics.json").is_file():
-        raise ContractError(f"{name}.evaluate(out_dir=...) must write metrics.json there (see Evaluator.finish)")
-    return dict(result)
-
-
-def check_trainer(
-    trainer: Any, model: nn.Module, data: DataModule, loss_fn: Callable[..., Any], run_dir: Path, meta: dict[str, Any]
-) -> Any:
-    """``fit()`` runs and leaves ``checkpoints/best.pt`` and ``checkpoints/last.pt`` in ``run_dir``."""
-    name = type(trainer).__name__
-    result = trainer.fit(model, data, loss_fn, run_dir=run_dir, meta=meta)
-    for ckpt in ("best.pt", "last.pt"):
-        if not (run_dir / "checkpoints" / ckpt).is_file():
-            raise ContractError(f"{name}.fit did not write checkpoints/{ckpt}")
-    return result
-
-
-def check_pipeline_profile(spec: ComponentSpec, profile: str) -> Any:
-    """The pipeline ships ``profile`` and it structures over the default config."""
-    from mlcore.config import layer_configs, structure
-
-    if profile not in spec.profiles:
-        have = ", ".join(spec.profiles) or "none"
-        raise ContractError(f"pipeline {spec.name!r} has no {profile!r} profile (it has: {have})")
-    cls = spec.config_class()
-    if cls is None:
-        if spec.profiles[profile]:
-            raise ContractError(f"pipeline {spec.name!r} takes no config but its {profile!r} profile sets values")
-        return None
-    try:
-        merged = layer_configs(cls, spec.profiles[profile], {})
-        return structure(cls, merged)
-    except MlcoreError as exc:
-        raise ContractError(f"pipeline {spec.name!r}, profile {profile!r}: {exc}") from None
-
-
-def check_tracker(tracker: Any) -> None:
-    """A tracker derives from :class:`mlcore.training.tracking.Tracker`."""
-    from mlcore.training.tracking import Tracker
-
-    if not isinstance(tracker, Tracker):
-        raise ContractError(f"{type(tracker).__name__} must derive from mlcore.training.tracking.Tracker")
-
-
-def check_callback(callback: Any) -> None:
-    """A callback derives from :class:`mlcore.training.Callback`."""
-    from mlcore.training.callbacks import Callback
-
-    if not isinstance(callback, Callback):
-        raise ContractError(f"{type(callback).__name__} must derive from mlcore.training.callbacks.Callback")
-
-
-# --------------------------------------------------------------------------- the test-class generator
+__all__ = ["TRAINER_DEFAULTS", "PluginContract"]
 
 #: test method -> (argument name, component kind)
 _PARAMETRIZED: dict[str, tuple[str, str]] = {
     "test_component_loads": ("component", ""),
     "test_dataset_contract": ("dataset_name", "dataset"),
+    "test_dataset_seed": ("dataset_name", "dataset"),
     "test_model_forward": ("model_name", "model"),
+    "test_model_output_shape": ("model_name", "model"),
+    "test_model_batch_independent": ("model_name", "model"),
     "test_model_loss_finite": ("model_name", "model"),
     "test_model_trains": ("model_name", "model"),
     "test_model_checkpoint_roundtrip": ("model_name", "model"),
@@ -721,10 +325,37 @@ class PluginContract:
 
         check_dataset(self.data(dataset_name), rebuild, batch_size=min(4, self.batch_size))
 
+    def test_dataset_seed(self, dataset_name: str) -> None:
+        """Same ``seed``, same first items (whatever the global RNGs hold); ``seed + 1``, different ones."""
+        import attrs
+
+        spec = self.spec("dataset", dataset_name)
+        config = self.component_config(spec)
+        seed = getattr(config, "seed", None) if attrs.has(type(config)) else None
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            pytest.skip(f"{spec.qualified_name}: the config has no integer `seed` field")
+
+        def build(value: int) -> DataModule:
+            return spec.build(attrs.evolve(config, seed=value))  # type: ignore[no-any-return]
+
+        check_dataset_seed(build, seed)
+
     def test_model_forward(self, model_name: str) -> None:
         """A forward pass on a real collated batch gives finite outputs."""
         model, _, batch = self.model_and_batch(model_name)
         check_model_forward(model, batch)
+
+    def test_model_output_shape(self, model_name: str) -> None:
+        """The output has the target's shape (or batch size, for labels): no loss broadcasts them."""
+        model, _, batch = self.model_and_batch(model_name)
+        if not check_output_shape(model, batch):
+            pytest.skip(f"{type(model).__name__} pairs outputs and targets in compute_loss (or they are not tensors)")
+
+    def test_model_batch_independent(self, model_name: str) -> None:
+        """In eval mode each sample's output depends on its own inputs only."""
+        model, _, batch = self.model_and_batch(model_name)
+        if not check_batch_independence(model, batch):
+            pytest.skip("the batch has one sample, or its samples' inputs could not be changed")
 
     def test_model_loss_finite(self, model_name: str) -> None:
         """The training loss is a finite scalar with finite gradients."""
@@ -768,28 +399,31 @@ class PluginContract:
         check_example_input(model, batch)
 
     def test_loss_contract(self, loss_name: str) -> None:
-        """The loss gives a finite scalar with a gradient on matching inputs."""
+        """The loss gives a finite scalar with a gradient on a paired model's output (or random inputs)."""
         import torch
 
         loss_fn = self.build("loss", loss_name)
         if loss_name in self.loss_inputs:
-            prediction, target = self.loss_inputs[loss_name]()
-        else:
-            users = [
-                s.name
-                for s in self.registry().components("model", self.plugin)
-                if (self.model_losses.get(s.name) or s.extras.get("loss")) == loss_name
-            ]
-            if users:
-                model, _, batch = self.model_and_batch(users[0])
+            check_loss(loss_fn, *self.loss_inputs[loss_name]())
+            return
+        users = [
+            s.name
+            for s in self.registry().components("model", self.plugin)
+            if (self.model_losses.get(s.name) or s.extras.get("loss")) == loss_name
+        ]
+        for user in users:
+            model, _, batch = self.model_and_batch(user)
+            if not callable(getattr(model, "compute_loss", None)):
                 inputs, target = _split(batch, type(model).__name__)
                 model.train()
-                prediction = model(inputs)
-            else:
-                g = torch.Generator().manual_seed(0)
-                prediction = torch.randn(8, 3, generator=g)
-                target = torch.randn(8, 3, generator=g)
-        check_loss(loss_fn, prediction, target)
+                check_loss(loss_fn, model(inputs), target)  # a non-leaf prediction
+                return
+        if users:  # every paired model pairs outputs and targets itself: check the loss through it
+            model, _, batch = self.model_and_batch(users[0])
+            check_model_loss(model, batch, loss_fn)
+            return
+        g = torch.Generator().manual_seed(0)
+        check_loss(loss_fn, torch.randn(8, 3, generator=g), torch.randn(8, 3, generator=g))
 
     def test_evaluator_metrics(self, evaluator_name: str, tmp_path: Path) -> None:
         """``evaluate()`` on a quickly trained model returns every declared metric, finite."""
