@@ -6,9 +6,7 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import TensorDataset
 
-from mlcore.data import DataModule
 from mlcore.errors import MlcoreError
 from mlcore.evaluation.classification import (
     ClassificationEvaluator,
@@ -16,6 +14,7 @@ from mlcore.evaluation.classification import (
     classification_metrics,
 )
 from mlcore.io import read_json
+from mlcore.testing.toys import ToyData, ToyDataConfig
 
 
 def _one_hot_logits(pred: list[int], n: int) -> torch.Tensor:
@@ -67,25 +66,13 @@ def test_label_errors_are_one_line():
         classification_metrics(torch.zeros(2, 3), torch.tensor([0, 1, 2]))
 
 
-class Blobs(DataModule):
-    """Three well-separated Gaussian blobs in 2-D."""
-
-    def setup(self) -> None:
-        g = torch.Generator().manual_seed(0)
-        centres = torch.tensor([[4.0, 0.0], [-4.0, 0.0], [0.0, 4.0]])
-        labels = torch.arange(3).repeat(30)
-        x = centres[labels] + 0.3 * torch.randn(90, 2, generator=g)
-        self._train, self._val = self.split(TensorDataset(x, labels), [0.7, 0.3])
-
-    def train_set(self):
-        return self._train
-
-    def val_set(self):
-        return self._val
+def blobs() -> ToyData:
+    """Three well-separated Gaussian blobs in 2-D, 30 points each; 63 for training, 27 for validation."""
+    return ToyData(ToyDataConfig(num_samples=90, target="blobs", out_features=3, val_fraction=0.3))
 
 
 def test_evaluator_on_a_trained_classifier(tmp_path):
-    data = Blobs().prepare()
+    data = blobs().prepare()
     torch.manual_seed(0)
     model = nn.Linear(2, 3)
     x = torch.stack([data.train_set()[i][0] for i in range(len(data.train_set()))])
@@ -110,6 +97,6 @@ def test_untrained_classifier_scores_lower():
     with torch.no_grad():
         model.weight.zero_()
         model.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))  # always predicts class 0
-    m = ClassificationEvaluator().evaluate(model, Blobs())
+    m = ClassificationEvaluator().evaluate(model, blobs())
     assert m["accuracy"] < 0.5
     assert m["macro_f1"] < 0.5

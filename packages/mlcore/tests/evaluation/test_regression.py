@@ -9,31 +9,21 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mlcore.data import DataModule
 from mlcore.errors import ConfigError, MlcoreError
 from mlcore.evaluation import Evaluator, concat_batches, predict
 from mlcore.evaluation.regression import RegressionEvaluator, RegressionEvaluatorConfig, regression_metrics
 from mlcore.io import read_json
+from mlcore.testing.toys import ToyData, ToyDataConfig
 from mlcore.training.batches import move_to_device
 
 
-class LinearData(DataModule):
-    """y = x @ W + noise, with a held-out test split."""
-
-    def setup(self) -> None:
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(50, 3, generator=g)
-        w = torch.tensor([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]])
-        self.w = w
-        y = x @ w
-        self._train = TensorDataset(x[:30], y[:30])
-        self._test = TensorDataset(x[30:], y[30:])
-
-    def train_set(self):
-        return self._train
-
-    def test_set(self):
-        return self._test
+def linear_data() -> ToyData:
+    """y = x @ W (3 -> 2, ``weight`` holds W): 30 training samples and a held-out test split of 20."""
+    return ToyData(
+        ToyDataConfig(
+            num_samples=50, in_features=3, out_features=2, target="linear", val_fraction=0.0, test_fraction=0.4
+        )
+    )
 
 
 def test_metrics_match_hand_computed_values():
@@ -79,10 +69,10 @@ def test_shape_mismatch_is_one_line_error():
 
 
 def test_evaluator_scores_a_perfect_model_and_writes_metrics_json(tmp_path):
-    data = LinearData().prepare()
+    data = linear_data().prepare()
     model = nn.Linear(3, 2, bias=False)
     with torch.no_grad():
-        model.weight.copy_(data.w.T)
+        model.weight.copy_(data.weight.T)
     model.train()
     ev = RegressionEvaluator(RegressionEvaluatorConfig(batch_size=7))
     metrics = ev.evaluate(model, data, device="cpu", out_dir=tmp_path)
@@ -96,7 +86,7 @@ def test_evaluator_scores_a_perfect_model_and_writes_metrics_json(tmp_path):
 
 
 def test_evaluator_on_a_bad_model_reports_large_error():
-    data = LinearData().prepare()
+    data = linear_data().prepare()
     model = nn.Linear(3, 2)
     with torch.no_grad():
         model.weight.zero_()
@@ -157,7 +147,7 @@ def test_base_evaluator_checks_declared_metrics(tmp_path):
             return {"mse": 1.0}
 
     with pytest.raises(RuntimeError, match=r"did not return its declared metrics \['extra'\]"):
-        Broken().evaluate(nn.Linear(3, 2), LinearData(), out_dir=tmp_path)
+        Broken().evaluate(nn.Linear(3, 2), linear_data(), out_dir=tmp_path)
     assert not (tmp_path / "metrics.json").exists()
 
 
@@ -169,5 +159,5 @@ def test_custom_evaluator_via_compute():
             return {"max_error": (predictions - targets).abs().max()}
 
     model = nn.Linear(3, 2)
-    result = MaxError().evaluate(model, LinearData())
+    result = MaxError().evaluate(model, linear_data())
     assert isinstance(result["max_error"], float) and result["max_error"] > 0

@@ -1,7 +1,7 @@
-"""Tiny models, data modules and a test plugin for the trainer tests.
+"""The toy model and data module (:mod:`mlcore.testing.toys`) and a test plugin for the trainer tests.
 
-The classes live in a synthetic module ``mlcore_trainer_testmods`` (registered in ``sys.modules``)
-so that component specs can name them by import path, exactly like a real plugin's.
+The test-only classes live in a synthetic module ``mlcore_trainer_testmods`` (registered in
+``sys.modules``) so that component specs can name them by import path, exactly like a real plugin's.
 """
 
 from __future__ import annotations
@@ -12,40 +12,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-import attrs
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
 
 from mlcore.components import ComponentSpec
 from mlcore.data import DataModule
 from mlcore.hookspecs import hookimpl
 from mlcore.registry import Registry, set_registry
+from mlcore.testing.toys import ToyData as TinyData
+from mlcore.testing.toys import ToyDataConfig as TinyDataConfig  # noqa: F401  (test_trainer.py imports it from here)
+from mlcore.testing.toys import ToyNet as TinyNet
+from mlcore.testing.toys import ToyNetConfig as TinyConfig
 from mlcore.training import Trainer, TrainerConfig
 from mlcore.training.tracking import Tracker
 
 MODULE = "mlcore_trainer_testmods"
 
 
-@attrs.define
-class TinyConfig:
-    """Config of :class:`TinyNet`."""
-
-    hidden: int = 8
-    dropout: float = 0.0
-
-
-class TinyNet(nn.Module):
-    """2 -> hidden -> 1 MLP (dropout makes training consume the torch RNG)."""
-
-    def __init__(self, config: TinyConfig | None = None) -> None:
-        super().__init__()
-        cfg = config or TinyConfig()
-        self.net = nn.Sequential(nn.Linear(2, cfg.hidden), nn.Tanh(), nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+#: the shared toys, imported above under the names these tests use (TinyNet: a 2 -> 8 -> 1 MLP,
+#: TinyData: y = sin(x @ W), 96 samples, 72 for training)
+TOYS = "mlcore.testing.toys"
 
 
 class OtherNet(TinyNet):
@@ -64,56 +51,6 @@ class LossHookNet(TinyNet):
         pred = self(batch["x"])
         mae = (pred - batch["y"]).abs().mean()
         return loss_fn(pred, batch["y"]), {"mae": float(mae.detach()), "is_train": float(self.training)}
-
-
-@attrs.define
-class TinyDataConfig:
-    """Config of :class:`TinyData`."""
-
-    num_samples: int = 96
-    val: bool = True
-    dict_batches: bool = False
-
-
-class _DictSet(Dataset):  # type: ignore[type-arg]
-    def __init__(self, base: Dataset) -> None:  # type: ignore[type-arg]
-        self.base = base
-
-    def __len__(self) -> int:
-        return len(self.base)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        x, y = self.base[i]
-        return {"x": x, "y": y}
-
-
-class TinyData(DataModule):
-    """y = sin(2 x0 - x1), 75/25 split; ``state_dict`` holds normalisation stats."""
-
-    def __init__(self, config: TinyDataConfig | None = None) -> None:
-        super().__init__(config or TinyDataConfig())
-
-    def setup(self) -> None:
-        g = torch.Generator().manual_seed(123)
-        x = torch.randn(self.config.num_samples, 2, generator=g)
-        y = torch.sin(2 * x[:, :1] - x[:, 1:])
-        self.mean = x.mean(0)
-        full: Dataset = TensorDataset(x, y)  # type: ignore[type-arg]
-        if self.config.dict_batches:
-            full = _DictSet(full)
-        if self.config.val:
-            self._train, self._val = self.split(full, [0.75, 0.25])
-        else:
-            self._train, self._val = full, None
-
-    def train_set(self) -> Dataset:  # type: ignore[type-arg]
-        return self._train
-
-    def val_set(self) -> Dataset | None:  # type: ignore[type-arg]
-        return self._val
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "n": self.config.num_samples}
 
 
 class RecordingTracker(Tracker):
@@ -148,14 +85,14 @@ class _TestPlugin:
     @hookimpl
     def register_models() -> list[ComponentSpec]:
         return [
-            ComponentSpec("tiny", f"{MODULE}:TinyNet", f"{MODULE}:TinyConfig", summary="tiny MLP"),
-            ComponentSpec("other", f"{MODULE}:OtherNet", f"{MODULE}:TinyConfig", summary="other tiny MLP"),
+            ComponentSpec("tiny", f"{TOYS}:ToyNet", f"{TOYS}:ToyNetConfig", summary="tiny MLP"),
+            ComponentSpec("other", f"{MODULE}:OtherNet", f"{TOYS}:ToyNetConfig", summary="other tiny MLP"),
         ]
 
     @staticmethod
     @hookimpl
     def register_datasets() -> list[ComponentSpec]:
-        return [ComponentSpec("tinydata", f"{MODULE}:TinyData", f"{MODULE}:TinyDataConfig", summary="tiny data")]
+        return [ComponentSpec("tinydata", f"{TOYS}:ToyData", f"{TOYS}:ToyDataConfig", summary="tiny data")]
 
     @staticmethod
     @hookimpl
@@ -164,7 +101,7 @@ class _TestPlugin:
 
 
 _mod = types.ModuleType(MODULE)
-for _obj in (TinyConfig, TinyNet, OtherNet, LossHookNet, TinyDataConfig, TinyData, RecordingTracker):
+for _obj in (OtherNet, LossHookNet, RecordingTracker):
     setattr(_mod, _obj.__name__, _obj)
 sys.modules[MODULE] = _mod
 

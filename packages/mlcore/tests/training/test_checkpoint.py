@@ -62,7 +62,10 @@ def test_make_meta_records_provenance(test_registry: Registry) -> None:
     )
     assert meta["plugin"] == "testplug" and meta["mlcore_version"] == __version__
     assert meta["plugin_api"] == PLUGIN_API_VERSION and "plugin_version" in meta
-    assert meta["components"]["model"] == {"name": "tiny", "config": {"hidden": 6, "dropout": 0.0}}
+    assert meta["components"]["model"] == {
+        "name": "tiny",
+        "config": {"in_features": 2, "hidden": 6, "out_features": 1, "dropout": 0.0},
+    }
     assert meta["components"]["loss"] == {"name": "mse", "config": None}
     assert meta["components"]["dataset"]["config"]["num_samples"] == 96
     assert torch.equal(meta["data_state"]["mean"], data.mean)  # make_meta prepared the data
@@ -73,7 +76,7 @@ def test_make_meta_records_provenance(test_registry: Registry) -> None:
     section = ComponentConfig(name="tiny", config=TinyConfig(hidden=3))
     assert make_meta(plugin="testplug", components={"model": ("tiny", section)})["components"]["model"] == {
         "name": "tiny",
-        "config": {"hidden": 3, "dropout": 0.0},
+        "config": {"in_features": 2, "hidden": 3, "out_features": 1, "dropout": 0.0},
     }
 
 

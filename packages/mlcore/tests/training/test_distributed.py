@@ -17,27 +17,17 @@ SCRIPT = textwrap.dedent(
     import json, os, sys
     import torch
     from torch import nn
-    from torch.utils.data import TensorDataset
-    from mlcore.data import DataModule
+    from mlcore.testing.toys import ToyData, ToyDataConfig, ToyNet, ToyNetConfig
     from mlcore.training import Trainer, TrainerConfig
-
-    class Data(DataModule):
-        def setup(self):
-            g = torch.Generator().manual_seed(0)
-            x = torch.randn(128, 2, generator=g)
-            self.t, self.v = self.split(TensorDataset(x, torch.sin(2 * x[:, :1] - x[:, 1:])), [0.75, 0.25])
-        def train_set(self):
-            return self.t
-        def val_set(self):
-            return self.v
 
     torch.set_num_threads(1)
     torch.manual_seed(int(os.environ["RANK"]))  # different init per rank: DDP must broadcast rank 0's
-    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+    model = ToyNet(ToyNetConfig(hidden=16))
     cfg = TrainerConfig(epochs=3, batch_size=8, lr=0.01, scheduler="none", trackers=["tensorboard"], callbacks=[],
                         plot=True, progress=False)
     run_dir = sys.argv[1]
-    result = Trainer(cfg, device="cpu", seed=0).fit(model, Data(), nn.MSELoss(), run_dir=run_dir)
+    data = ToyData(ToyDataConfig(num_samples=128))
+    result = Trainer(cfg, device="cpu", seed=0).fit(model, data, nn.MSELoss(), run_dir=run_dir)
     rank = os.environ["RANK"]
     torch.save(model.state_dict(), os.path.join(sys.argv[2], f"weights{rank}.pt"))
     with open(os.path.join(sys.argv[2], f"result{rank}.json"), "w") as fh:

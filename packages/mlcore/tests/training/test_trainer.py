@@ -75,7 +75,8 @@ def test_checkpoint_carries_full_state(fit_tiny: Any) -> None:
     for key in ("optimizer", "scheduler", "rng", "history", "best_metric", "best_epoch", "trainer_config", "meta"):
         assert key in ckpt, key
     assert ckpt["trainer_config"]["epochs"] == 2 and ckpt["trainer_config"]["optimizer"] == "adam"
-    assert ckpt["meta"]["components"]["model"] == {"name": "tiny", "config": {"hidden": 8, "dropout": 0.2}}
+    model_config = {"in_features": 2, "hidden": 8, "out_features": 1, "dropout": 0.2}
+    assert ckpt["meta"]["components"]["model"] == {"name": "tiny", "config": model_config}
     assert torch.equal(ckpt["meta"]["data_state"]["mean"], TinyData().prepare().mean)
     assert len(ckpt["history"]) == 2 and ckpt["epoch"] == 2
 
@@ -118,7 +119,7 @@ def test_monitor_on_logged_extra(fit_tiny: Any) -> None:
 
 
 def test_without_val_set_monitors_train_loss(fit_tiny: Any) -> None:
-    result, _, _ = fit_tiny(data=TinyData(TinyDataConfig(val=False)), epochs=2)
+    result, _, _ = fit_tiny(data=TinyData(TinyDataConfig(val_fraction=0.0)), epochs=2)
     assert result.monitor == "train_loss"
     assert all(r["val_loss"] is None for r in result.history)
     assert result.best_metric == min(r["train_loss"] for r in result.history)
@@ -190,7 +191,7 @@ def test_monitor_that_is_never_logged(fit_tiny: Any) -> None:
     with pytest.raises(ConfigError, match=r"trainer\.monitor='val_accuracy' is not logged \(available: .*val_loss"):
         fit_tiny(epochs=1, monitor="val_accuracy")
     with pytest.raises(ConfigError, match="needs a validation set"):
-        fit_tiny(epochs=1, monitor="val_accuracy", data=TinyData(TinyDataConfig(val=False)))
+        fit_tiny(epochs=1, monitor="val_accuracy", data=TinyData(TinyDataConfig(val_fraction=0.0)))
 
 
 def test_unavailable_device_is_a_config_error(fit_tiny: Any, tmp_path: Any) -> None:
