@@ -135,8 +135,8 @@ def test_concat_and_move_helpers():
     out = concat_batches(batches)
     assert out[0].shape == (3, 1) and torch.equal(out[1]["k"], torch.tensor([0.0, 0.0, 1.0]))
     assert torch.equal(concat_batches([torch.tensor(1.0), torch.tensor(2.0)]), torch.tensor([1.0, 2.0]))
-    moved = move_to_device({"a": [torch.ones(1)], "b": "text"}, "cpu")
-    assert moved["b"] == "text" and moved["a"][0].device.type == "cpu"
+    moved = move_to_device({"a": [torch.ones(1)], "b": "text"}, "meta")  # a device other than the tensors' own
+    assert moved["b"] == "text" and moved["a"][0].device.type == "meta" and moved["a"][0].shape == (1,)
 
 
 def test_base_evaluator_checks_declared_metrics(tmp_path):
@@ -159,5 +159,9 @@ def test_custom_evaluator_via_compute():
             return {"max_error": (predictions - targets).abs().max()}
 
     model = nn.Linear(3, 2)
-    result = MaxError().evaluate(model, linear_data())
-    assert isinstance(result["max_error"], float) and result["max_error"] > 0
+    data = linear_data().prepare()
+    result = MaxError().evaluate(model, data)
+    x, y = data.test_set()[:]  # evaluators score the test split
+    with torch.no_grad():
+        expected = float((model(x) - y).abs().max())
+    assert type(result["max_error"]) is float and result["max_error"] == pytest.approx(expected)
