@@ -10,8 +10,9 @@
   messages in the same one-line style.
 - A field with ``metadata={"mlcore_old_names": ("data",)}`` reads an old table name (``[data]``,
   ``--set data.x=1``) as the field, with a one-line deprecation warning (:func:`rename_old_tables`).
-- :func:`component_field` declares a section that selects a registered component by ``name``
-  and holds that component's own config (used by ``mlcore train`` configs).
+- A field whose metadata carries a converter under :data:`STRUCTURE` is built by that converter
+  (``converter(value, where)``): component sections (:func:`mlcore.pipelines.sections.component_field`,
+  still importable from here) use it, so this module never needs the registry.
 """
 
 from __future__ import annotations
@@ -24,17 +25,34 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import tomllib
 
 from mlcore.errors import ConfigError, did_you_mean
 
+if TYPE_CHECKING:
+    from mlcore.pipelines.sections import ComponentConfig as ComponentConfig
+    from mlcore.pipelines.sections import component_field as component_field
+
 log = logging.getLogger(__name__)
 
 #: Field metadata key: old names of a config table, still read (``metadata={OLD_NAMES: ("data",)}``).
 OLD_NAMES = "mlcore_old_names"
+#: Field metadata key: a converter ``(value, where) -> object`` that :func:`structure` calls for the field.
+STRUCTURE = "mlcore_structure"
+
+_MOVED = {"ComponentConfig", "component_field"}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved to :mod:`mlcore.pipelines.sections`, still importable from here."""
+    if name in _MOVED:
+        from mlcore.pipelines import sections
+
+        return getattr(sections, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # --------------------------------------------------------------------------- validators
 
@@ -80,57 +98,6 @@ def positive(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type
 def non_negative(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
     """Validator: ``value >= 0`` (and finite)."""
     in_range(0)(inst, attribute, value)
-
-
-# --------------------------------------------------------------------------- component sections
-
-
-@attrs.define
-class ComponentConfig:
-    """A config section that names a registered component and holds its config.
-
-    In TOML: ``[model]`` with ``name = "lstm"`` and the LSTM config's fields beside it.
-    """
-
-    name: str
-    config: Any = None
-
-    def spec(self, kind: str) -> Any:
-        """The registry spec of this component."""
-        from mlcore.registry import get_registry
-
-        return get_registry().get(kind, self.name)
-
-
-def component_field(kind: str, default: str | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
-    """An attrs field holding a :class:`ComponentConfig` of ``kind`` (optional if ``default`` is None)."""
-    meta = {"mlcore_component": kind}
-    if default is None:
-        return attrs.field(default=None, metadata=meta)
-    values = dict(defaults or {})
-    return attrs.field(factory=lambda: _structure_component(kind, {"name": default, **values}, ""), metadata=meta)
-
-
-def _structure_component(kind: str, data: Any, where: str) -> ComponentConfig:
-    from mlcore.registry import get_registry
-
-    if isinstance(data, ComponentConfig):
-        return data
-    if isinstance(data, str):
-        data = {"name": data}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where.rstrip('.')}: expected a table with a 'name' key, got {data!r}")
-    values = dict(data)
-    name = values.pop("name", None)
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}name is required: the {kind} to use (see `mlcore list {kind}`)")
-    try:
-        spec = get_registry().get(kind, name)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(f"{where}name: {exc}") from None
-    return ComponentConfig(name=name, config=spec.make_config(values, where=where))
 
 
 # --------------------------------------------------------------------------- structure
@@ -254,9 +221,9 @@ def structure(cls: type, data: Mapping[str, Any], *, where: str = "") -> Any:
     for name, value in data.items():
         field = fields[name]
         key = f"{where}{name}"
-        kind = field.metadata.get("mlcore_component")
-        if kind is not None:
-            kwargs[name] = None if value is None else _structure_component(kind, value, f"{key}.")
+        convert = field.metadata.get(STRUCTURE)
+        if convert is not None:
+            kwargs[name] = None if value is None else convert(value, f"{key}.")
         else:
             kwargs[name] = _convert(hints.get(name, Any), value, key)
     try:
@@ -269,11 +236,12 @@ def structure(cls: type, data: Mapping[str, Any], *, where: str = "") -> Any:
 def unstructure(obj: Any) -> Any:
     """Turn a config (attrs instances, paths, enums, tuples) into TOML-ready plain data.
 
-    ``None`` values are dropped (TOML has no null): they come back as the field default.
+    ``None`` values are dropped (TOML has no null): they come back as the field default. An object
+    with a ``to_table()`` method (a component section) is written as the table it returns.
     """
-    if isinstance(obj, ComponentConfig):
-        inner = unstructure(obj.config) if obj.config is not None else {}
-        return {"name": obj.name, **inner}
+    to_table = getattr(obj, "to_table", None)
+    if callable(to_table):
+        return to_table()
     if attrs.has(type(obj)):
         out = {}
         for f in attrs.fields(type(obj)):
@@ -305,7 +273,7 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
         h = typing.get_type_hints(c) if c is not cls else hints
         for f in attrs.fields(c):
             value = getattr(inst, f.name) if inst is not None else None
-            if attrs.has(type(value)) and not isinstance(value, ComponentConfig):
+            if attrs.has(type(value)) and not callable(getattr(value, "to_table", None)):
                 walk(type(value), f"{prefix}{f.name}.", value)
                 continue
             rows.append(
@@ -447,7 +415,7 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
 def free_tables(cls: type) -> list[tuple[str, ...]]:
     """Paths of the free-form tables of attrs config class ``cls``: fields typed ``dict[...]``.
 
-    Nested config classes are searched too; component tables (``component_field``) are not free-form.
+    Nested config classes are searched too; fields with their own converter (component tables) are not.
     """
     try:
         hints = typing.get_type_hints(cls)
@@ -455,7 +423,7 @@ def free_tables(cls: type) -> list[tuple[str, ...]]:
         return []
     out: list[tuple[str, ...]] = []
     for field in attrs.fields(cls):
-        if field.metadata.get("mlcore_component") is not None:
+        if field.metadata.get(STRUCTURE) is not None:
             continue
         tp = hints.get(field.name)
         options = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
@@ -504,6 +472,10 @@ def layer_configs(
     so a profile listing three variants runs three, not those three plus the defaults. ``--set``
     overrides always merge (``--set variants.per.lr=1e-3`` changes one entry).
 
+    A component table (one with a ``name``) whose name a higher layer changes drops the lower
+    layers' options: ``--set model.name=dqn`` over a profile's SAC table starts from DQN's defaults
+    (plus the ``--set model.*`` options given with it).
+
     Old table names (fields with ``mlcore_old_names``) are renamed in every layer *before* merging,
     so ``[data]`` in a profile and ``--set data.seed=3`` layer exactly like ``[dataset]``; one
     deprecation line is logged per old name. ``document_name`` names the document in errors.
@@ -526,7 +498,25 @@ def layer_configs(
         elif _has_path(middle, path):
             _drop_path(base, path)
     merged = deep_merge(deep_merge(base, middle), document)
+    _drop_switched_components(merged, overrides)
     return apply_overrides(merged, overrides)
+
+
+def _drop_switched_components(data: dict[str, Any], overrides: Iterable[str]) -> None:
+    """Empty each component table whose ``name`` an override changes (``--set model.name=dqn``).
+
+    The lower layers' options belong to the old component; the new one starts from its own
+    defaults plus whatever the overrides give it (as :func:`deep_merge` does for a file's table).
+    """
+    for item in overrides:
+        path, value = parse_override(item)
+        if path[-1] != "name" or len(path) < 2:
+            continue
+        node: Any = data
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, dict) and "name" in node and node["name"] != value:
+            node.clear()
 
 
 def parse_value(text: str) -> Any:
@@ -568,7 +558,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
