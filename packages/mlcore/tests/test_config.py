@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 from typing import Literal
 
 import attrs
 import pytest
 
+from mlcore import ComponentSpec, hookimpl
 from mlcore.config import (
+    ComponentConfig,
     apply_overrides,
+    component_field,
     deep_merge,
     describe_fields,
     dumps_toml,
@@ -244,3 +248,75 @@ def test_apply_overrides_leaves_the_callers_dict_unchanged() -> None:
     out = apply_overrides(data, ["model.hidden=5", "model.layers.n=2"])
     assert data == {"model": {"hidden": 3, "layers": {"n": 1}}}
     assert out["model"] == {"hidden": 5, "layers": {"n": 2}}
+
+
+def test_non_utf8_config_file_is_one_line_naming_the_file(tmp_path) -> None:
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes("name = 'caf\xe9'\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_file(bad)
+    assert str(info.value) == f"{bad}: not UTF-8 text (byte 0xe9 at offset 11); save it as UTF-8"
+
+
+# --------------------------------------------------------------------------- switching components
+
+
+@attrs.define
+class AlphaConfig:
+    a: int = 1
+    shared: int = 0
+
+
+@attrs.define
+class BetaConfig:
+    b: int = 2
+    shared: int = 0
+
+
+class _Pair:
+    @staticmethod
+    @hookimpl
+    def register_models():
+        return [
+            ComponentSpec("alpha", "fake_pair:Model", "fake_pair:AlphaConfig"),
+            ComponentSpec("beta", "fake_pair:Model", "fake_pair:BetaConfig"),
+        ]
+
+
+@attrs.define
+class PairPipeline:
+    model: ComponentConfig = component_field("model", "alpha")
+
+
+@pytest.fixture
+def pair(monkeypatch, isolated_registry):
+    module = types.ModuleType("fake_pair")
+    module.AlphaConfig, module.BetaConfig, module.Model = AlphaConfig, BetaConfig, object
+    monkeypatch.setitem(sys.modules, "fake_pair", module)
+    isolated_registry({"pair": _Pair})
+
+
+def test_switching_a_component_by_set_drops_the_lower_layers_options(pair) -> None:
+    profile = {"model": {"a": 5, "shared": 7}}  # alpha-specific options from the profile
+    out = layer_configs(PairPipeline, profile, {}, ["model.name=beta"])
+    assert out["model"] == {"name": "beta"}
+    assert structure(PairPipeline, out).model.config == BetaConfig()
+    # options given with the switch, at the same layer, are kept whatever their order
+    out = layer_configs(PairPipeline, profile, {}, ["model.b=9", "model.name=beta", "model.shared=3"])
+    assert structure(PairPipeline, out).model.config == BetaConfig(b=9, shared=3)
+    # a file switching the component drops the profile's options and keeps its own
+    out = layer_configs(PairPipeline, profile, {"model": {"name": "beta", "b": 4}})
+    assert structure(PairPipeline, out).model.config == BetaConfig(b=4)
+    # re-stating the same name keeps everything
+    out = layer_configs(PairPipeline, profile, {}, ["model.name=alpha"])
+    assert structure(PairPipeline, out).model.config == AlphaConfig(a=5, shared=7)
+
+
+def test_component_sections_still_import_from_config() -> None:
+    from mlcore import config
+    from mlcore.pipelines import sections
+
+    assert config.ComponentConfig is sections.ComponentConfig
+    assert config.component_field is sections.component_field
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        _ = config.nope

@@ -412,6 +412,6 @@ def compare(run_dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
 
     Differing config keys appear as ``config.<table>.<key>`` (``mlcore compare``).
     """
-    from mlcore.compare import compare_runs
+    from mlcore.comparison import compare_runs
 
     return compare_runs([Path(d) for d in run_dirs])

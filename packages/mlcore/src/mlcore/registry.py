@@ -387,10 +387,9 @@ def _restore_commands(cli: Any, before: dict[str, Any]) -> None:
 
 
 def _clash_note(qualified_name: str, plugins: list[str]) -> str:
-    names = " and ".join(repr(p) for p in plugins)
+    names = " and ".join(repr(p) for p in sorted(plugins))
     return (
-        f"{qualified_name} is registered by plugins {names}, so neither is used; "
-        f"uninstall one or choose with {ENV_VAR}"
+        f"{qualified_name} is registered by plugins {names}, so neither is used; uninstall one or choose with {ENV_VAR}"
     )
 
 

@@ -15,12 +15,13 @@ import click
 def compare_cmd(run_dirs: tuple[Path, ...], as_json: bool, sort_key: str | None) -> None:
     """Compare run directories side by side, with the config keys whose values differ."""
     from mlcore import api
-    from mlcore.compare import format_table
+    from mlcore.comparison import format_table
     from mlcore.io import to_jsonable
 
     rows = api.compare(run_dirs)
     if sort_key:
-        key = next((k for k in (sort_key, f"metric.{sort_key}", f"config.{sort_key}") if any(k in r for r in rows)), sort_key)
+        candidates = (sort_key, f"metric.{sort_key}", f"config.{sort_key}")
+        key = next((k for k in candidates if any(k in r for r in rows)), sort_key)
         rows.sort(key=lambda r: (r.get(key) is None, r.get(key)))
     if as_json:
         click.echo(json.dumps(to_jsonable(rows), indent=2))
