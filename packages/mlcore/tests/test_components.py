@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mlcore.components import KINDS, ComponentSpec, import_object, plural
+from mlcore.components import KINDS, ComponentSpec, import_object
 from mlcore.errors import ConfigError, PluginError
 from mlcore.registry import KIND_HOOKS
 
@@ -18,8 +18,8 @@ def _module(tmp_path, monkeypatch, name: str, source: str) -> None:
 
 
 def test_kind_hooks_are_derived_from_kinds() -> None:
-    assert KIND_HOOKS == {f"register_{plural(k)}": k for k in KINDS}
-    assert KIND_HOOKS["register_losses"] == "loss" and KIND_HOOKS["register_datasets"] == "dataset"
+    hooks = ["datasets", "models", "losses", "trainers", "evaluators", "pipelines", "trackers", "callbacks"]
+    assert {f"register_{h}": kind for h, kind in zip(hooks, KINDS, strict=True)} == KIND_HOOKS
 
 
 @pytest.mark.parametrize(
