@@ -57,7 +57,7 @@ def plugins_cmd(as_json: bool) -> None:
 @click.option("--plugin", "-p", help="Only components of this plugin.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(kind: str | None, plugin: str | None, as_json: bool) -> None:
-    """Registered components, optionally of one KIND (e.g. model or models) and/or one plugin."""
+    """Registered components, of one KIND (model or models) and/or one plugin."""
     from mlcore.registry import get_registry, iter_specs
 
     reg = get_registry()
@@ -84,7 +84,7 @@ def list_cmd(kind: str | None, plugin: str | None, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show_cmd(kind: str, name: str, as_json: bool) -> None:
-    """A component's summary and its config fields with defaults (imports only its config's module)."""
+    """A component's summary and config fields with defaults (imports only its config)."""
     from mlcore.config import describe_fields
     from mlcore.registry import get_registry
 
