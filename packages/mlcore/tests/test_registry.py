@@ -245,3 +245,28 @@ def test_a_clash_ends_when_one_claimant_fails():
     assert reg.plugins["aaa"].status == "failed"
     assert reg.get("model", "m2").plugin == "good"
     assert reg.plugins["good"].notes == []
+
+
+def test_a_disabled_plugin_is_never_reported_as_not_installed(monkeypatch):
+    from mlcore.errors import CheckpointError
+    from mlcore.registry import PluginInfo, set_registry
+    from mlcore.training.checkpoint import build_model
+
+    reg = Registry.from_modules({"good": _Good})
+    reg.plugins["off"] = PluginInfo("off", "off_plugin", status="disabled", reason="not selected by MLCORE_PLUGINS")
+    assert reg.availability("good") == "loaded"
+    assert reg.availability("ghost") == "not installed (`pip install mlcore-ghost`)"
+    assert reg.availability("off") == (
+        "installed but disabled (not selected by MLCORE_PLUGINS); add it to MLCORE_PLUGINS or unset MLCORE_PLUGINS"
+    )
+    restore = set_registry(reg)
+    try:
+        ckpt = {"meta": {"plugin": "off", "components": {"model": {"name": "offmodel"}}}, "path": "x.pt"}
+        with pytest.raises(CheckpointError) as info:
+            build_model(ckpt)
+        assert str(info.value) == (
+            "checkpoint x.pt needs model 'offmodel' from plugin 'off', which is installed but disabled "
+            "(not selected by MLCORE_PLUGINS); add it to MLCORE_PLUGINS or unset MLCORE_PLUGINS"
+        )
+    finally:
+        restore()

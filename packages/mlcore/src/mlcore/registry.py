@@ -335,12 +335,21 @@ class Registry:
                 f"install it with `pip install mlcore-{name}`"
             )
         if info.status == "disabled":
-            raise ComponentNotFoundError(
-                f"plugin {name!r} is installed but disabled ({info.reason}); add it to {ENV_VAR} or unset {ENV_VAR}"
-            )
+            raise ComponentNotFoundError(f"plugin {name!r} is {self.availability(name)}")
         if info.status != "ok":
             raise ComponentNotFoundError(f"plugin {name!r} is {info.status}: {info.reason}")
         return info
+
+    def availability(self, name: str) -> str:
+        """Why plugin ``name`` is or is not usable, as a phrase: ``"installed but disabled (...)"``."""
+        info = self.plugins.get(name)
+        if info is None:
+            return f"not installed (`pip install mlcore-{name}`)"
+        if info.status == "disabled":
+            return f"installed but disabled ({info.reason}); add it to {ENV_VAR} or unset {ENV_VAR}"
+        if info.status == "failed":
+            return f"installed but failed to load: {info.reason}"
+        return "loaded"
 
     def pipelines(self, plugin: str) -> list[ComponentSpec]:
         """The pipelines of a plugin, in registration order (the first is the default)."""
