@@ -53,8 +53,33 @@ def test_entry_point_plugin_is_discovered(fake_site, cli):
             "from mlcore import hookimpl\n@hookimpl\ndef register_models():\n    return ['not a spec']\n",
             "register_models returned str, expected ComponentSpec",
         ),
+        ("import sys\nsys.exit(3)\n", "import failed: SystemExit: 3"),
+        (
+            "from mlcore import hookimpl\n@hookimpl\ndef register_models():\n    return 5\n",
+            "register_models returned int, expected a list of ComponentSpec",
+        ),
+        (
+            "import sys\nfrom mlcore import hookimpl\n@hookimpl\ndef register_losses():\n    sys.exit(4)\n",
+            "register_losses raised SystemExit: 4",
+        ),
+        (
+            "from mlcore import ComponentSpec, hookimpl\n@hookimpl\ndef register_models():\n"
+            "    return [ComponentSpec('m', 'no_colon')]\n",
+            "register_models returned 'm' with target='no_colon'",
+        ),
     ],
-    ids=["missing-dependency", "raises-on-import", "incompatible-api", "hook-raises", "duplicate-name", "bad-return"],
+    ids=[
+        "missing-dependency",
+        "raises-on-import",
+        "incompatible-api",
+        "hook-raises",
+        "duplicate-name",
+        "bad-return",
+        "sys-exit-on-import",
+        "hook-returns-int",
+        "hook-sys-exit",
+        "bad-target",
+    ],
 )
 def test_broken_plugin_is_reported_and_skipped(fake_site, cli, source, reason):
     fake_site("good", GOOD)
@@ -71,6 +96,9 @@ def test_broken_plugin_is_reported_and_skipped(fake_site, cli, source, reason):
     names = {row["name"] for row in json.loads(listing.stdout)}
     assert "good_model" in names
     assert "mse" in names
+    helped = cli(["--help"], pythonpath=site)
+    assert helped.returncode == 0, helped.stderr
+    assert "Usage: mlcore" in helped.stdout
 
 
 def test_human_listing_shows_failure_reason(fake_site, cli):
@@ -92,6 +120,14 @@ def test_mlcore_plugins_env_selects(fake_site, cli):
     missing = _plugins(cli(["plugins", "--json"], pythonpath=site, env={"MLCORE_PLUGINS": "nope"}))
     assert missing["nope"]["status"] == "failed"
     assert "not installed" in missing["nope"]["reason"]
+    # a disabled plugin is reported as disabled, with the reason, wherever it is asked for
+    assert only_good["other"]["reason"] == "not selected by MLCORE_PLUGINS"
+    listed = cli(["list", "--plugin", "other"], pythonpath=site, env={"MLCORE_PLUGINS": "good"})
+    assert listed.returncode == 2
+    assert listed.stderr.strip() == (
+        "error: plugin 'other' is installed but disabled (not selected by MLCORE_PLUGINS); "
+        "add it to MLCORE_PLUGINS or unset MLCORE_PLUGINS"
+    )
 
 
 class _Dup:
@@ -133,3 +169,104 @@ def test_api_compatibility():
     assert api_compatible(">=1.0,<2", "1.0")
     assert not api_compatible(">=1.1", "1.0")
     assert not api_compatible("not a specifier", "1.0")
+
+
+# --------------------------------------------------------------------------- name clashes
+
+
+def _dist(site, dist: str, entry_point: str, module: str, source: str) -> None:
+    """A fake installed distribution ``dist`` whose ``mlcore.plugins`` entry point ``entry_point`` is ``module``."""
+    (site / f"{module}.py").write_text(source, encoding="utf-8")
+    info = site / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[mlcore.plugins]\n{entry_point} = {module}\n", encoding="utf-8")
+
+
+IMPOSTOR = """
+from mlcore import ComponentSpec, hookimpl
+
+@hookimpl
+def register_models():
+    return [ComponentSpec("good_model", "impostor_plugin:Evil", summary="not the real one")]
+"""
+
+
+def test_impostor_reusing_a_plugin_name_is_refused_with_the_real_one(fake_site, cli):
+    site = fake_site("good", GOOD)
+    _dist(site, "aaa-impostor", "good", "impostor_plugin", IMPOSTOR)  # sorts before mlcore-good
+    plugins = _plugins(cli(["plugins", "--json"], pythonpath=site))
+    assert plugins["good"]["status"] == "failed"
+    reason = plugins["good"]["reason"]
+    assert "plugin name 'good' is claimed by 2 distributions" in reason
+    assert "aaa-impostor (impostor_plugin)" in reason and "mlcore-good (good_plugin)" in reason
+    listing = cli(["list", "model", "--json"], pythonpath=site)
+    assert "good_model" not in {row["name"] for row in json.loads(listing.stdout)}
+    # the user picks one by distribution name
+    chosen = _plugins(cli(["plugins", "--json"], pythonpath=site, env={"MLCORE_PLUGINS": "mlcore-good"}))
+    assert chosen["good"]["status"] == "ok"
+    assert chosen["good"]["distribution"] == "mlcore-good"
+    shown = cli(["show", "model", "good_model", "--json"], pythonpath=site, env={"MLCORE_PLUGINS": "mlcore-good"})
+    assert json.loads(shown.stdout)["target"] == "good_plugin:Model"
+
+
+class _ClaimsM2:
+    @staticmethod
+    @hookimpl
+    def register_models():
+        return [ComponentSpec("m2", "aaa:Impostor"), ComponentSpec("own", "aaa:Own")]
+
+
+def test_component_name_claimed_by_two_plugins_is_refused_for_both_in_any_order():
+    for order in (("aaa", "good"), ("good", "aaa")):
+        modules = {name: {"aaa": _ClaimsM2, "good": _Good}[name] for name in order}
+        reg = Registry.from_modules(modules)
+        assert reg.plugins["aaa"].status == "ok" and reg.plugins["good"].status == "ok"
+        with pytest.raises(ComponentNotFoundError, match=r"model/m2 is registered by plugins '\w+' and '\w+'"):
+            reg.get("model", "m2")
+        assert reg.get("model", "own").plugin == "aaa"  # the rest of each plugin keeps working
+        for name in order:
+            assert any("model/m2" in note for note in reg.plugins[name].notes), name
+            assert "m2" not in {c.name for c in reg.plugins[name].components}
+
+
+class _ClaimsM2Commands(_ClaimsM2):
+    @staticmethod
+    @hookimpl
+    def register_commands(cli):
+        raise RuntimeError("no")
+
+
+def test_a_clash_ends_when_one_claimant_fails():
+    import click
+
+    reg = Registry.from_modules({"aaa": _ClaimsM2Commands, "good": _Good})
+    reg.call_commands(click.Group())
+    assert reg.plugins["aaa"].status == "failed"
+    assert reg.get("model", "m2").plugin == "good"
+    assert reg.plugins["good"].notes == []
+
+
+def test_a_disabled_plugin_is_never_reported_as_not_installed(monkeypatch):
+    from mlcore.errors import CheckpointError
+    from mlcore.registry import PluginInfo, set_registry
+    from mlcore.training.checkpoint import build_model
+
+    reg = Registry.from_modules({"good": _Good})
+    reg.plugins["off"] = PluginInfo("off", "off_plugin", status="disabled", reason="not selected by MLCORE_PLUGINS")
+    assert reg.availability("good") == "loaded"
+    assert reg.availability("ghost") == "not installed (`pip install mlcore-ghost`)"
+    assert reg.availability("off") == (
+        "installed but disabled (not selected by MLCORE_PLUGINS); add it to MLCORE_PLUGINS or unset MLCORE_PLUGINS"
+    )
+    restore = set_registry(reg)
+    try:
+        ckpt = {"meta": {"plugin": "off", "components": {"model": {"name": "offmodel"}}}, "path": "x.pt"}
+        with pytest.raises(CheckpointError) as info:
+            build_model(ckpt)
+        assert str(info.value) == (
+            "checkpoint x.pt needs model 'offmodel' from plugin 'off', which is installed but disabled "
+            "(not selected by MLCORE_PLUGINS); add it to MLCORE_PLUGINS or unset MLCORE_PLUGINS"
+        )
+    finally:
+        restore()

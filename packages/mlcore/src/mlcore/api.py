@@ -408,7 +408,10 @@ def generate_data(
 
 
 def compare(run_dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """One row per run: metrics, parameters, training time and epochs-to-best (``mlcore compare``)."""
-    from mlcore.compare import summarize_run
+    """One row per run: metrics, parameters, training time, epochs-to-best and the config keys that differ.
 
-    return [summarize_run(Path(d)) for d in run_dirs]
+    Differing config keys appear as ``config.<table>.<key>`` (``mlcore compare``).
+    """
+    from mlcore.comparison import compare_runs
+
+    return compare_runs([Path(d) for d in run_dirs])

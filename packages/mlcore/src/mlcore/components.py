@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from mlcore.config import structure
 from mlcore.errors import ConfigError, PluginError
 
 #: The kinds of component a plugin can register, one hook each (see :mod:`mlcore.hookspecs`).
@@ -36,7 +37,8 @@ def plural(kind: str) -> str:
 def import_object(path: str) -> Any:
     """Import ``"package.module:attr.sub"`` and return the attribute.
 
-    Raises :class:`PluginError` naming the path when the module or attribute is missing.
+    Raises :class:`PluginError` naming the path when the module is missing, raises anything
+    (``SystemExit`` included) while it is imported, or lacks the attribute.
     """
     module_name, sep, attr_path = path.partition(":")
     if not sep or not module_name or not attr_path:
@@ -45,6 +47,12 @@ def import_object(path: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginError(f"cannot import {module_name!r} (from {path!r}): {exc}") from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a component module that raises at import is the plugin's bug, in one line
+        text = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+        raise PluginError(f"importing {module_name!r} (from {path!r}) raised {detail}") from exc
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)
@@ -91,15 +99,26 @@ class ComponentSpec:
         """``kind/name``, as shown in messages."""
         return f"{self.kind}/{self.name}"
 
+    def _import(self, path: str) -> Any:
+        try:
+            return import_object(path)
+        except PluginError as exc:
+            by = f" of plugin {self.plugin!r}" if self.plugin else ""
+            raise PluginError(f"{self.qualified_name}{by}: {exc}") from exc.__cause__
+
     def load(self) -> Any:
         """Import and return the implementation (class or factory function)."""
-        return import_object(self.target)
+        return self._import(self.target)
 
     def config_class(self) -> type | None:
-        """Import and return the attrs config class, or ``None``."""
+        """Import and return the attrs config class, or ``None``.
+
+        Only the config's module is imported (with its package's ``__init__``): keep config classes
+        in a module that does not import torch and ``mlcore show`` stays fast.
+        """
         if self.config is None:
             return None
-        cls = import_object(self.config)
+        cls = self._import(self.config)
         if not attrs.has(cls):
             raise PluginError(f"{self.qualified_name}: config {self.config!r} is not an attrs class")
         return cls  # type: ignore[no-any-return]
@@ -114,8 +133,6 @@ class ComponentSpec:
 
         ``where`` prefixes key names in error messages (e.g. ``"model."``).
         """
-        from mlcore.config import structure
-
         cls = self.config_class()
         if cls is None:
             if values:

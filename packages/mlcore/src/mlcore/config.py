@@ -8,25 +8,52 @@
 - :func:`load_file` / :func:`save_toml` read and (atomically) write config files.
 - Validators :func:`one_of`, :func:`positive`, :func:`non_negative`, :func:`in_range` give
   messages in the same one-line style.
-- :func:`component_field` declares a section that selects a registered component by ``name``
-  and holds that component's own config (used by ``mlcore train`` configs).
+- A field with ``metadata={"mlcore_old_names": ("data",)}`` reads an old table name (``[data]``,
+  ``--set data.x=1``) as the field, with a one-line deprecation warning (:func:`rename_old_tables`).
+- A field whose metadata carries a converter under :data:`STRUCTURE` is built by that converter
+  (``converter(value, where)``): component sections (:func:`mlcore.pipelines.sections.component_field`,
+  still importable from here) use it, so this module never needs the registry.
 """
 
 from __future__ import annotations
 
 import copy
 import enum
+import logging
 import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import tomllib
 
 from mlcore.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from mlcore.pipelines.sections import ComponentConfig as ComponentConfig
+    from mlcore.pipelines.sections import component_field as component_field
+
+log = logging.getLogger(__name__)
+
+#: Field metadata key: old names of a config table, still read (``metadata={OLD_NAMES: ("data",)}``).
+OLD_NAMES = "mlcore_old_names"
+#: Field metadata key: a converter ``(value, where) -> object`` that :func:`structure` calls for the field.
+STRUCTURE = "mlcore_structure"
+
+_MOVED = {"ComponentConfig", "component_field"}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved to :mod:`mlcore.pipelines.sections`, still importable from here."""
+    if name in _MOVED:
+        from mlcore.pipelines import sections
+
+        return getattr(sections, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # --------------------------------------------------------------------------- validators
 
@@ -72,57 +99,6 @@ def positive(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type
 def non_negative(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
     """Validator: ``value >= 0`` (and finite)."""
     in_range(0)(inst, attribute, value)
-
-
-# --------------------------------------------------------------------------- component sections
-
-
-@attrs.define
-class ComponentConfig:
-    """A config section that names a registered component and holds its config.
-
-    In TOML: ``[model]`` with ``name = "lstm"`` and the LSTM config's fields beside it.
-    """
-
-    name: str
-    config: Any = None
-
-    def spec(self, kind: str) -> Any:
-        """The registry spec of this component."""
-        from mlcore.registry import get_registry
-
-        return get_registry().get(kind, self.name)
-
-
-def component_field(kind: str, default: str | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
-    """An attrs field holding a :class:`ComponentConfig` of ``kind`` (optional if ``default`` is None)."""
-    meta = {"mlcore_component": kind}
-    if default is None:
-        return attrs.field(default=None, metadata=meta)
-    values = dict(defaults or {})
-    return attrs.field(factory=lambda: _structure_component(kind, {"name": default, **values}, ""), metadata=meta)
-
-
-def _structure_component(kind: str, data: Any, where: str) -> ComponentConfig:
-    from mlcore.registry import get_registry
-
-    if isinstance(data, ComponentConfig):
-        return data
-    if isinstance(data, str):
-        data = {"name": data}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where.rstrip('.')}: expected a table with a 'name' key, got {data!r}")
-    values = dict(data)
-    name = values.pop("name", None)
-    if not isinstance(name, str):
-        raise ConfigError(f"{where}name is required: the {kind} to use (see `mlcore list {kind}`)")
-    try:
-        spec = get_registry().get(kind, name)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(f"{where}name: {exc}") from None
-    return ComponentConfig(name=name, config=spec.make_config(values, where=where))
 
 
 # --------------------------------------------------------------------------- structure
@@ -230,6 +206,7 @@ def structure(cls: type, data: Mapping[str, Any], *, where: str = "") -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a table, got {data!r}")
     fields = {f.name: f for f in attrs.fields(cls)}
+    data = rename_old_tables(cls, data, where=where)
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # unresolvable annotations: fall back to no conversion
@@ -245,9 +222,9 @@ def structure(cls: type, data: Mapping[str, Any], *, where: str = "") -> Any:
     for name, value in data.items():
         field = fields[name]
         key = f"{where}{name}"
-        kind = field.metadata.get("mlcore_component")
-        if kind is not None:
-            kwargs[name] = None if value is None else _structure_component(kind, value, f"{key}.")
+        convert = field.metadata.get(STRUCTURE)
+        if convert is not None:
+            kwargs[name] = None if value is None else convert(value, f"{key}.")
         else:
             kwargs[name] = _convert(hints.get(name, Any), value, key)
     try:
@@ -260,11 +237,12 @@ def structure(cls: type, data: Mapping[str, Any], *, where: str = "") -> Any:
 def unstructure(obj: Any) -> Any:
     """Turn a config (attrs instances, paths, enums, tuples) into TOML-ready plain data.
 
-    ``None`` values are dropped (TOML has no null): they come back as the field default.
+    ``None`` values are dropped (TOML has no null): they come back as the field default. An object
+    with a ``to_table()`` method (a component section) is written as the table it returns.
     """
-    if isinstance(obj, ComponentConfig):
-        inner = unstructure(obj.config) if obj.config is not None else {}
-        return {"name": obj.name, **inner}
+    to_table = getattr(obj, "to_table", None)
+    if callable(to_table):
+        return to_table()
     if attrs.has(type(obj)):
         out = {}
         for f in attrs.fields(type(obj)):
@@ -296,7 +274,7 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
         h = typing.get_type_hints(c) if c is not cls else hints
         for f in attrs.fields(c):
             value = getattr(inst, f.name) if inst is not None else None
-            if attrs.has(type(value)) and not isinstance(value, ComponentConfig):
+            if attrs.has(type(value)) and not callable(getattr(value, "to_table", None)):
                 walk(type(value), f"{prefix}{f.name}.", value)
                 continue
             rows.append(
@@ -314,6 +292,99 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
         instance = None
     walk(cls, "", instance)
     return rows
+
+
+# --------------------------------------------------------------------------- renamed tables
+
+
+def old_table_names(cls: type | None) -> dict[str, str]:
+    """``{old name: field name}`` for the fields of attrs class ``cls`` that declare ``mlcore_old_names``."""
+    if cls is None or not attrs.has(cls):
+        return {}
+    return {old: f.name for f in attrs.fields(cls) for old in f.metadata.get(OLD_NAMES, ())}
+
+
+def _warn_renamed(old: str, new: str, where: str = "") -> None:
+    log.warning("config: [%s%s] is now [%s%s]; the old name is still read", where, old, where, new)
+
+
+def rename_old_tables(
+    cls: type | None, data: Mapping[str, Any], *, where: str = "", source: str = "", warn: bool = True
+) -> dict[str, Any]:
+    """``data`` with each top-level key that is an old name of a field of ``cls`` renamed to the field.
+
+    Logs one deprecation line per renamed key (unless ``warn`` is false). Giving both the old and the
+    new name raises :class:`~mlcore.errors.ConfigError`; ``source`` (a file name) prefixes that message.
+    """
+    renames = old_table_names(cls)
+    if not renames or not any(key in renames for key in data):
+        return dict(data)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        new = renames.get(key)
+        if new is None:
+            out[key] = value
+            continue
+        if new in data:
+            prefix = f"{source}: " if source else ""
+            raise ConfigError(
+                f"{prefix}both [{where}{key}] and [{where}{new}] are given; [{where}{key}] is the old name "
+                f"of [{where}{new}]: keep only [{where}{new}]"
+            )
+        if warn:
+            _warn_renamed(key, new, where)
+        out[new] = value
+    return out
+
+
+def _rename_override(item: str, renames: Mapping[str, str]) -> tuple[str, str | None]:
+    """``("dataset.seed=3", "data")`` for ``"data.seed=3"`` when ``data`` is an old name; else ``(item, None)``."""
+    key, sep, raw = item.partition("=")
+    head, dot, rest = key.strip().partition(".")
+    if not sep or head not in renames:
+        return item, None
+    return f"{renames[head]}{dot}{rest}={raw}", head
+
+
+def _rename_overrides(cls: type | None, overrides: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """The overrides with old table names rewritten, and ``{old: new}`` for those that were."""
+    renames = old_table_names(cls)
+    items = list(overrides)
+    if not renames:
+        return items, {}
+    out: list[str] = []
+    old_items: dict[str, str] = {}  # new name -> first item using an old name
+    new_items: dict[str, str] = {}  # new name -> first item using the new name
+    used: dict[str, str] = {}
+    for item in items:
+        new_item, old = _rename_override(item, renames)
+        head = item.partition("=")[0].strip().partition(".")[0]
+        if old is not None:
+            old_items.setdefault(renames[old], item)
+            used[old] = renames[old]
+        elif head in renames.values():
+            new_items.setdefault(head, item)
+        out.append(new_item)
+    for new, item in old_items.items():
+        if new in new_items:
+            old = item.partition("=")[0].strip().partition(".")[0]
+            raise ConfigError(
+                f"--set {item!r} and --set {new_items[new]!r} name the same table "
+                f"([{old}] is the old name of [{new}]): use only [{new}]"
+            )
+    return out, used
+
+
+def rename_old_overrides(cls: type | None, overrides: Iterable[str], *, warn: bool = True) -> list[str]:
+    """``--set`` items whose first segment is an old table name of ``cls``, rewritten to the field's name.
+
+    Mixing the old and the new name of one table raises :class:`~mlcore.errors.ConfigError`.
+    """
+    out, used = _rename_overrides(cls, overrides)
+    if warn:
+        for old, new in used.items():
+            _warn_renamed(old, new)
+    return out
 
 
 # --------------------------------------------------------------------------- overrides and files
@@ -345,7 +416,7 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
 def free_tables(cls: type) -> list[tuple[str, ...]]:
     """Paths of the free-form tables of attrs config class ``cls``: fields typed ``dict[...]``.
 
-    Nested config classes are searched too; component tables (``component_field``) are not free-form.
+    Nested config classes are searched too; fields with their own converter (component tables) are not.
     """
     try:
         hints = typing.get_type_hints(cls)
@@ -353,7 +424,7 @@ def free_tables(cls: type) -> list[tuple[str, ...]]:
         return []
     out: list[tuple[str, ...]] = []
     for field in attrs.fields(cls):
-        if field.metadata.get("mlcore_component") is not None:
+        if field.metadata.get(STRUCTURE) is not None:
             continue
         tp = hints.get(field.name)
         options = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
@@ -392,6 +463,8 @@ def layer_configs(
     profile: Mapping[str, Any],
     document: Mapping[str, Any],
     overrides: Iterable[str] = (),
+    *,
+    document_name: str = "config file",
 ) -> dict[str, Any]:
     """The raw config of a run: ``cls`` defaults < ``profile`` < ``document`` (a config file) < ``overrides``.
 
@@ -399,7 +472,24 @@ def layer_configs(
     ``variants``): one given by the profile or the document replaces the lower levels' table whole,
     so a profile listing three variants runs three, not those three plus the defaults. ``--set``
     overrides always merge (``--set variants.per.lr=1e-3`` changes one entry).
+
+    A component table (one with a ``name``) whose name a higher layer changes drops the lower
+    layers' options: ``--set model.name=dqn`` over a profile's SAC table starts from DQN's defaults
+    (plus the ``--set model.*`` options given with it).
+
+    Old table names (fields with ``mlcore_old_names``) are renamed in every layer *before* merging,
+    so ``[data]`` in a profile and ``--set data.seed=3`` layer exactly like ``[dataset]``; one
+    deprecation line is logged per old name. ``document_name`` names the document in errors.
     """
+    renamed: dict[str, str] = {}
+    for layer in (profile, document):
+        renamed.update({old: new for old, new in old_table_names(cls).items() if old in layer})
+    profile = rename_old_tables(cls, profile, source="profile", warn=False)
+    document = rename_old_tables(cls, document, source=document_name, warn=False)
+    overrides, used = _rename_overrides(cls, overrides)
+    renamed.update(used)
+    for old, new in renamed.items():
+        _warn_renamed(old, new)
     base: dict[str, Any] = unstructure(cls()) if cls is not None else {}
     middle: dict[str, Any] = copy.deepcopy(dict(profile))
     for path in free_tables(cls) if cls is not None else []:
@@ -409,7 +499,25 @@ def layer_configs(
         elif _has_path(middle, path):
             _drop_path(base, path)
     merged = deep_merge(deep_merge(base, middle), document)
+    _drop_switched_components(merged, overrides)
     return apply_overrides(merged, overrides)
+
+
+def _drop_switched_components(data: dict[str, Any], overrides: Iterable[str]) -> None:
+    """Empty each component table whose ``name`` an override changes (``--set model.name=dqn``).
+
+    The lower layers' options belong to the old component; the new one starts from its own
+    defaults plus whatever the overrides give it (as :func:`deep_merge` does for a file's table).
+    """
+    for item in overrides:
+        path, value = parse_override(item)
+        if path[-1] != "name" or len(path) < 2:
+            continue
+        node: Any = data
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, dict) and "name" in node and node["name"] != value:
+            node.clear()
 
 
 def parse_value(text: str) -> Any:
@@ -451,7 +559,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml

@@ -11,12 +11,11 @@ Each is an ``nn.Module`` built as ``Loss()`` or ``Loss(config)`` (registered as 
 
 from __future__ import annotations
 
-import attrs
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mlcore.config import in_range, positive
+from mlcore.builtin.configs import CrossEntropyConfig, HuberConfig, HybridConfig
 
 __all__ = [
     "CrossEntropyConfig",
@@ -54,17 +53,6 @@ class MAELoss(nn.Module):
         return F.l1_loss(prediction, target)
 
 
-@attrs.define
-class HuberConfig:
-    """Config of :class:`HuberLoss`.
-
-    Attributes:
-        delta: error size where the loss turns from quadratic to linear (> 0).
-    """
-
-    delta: float = attrs.field(default=1.0, validator=positive)
-
-
 class HuberLoss(nn.Module):
     """Huber loss: ``0.5 e^2`` for ``|e| <= delta``, ``delta (|e| - 0.5 delta)`` above."""
 
@@ -76,17 +64,6 @@ class HuberLoss(nn.Module):
         """Mean Huber loss over every element."""
         _check_shapes("huber", prediction, target)
         return F.huber_loss(prediction, target, delta=self.config.delta)
-
-
-@attrs.define
-class CrossEntropyConfig:
-    """Config of :class:`CrossEntropyLoss`.
-
-    Attributes:
-        label_smoothing: mass spread uniformly over all classes, in ``[0, 1)``.
-    """
-
-    label_smoothing: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0, high_open=True))
 
 
 class CrossEntropyLoss(nn.Module):
@@ -103,17 +80,6 @@ class CrossEntropyLoss(nn.Module):
                 target = target.squeeze(1)
             target = target.long()
         return F.cross_entropy(logits, target, label_smoothing=self.config.label_smoothing)
-
-
-@attrs.define
-class HybridConfig:
-    """Config of :class:`HybridLoss`.
-
-    Attributes:
-        ratio: weight of the MAE term, in ``[0, 1]``; MSE gets ``1 - ratio``.
-    """
-
-    ratio: float = attrs.field(default=0.5, validator=in_range(0.0, 1.0))
 
 
 class HybridLoss(nn.Module):

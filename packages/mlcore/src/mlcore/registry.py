@@ -1,11 +1,20 @@
 """Plugin discovery and the component registry.
 
 Plugins are found through the entry-point group ``mlcore.plugins``. Each entry point is loaded
-in its own ``try``; a plugin that fails to import, declares an incompatible ``MLCORE_API``,
-raises inside a hook or registers a name that is already taken is recorded as *failed* with
-the reason and skipped — every other plugin keeps working. ``MLCORE_PLUGINS=a,b`` restricts
-loading to those plugins, ``MLCORE_PLUGINS=`` (empty) loads none. Built-in components always
-load, through the very same hooks (plugin name ``mlcore``).
+in its own guard; a plugin that fails to import (any exception, ``SystemExit`` included), declares
+an incompatible ``MLCORE_API``, raises inside a hook, returns something other than a list of
+:class:`~mlcore.components.ComponentSpec`, re-registers a built-in name or tries to replace a core
+CLI command is recorded as *failed* with the reason, unregistered from pluggy and skipped — every
+other plugin keeps working. ``MLCORE_PLUGINS=a,b`` restricts loading to those plugins (an item may
+name a plugin or its distribution), ``MLCORE_PLUGINS=`` (empty) loads none. Built-in components
+always load, through the very same hooks (plugin name ``mlcore``).
+
+Name clashes follow one rule, whatever the install or sort order: **a name claimed by two
+plugins is refused for both, and both are reported**, until one is uninstalled or one is chosen
+with ``MLCORE_PLUGINS``. That holds for plugin names (two distributions with an entry point of
+the same name: neither loads) and for component names (``model/trc`` from two plugins: the name
+is refused, their other components work). Built-in names and core commands belong to mlcore: a
+plugin re-registering one fails.
 
 Nothing here imports torch: specs only name import paths.
 """
@@ -17,14 +26,14 @@ import os
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pluggy
 
 from mlcore import hookspecs
 from mlcore._version import PLUGIN_API_VERSION, __version__
-from mlcore.components import KINDS, ComponentSpec
+from mlcore.components import KINDS, ComponentSpec, plural
 from mlcore.errors import ComponentNotFoundError, did_you_mean
 
 log = logging.getLogger(__name__)
@@ -33,31 +42,29 @@ ENTRY_POINT_GROUP = "mlcore.plugins"
 ENV_VAR = "MLCORE_PLUGINS"
 BUILTIN_PLUGIN = "mlcore"
 
-#: hook name -> component kind
-KIND_HOOKS: dict[str, str] = {
-    "register_datasets": "dataset",
-    "register_models": "model",
-    "register_losses": "loss",
-    "register_trainers": "trainer",
-    "register_evaluators": "evaluator",
-    "register_pipelines": "pipeline",
-    "register_trackers": "tracker",
-    "register_callbacks": "callback",
-}
+#: hook name -> component kind: ``register_<plural kind>`` for every kind in :data:`KINDS`.
+KIND_HOOKS: dict[str, str] = {f"register_{plural(kind)}": kind for kind in KINDS}
+
+#: What became of a plugin: loaded, skipped because it failed, or not selected by ``MLCORE_PLUGINS``.
+PluginStatus = Literal["ok", "failed", "disabled"]
 
 
 @attrs.define
 class PluginInfo:
-    """What the registry knows about one plugin: where it came from and whether it loaded."""
+    """What the registry knows about one plugin: where it came from and whether it loaded.
+
+    ``notes`` lists names of this plugin that are refused because another plugin claims them too.
+    """
 
     name: str
     module: str
     version: str = ""
     distribution: str = ""
     api: str = ""
-    status: str = "ok"  # "ok" | "failed" | "disabled"
+    status: PluginStatus = "ok"
     reason: str = ""
     components: list[ComponentSpec] = attrs.field(factory=list)
+    notes: list[str] = attrs.field(factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (used by ``mlcore plugins --json``)."""
@@ -69,6 +76,7 @@ class PluginInfo:
             "api": self.api,
             "status": self.status,
             "reason": self.reason,
+            "notes": list(self.notes),
             "components": {
                 kind: sorted(c.name for c in self.components if c.kind == kind)
                 for kind in KINDS
@@ -95,6 +103,20 @@ def _selected_plugins() -> set[str] | None:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
+def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
+    """(distribution name, version) of an entry point, ``("", "")`` when unknown."""
+    dist = getattr(ep, "dist", None)
+    return (dist.name, dist.version) if dist is not None else ("", "")
+
+
+def _is_selected(ep: metadata.EntryPoint, selected: set[str] | None) -> bool:
+    """Whether ``MLCORE_PLUGINS`` selects this entry point, by plugin name or by distribution name."""
+    if selected is None:
+        return True
+    dist = _dist_of(ep)[0]
+    return ep.name in selected or (bool(dist) and dist in selected)
+
+
 class Registry:
     """All loaded plugins and the components they registered.
 
@@ -107,6 +129,8 @@ class Registry:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._components: dict[tuple[str, str], ComponentSpec] = {}
+        self._refused: dict[tuple[str, str], list[ComponentSpec]] = {}  # clashing names -> every claim
+        self._commands: dict[str, str] = {}  # CLI command name -> plugin that added it
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -115,27 +139,52 @@ class Registry:
         reg = cls()
         reg.add_module(BUILTIN_PLUGIN, _builtin_module(), version=__version__, distribution="mlcore")
         selected = _selected_plugins()
-        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
-        for ep in eps:
-            dist = ep.dist.name if ep.dist is not None else ""
-            version = ep.dist.version if ep.dist is not None else ""
-            if selected is not None and ep.name not in selected:
-                reg.plugins[ep.name] = PluginInfo(
-                    ep.name, ep.value, version, dist, status="disabled", reason=f"not in {ENV_VAR}"
+        by_name: dict[str, list[metadata.EntryPoint]] = {}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if all(_dist_of(ep) != _dist_of(other) or ep.value != other.value for other in by_name.get(ep.name, [])):
+                by_name.setdefault(ep.name, []).append(ep)
+        for name in sorted(by_name):
+            eps = sorted(by_name[name], key=lambda e: (_dist_of(e)[0], e.value))
+            chosen = [ep for ep in eps if _is_selected(ep, selected)]
+            if not chosen:
+                dist, version = _dist_of(eps[0])
+                reg.plugins[name] = PluginInfo(
+                    name, eps[0].value, version, dist, status="disabled", reason=f"not selected by {ENV_VAR}"
                 )
                 continue
-            try:
-                module = ep.load()
-            except Exception as exc:  # a broken plugin must not take the CLI down
-                reg._fail(PluginInfo(ep.name, ep.value, version, dist), f"import failed: {_one_line(exc)}")
+            if len(chosen) > 1 or name == BUILTIN_PLUGIN:
+                reg._refuse_plugin_name(name, chosen)
                 continue
-            reg.add_module(ep.name, module, version=version, distribution=dist)
+            reg.load_entry_point(chosen[0])
         if selected:
-            for name in sorted(selected - set(reg.plugins)):
+            known = set(reg.plugins) | {_dist_of(ep)[0] for eps in by_name.values() for ep in eps}
+            for name in sorted(selected - known):
                 reg.plugins[name] = PluginInfo(
                     name, "", status="failed", reason=f"named in {ENV_VAR} but not installed"
                 )
         return reg
+
+    def _refuse_plugin_name(self, name: str, eps: list[metadata.EntryPoint]) -> None:
+        claims = ", ".join(f"{_dist_of(ep)[0] or '?'} ({ep.value})" for ep in eps)
+        if name == BUILTIN_PLUGIN:
+            reason = f"plugin name {name!r} is reserved for the core (claimed by {claims})"
+        else:
+            reason = (
+                f"plugin name {name!r} is claimed by {len(eps)} distributions: {claims}; neither is loaded "
+                f"until one is uninstalled or chosen with {ENV_VAR}=<distribution>"
+            )
+        self._fail(PluginInfo(name, " | ".join(ep.value for ep in eps)), reason)
+
+    def load_entry_point(self, ep: metadata.EntryPoint) -> PluginInfo:
+        """Import one entry point's module and register it; any failure marks the plugin failed."""
+        dist, version = _dist_of(ep)
+        try:
+            module = ep.load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken plugin must not take the CLI down, SystemExit included
+            return self._fail(PluginInfo(ep.name, ep.value, version, dist), f"import failed: {_one_line(exc)}")
+        return self.add_module(ep.name, module, version=version, distribution=dist)
 
     @classmethod
     def from_modules(cls, modules: dict[str, ModuleType | object], *, builtin: bool = True) -> Registry:
@@ -165,32 +214,88 @@ class Registry:
             for impl in impls:
                 try:
                     result = impl.function()
-                except Exception as exc:
-                    self.pm.unregister(name=name)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
                     return self._fail(info, f"{hook_name} raised {_one_line(exc)}")
-                for spec in result or []:
-                    if not isinstance(spec, ComponentSpec):
-                        self.pm.unregister(name=name)
-                        return self._fail(info, f"{hook_name} returned {type(spec).__name__}, expected ComponentSpec")
+                if result is None:
+                    continue
+                if not isinstance(result, list | tuple):
+                    return self._fail(
+                        info, f"{hook_name} returned {type(result).__name__}, expected a list of ComponentSpec"
+                    )
+                for spec in result:
+                    problem = _spec_problem(spec)
+                    if problem:
+                        return self._fail(info, f"{hook_name} returned {problem}")
                     specs.append(attrs.evolve(spec, kind=kind, plugin=name))
         seen: set[tuple[str, str]] = set()
         for spec in specs:
             key = (spec.kind, spec.name)
             owner = self._components.get(key)
-            if owner is not None or key in seen:
-                self.pm.unregister(name=name)
-                by = owner.plugin if owner is not None else name
-                return self._fail(info, f"duplicate {spec.kind} {spec.name!r} (already registered by plugin {by!r})")
+            if key in seen:
+                return self._fail(info, f"duplicate {spec.kind} {spec.name!r} (registered twice by this plugin)")
+            if owner is not None and owner.plugin == BUILTIN_PLUGIN:
+                return self._fail(info, f"duplicate {spec.kind} {spec.name!r} (already registered by plugin 'mlcore')")
             seen.add(key)
         for spec in specs:
-            self._components[(spec.kind, spec.name)] = spec
-        info.components = specs
+            self._claim(spec, info)
+        info.components = [s for s in specs if (s.kind, s.name) not in self._refused]
         self.plugins[name] = info
         return info
 
+    def _claim(self, spec: ComponentSpec, info: PluginInfo) -> None:
+        """Register ``spec``, or refuse its name for every claimant when another plugin has it too."""
+        key = (spec.kind, spec.name)
+        owner = self._components.pop(key, None)
+        if owner is None and key not in self._refused:
+            self._components[key] = spec
+            return
+        claims = self._refused.setdefault(key, [owner] if owner is not None else [])
+        claims.append(spec)
+        self._note_clash(key, extra=info)
+
+    def _note_clash(self, key: tuple[str, str], extra: PluginInfo | None = None) -> None:
+        """Refresh the clash notes of every plugin claiming ``key``."""
+        claims = self._refused[key]
+        plugins = [c.plugin for c in claims]
+        note = _clash_note(f"{key[0]}/{key[1]}", plugins)
+        for plugin in plugins:
+            target = extra if extra is not None and plugin == extra.name else self.plugins.get(plugin)
+            if target is None:
+                continue
+            target.components = [c for c in target.components if (c.kind, c.name) != key]
+            target.notes = [n for n in target.notes if not n.startswith(f"{key[0]}/{key[1]} ")] + [note]
+        log.warning("%s", note)
+
+    def _release(self, plugin: str) -> None:
+        """Withdraw ``plugin``'s claims on clashing names; a name left with one claimant is its again."""
+        for key, claims in list(self._refused.items()):
+            if all(c.plugin != plugin for c in claims):
+                continue
+            claims[:] = [c for c in claims if c.plugin != plugin]
+            if len(claims) > 1:
+                self._note_clash(key)
+                continue
+            del self._refused[key]
+            for spec in claims:
+                self._components[key] = spec
+                other = self.plugins.get(spec.plugin)
+                if other is not None:
+                    other.components.append(spec)
+                    other.notes = [n for n in other.notes if not n.startswith(f"{key[0]}/{key[1]} ")]
+
     def _fail(self, info: PluginInfo, reason: str) -> PluginInfo:
+        """Record ``info`` as failed, unregister it from pluggy and drop its components."""
         info.status, info.reason = "failed", reason
+        if self.pm.has_plugin(info.name):
+            self.pm.unregister(name=info.name)
+        for spec in info.components:
+            if self._components.get((spec.kind, spec.name)) is spec:
+                del self._components[(spec.kind, spec.name)]
+        info.components = []
         self.plugins[info.name] = info
+        self._release(info.name)
         log.warning("plugin %r skipped: %s", info.name, reason)
         return info
 
@@ -209,6 +314,9 @@ class Registry:
         if kind not in KINDS:
             raise ComponentNotFoundError(f"unknown component kind {kind!r} (allowed: {', '.join(KINDS)})")
         spec = self._components.get((kind, name))
+        if spec is None and (kind, name) in self._refused:
+            plugins = [c.plugin for c in self._refused[(kind, name)]]
+            raise ComponentNotFoundError(_clash_note(f"{kind}/{name}", plugins))
         if spec is None:
             names = sorted(n for k, n in self._components if k == kind)
             hint = did_you_mean(name, names)
@@ -226,26 +334,85 @@ class Registry:
                 f"no plugin named {name!r}{hint} (installed: {', '.join(names)}); "
                 f"install it with `pip install mlcore-{name}`"
             )
+        if info.status == "disabled":
+            raise ComponentNotFoundError(f"plugin {name!r} is {self.availability(name)}")
         if info.status != "ok":
             raise ComponentNotFoundError(f"plugin {name!r} is {info.status}: {info.reason}")
         return info
+
+    def availability(self, name: str) -> str:
+        """Why plugin ``name`` is or is not usable, as a phrase: ``"installed but disabled (...)"``."""
+        info = self.plugins.get(name)
+        if info is None:
+            return f"not installed (`pip install mlcore-{name}`)"
+        if info.status == "disabled":
+            return f"installed but disabled ({info.reason}); add it to {ENV_VAR} or unset {ENV_VAR}"
+        if info.status == "failed":
+            return f"installed but failed to load: {info.reason}"
+        return "loaded"
 
     def pipelines(self, plugin: str) -> list[ComponentSpec]:
         """The pipelines of a plugin, in registration order (the first is the default)."""
         return [s for s in self.plugin(plugin).components if s.kind == "pipeline"]
 
     def call_commands(self, cli: Any) -> None:
-        """Let every loaded plugin add CLI commands; a failing plugin is reported, not fatal."""
-        for impl in self.pm.hook.register_commands.get_hookimpls():
+        """Let every loaded plugin add CLI commands; a failing or hijacking plugin is reported, not fatal.
+
+        A plugin whose hook raises loses every command it added and is marked failed. A command
+        may not replace one that exists (a core command, or another plugin's): the original is kept
+        and the plugin is marked failed.
+        """
+        impls = sorted(self.pm.hook.register_commands.get_hookimpls(), key=lambda i: i.plugin_name)
+        for impl in impls:
+            name = impl.plugin_name
+            before = dict(cli.commands)
             try:
                 impl.function(cli=cli)
-            except Exception as exc:
-                info = self.plugins.get(impl.plugin_name)
-                if info is not None:
-                    for spec in info.components:
-                        self._components.pop((spec.kind, spec.name), None)
-                    info.components = []
-                    self._fail(info, f"register_commands raised {_one_line(exc)}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                _restore_commands(cli, before)
+                self._fail_plugin(name, f"register_commands raised {_one_line(exc)}")
+                continue
+            replaced = sorted(c for c, cmd in before.items() if cli.commands.get(c) is not cmd)
+            if replaced:
+                _restore_commands(cli, before)
+                owners = [self._commands.get(c, "the core") for c in replaced]
+                what = ", ".join(f"{c!r} (from {o})" for c, o in zip(replaced, owners, strict=True))
+                self._fail_plugin(name, f"register_commands tried to replace the command {what}; refused")
+                continue
+            for command in set(cli.commands) - set(before):
+                self._commands[command] = name
+
+    def _fail_plugin(self, name: str, reason: str) -> None:
+        info = self.plugins.get(name) or PluginInfo(name, name)
+        self._fail(info, reason)
+
+
+def _restore_commands(cli: Any, before: dict[str, Any]) -> None:
+    """Put the group's commands back as they were in ``before``."""
+    cli.commands.clear()
+    cli.commands.update(before)
+
+
+def _clash_note(qualified_name: str, plugins: list[str]) -> str:
+    names = " and ".join(repr(p) for p in sorted(plugins))
+    return (
+        f"{qualified_name} is registered by plugins {names}, so neither is used; uninstall one or choose with {ENV_VAR}"
+    )
+
+
+def _spec_problem(spec: Any) -> str:
+    """Why ``spec`` is not a usable :class:`ComponentSpec` (``""`` when it is)."""
+    if not isinstance(spec, ComponentSpec):
+        return f"{type(spec).__name__}, expected ComponentSpec"
+    if not isinstance(spec.name, str) or not spec.name:
+        return f"a ComponentSpec with name={spec.name!r}, expected a non-empty string"
+    if not isinstance(spec.target, str) or ":" not in spec.target:
+        return f"{spec.name!r} with target={spec.target!r}, expected 'package.module:attribute'"
+    if spec.config is not None and (not isinstance(spec.config, str) or ":" not in spec.config):
+        return f"{spec.name!r} with config={spec.config!r}, expected 'package.module:attribute' or None"
+    return ""
 
 
 def _one_line(exc: BaseException) -> str:

@@ -54,3 +54,50 @@ def test_version_and_help(capsys):
     assert main(["run", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--profile" in out and "--set KEY=VALUE" in out
+
+
+def test_show_of_every_builtin_imports_only_configs_not_torch():
+    code = (
+        "import sys\n"
+        "from mlcore.cli.main import main\n"
+        "from mlcore.registry import get_registry\n"
+        "specs = get_registry().components(plugin='mlcore')\n"
+        "assert any(s.config for s in specs)\n"
+        "for s in specs:\n"
+        "    assert main(['show', s.kind, s.name]) == 0, s.qualified_name\n"
+        "    assert 'torch' not in sys.modules, s.qualified_name\n"
+        "print('OK')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "options (override with --set <section>.<name>=VALUE)" in result.stdout
+    assert result.stdout.strip().endswith("OK")
+
+
+def test_kinds_are_accepted_in_the_plural(capsys):
+    for word in ("models", "Losses", "loss"):
+        assert main(["list", word, "--json"]) == 0, word
+    capsys.readouterr()
+    assert main(["list", "losses", "--json"]) == 0
+    assert {r["kind"] for r in json.loads(capsys.readouterr().out)} == {"loss"}
+    assert main(["show", "losses", "huber"]) == 0
+    assert "delta = 1.0" in capsys.readouterr().out
+
+
+def test_an_empty_listing_says_what_is_there(capsys, isolated_registry):
+    from mlcore import ComponentSpec, hookimpl
+
+    class OnlyData:
+        @staticmethod
+        @hookimpl
+        def register_datasets():
+            return [ComponentSpec("d", "x:y")]
+
+    isolated_registry({"onlydata": OnlyData})
+    assert main(["list", "trainers", "--plugin", "onlydata"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        "plugin 'onlydata' registers no trainer; the trainers available to it: supervised [mlcore]"
+    )
+    assert main(["list", "tracker"]) == 0
+    out = capsys.readouterr().out
+    assert "mlflow" in out and "tensorboard" in out

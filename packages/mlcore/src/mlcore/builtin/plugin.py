@@ -17,19 +17,19 @@ def register_losses() -> list[ComponentSpec]:
         ComponentSpec(
             "huber",
             "mlcore.losses:HuberLoss",
-            "mlcore.losses:HuberConfig",
+            "mlcore.builtin.configs:HuberConfig",
             summary="Huber loss (quadratic below delta, linear above)",
         ),
         ComponentSpec(
             "cross_entropy",
             "mlcore.losses:CrossEntropyLoss",
-            "mlcore.losses:CrossEntropyConfig",
+            "mlcore.builtin.configs:CrossEntropyConfig",
             summary="Cross-entropy on class logits, optional label smoothing",
         ),
         ComponentSpec(
             "hybrid",
             "mlcore.losses:HybridLoss",
-            "mlcore.losses:HybridConfig",
+            "mlcore.builtin.configs:HybridConfig",
             summary="ratio * MAE + (1 - ratio) * MSE",
         ),
     ]

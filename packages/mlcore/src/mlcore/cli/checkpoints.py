@@ -38,7 +38,7 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate a checkpoint with the data and evaluator it was trained with."""
     from mlcore import api
-    from mlcore.compare import format_table
+    from mlcore.comparison import format_table
 
     metrics = api.evaluate(checkpoint, out_dir=out, device=device, evaluator=evaluator, data_overrides=overrides)
     if as_json:

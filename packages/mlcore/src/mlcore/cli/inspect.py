@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from mlcore.components import KINDS, plural
+
+
+class KindChoice(click.Choice):
+    """A component kind, singular or plural (``model`` or ``models``, ``loss`` or ``losses``)."""
+
+    def __init__(self) -> None:
+        super().__init__(KINDS)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Map a plural to its kind, then check it like a :class:`click.Choice`."""
+        plurals = {plural(kind): kind for kind in KINDS}
+        if isinstance(value, str):
+            value = plurals.get(value.lower(), value.lower())
+        return super().convert(value, param, ctx)
 
 
 def _echo_json(data: object) -> None:
@@ -33,14 +48,16 @@ def plugins_cmd(as_json: bool) -> None:
             continue
         for kind, names in info.to_dict()["components"].items():
             click.echo(f"    {plural(kind):<11} {', '.join(names)}")
+        for note in info.notes:
+            click.echo(f"    refused: {note}")
 
 
 @click.command("list")
-@click.argument("kind", required=False, type=click.Choice(KINDS), metavar="[KIND]")
+@click.argument("kind", required=False, type=KindChoice(), metavar="[KIND]")
 @click.option("--plugin", "-p", help="Only components of this plugin.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(kind: str | None, plugin: str | None, as_json: bool) -> None:
-    """Registered components, optionally of one KIND and/or one plugin."""
+    """Registered components, of one KIND (model or models) and/or one plugin."""
     from mlcore.registry import get_registry, iter_specs
 
     reg = get_registry()
@@ -51,7 +68,7 @@ def list_cmd(kind: str | None, plugin: str | None, as_json: bool) -> None:
         _echo_json(iter_specs(specs))
         return
     if not specs:
-        click.echo("no components match")
+        click.echo(_nothing_matches(reg, kind, plugin))
         return
     width = max(len(s.name) for s in specs)
     current = None
@@ -63,11 +80,11 @@ def list_cmd(kind: str | None, plugin: str | None, as_json: bool) -> None:
 
 
 @click.command("show")
-@click.argument("kind", type=click.Choice(KINDS), metavar="KIND")
+@click.argument("kind", type=KindChoice(), metavar="KIND")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show_cmd(kind: str, name: str, as_json: bool) -> None:
-    """A component's summary and its config fields with defaults (imports only its config class)."""
+    """A component's summary and config fields with defaults (imports only its config)."""
     from mlcore.config import describe_fields
     from mlcore.registry import get_registry
 
@@ -104,6 +121,17 @@ def show_cmd(kind: str, name: str, as_json: bool) -> None:
         click.echo("  profiles:")
         for pname, values in spec.profiles.items():
             click.echo(f"    {pname}: {json.dumps(values)}")
+
+
+def _nothing_matches(reg: Any, kind: str | None, plugin: str | None) -> str:
+    """Say what is there when a listing is empty (e.g. a plugin that uses the built-in trainer)."""
+    if kind is None:
+        return f"plugin {plugin!r} registers no component"
+    others = reg.components(kind)
+    if not others:
+        return f"no {kind} is registered by any plugin"
+    there = ", ".join(f"{s.name} [{s.plugin}]" for s in others)
+    return f"plugin {plugin!r} registers no {kind}; the {plural(kind)} available to it: {there}"
 
 
 def register(cli: click.Group) -> None:

@@ -26,7 +26,7 @@ _progress_option = click.option("--progress/--no-progress", default=True, help="
 
 
 def _print_result(result: object) -> None:
-    from mlcore.compare import format_table
+    from mlcore.comparison import format_table
 
     out_dir = result.out_dir  # type: ignore[attr-defined]
     metrics = result.metrics  # type: ignore[attr-defined]

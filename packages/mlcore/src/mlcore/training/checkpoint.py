@@ -332,13 +332,13 @@ def build_model(ckpt: dict[str, Any] | str | Path, *, expect: str | None = None,
     name, plugin = model_name(ckpt)
     if expect is not None and name != expect:
         raise CheckpointError(f"checkpoint {where} holds model {name!r} from plugin {plugin!r}, not {expect!r}")
+    registry = get_registry()
     try:
-        spec = get_registry().get("model", name)
-    except MlcoreError:
-        raise CheckpointError(
-            f"checkpoint {where} needs model {name!r} from plugin {plugin!r}, which is not installed "
-            f"(`pip install mlcore-{plugin}`)"
-        ) from None
+        spec = registry.get("model", name)
+    except MlcoreError as exc:
+        state = registry.availability(plugin)
+        why = f"which is {state}" if state != "loaded" else f"which does not provide it ({exc})"
+        raise CheckpointError(f"checkpoint {where} needs model {name!r} from plugin {plugin!r}, {why}") from None
     config = ckpt["meta"]["components"]["model"].get("config")
     try:
         model = spec.build(spec.make_config(config or {}, where="model.")) if spec.config else spec.build()

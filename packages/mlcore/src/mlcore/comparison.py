@@ -1,4 +1,9 @@
-"""Side-by-side comparison of run directories (``mlcore compare RUN_DIR...``)."""
+"""Side-by-side comparison of run directories (``mlcore compare RUN_DIR...``).
+
+:func:`compare_runs` gives one row per run: what ran, parameters, time, epochs-to-best, the
+metrics (``metric.<name>``) and the config keys whose values differ between the runs
+(``config.<table>.<key>``; a key one run lacks counts as differing).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from mlcore.config import load_file
 from mlcore.errors import MlcoreError
 
 
@@ -47,7 +51,7 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
     cfg_path = run_dir / "config.toml"
     if not cfg_path.is_file():
         raise MlcoreError(f"{run_dir}: not a run directory (no config.toml)")
-    run_table = tomllib.loads(cfg_path.read_text(encoding="utf-8")).get("run", {})
+    run_table = load_file(cfg_path).get("run", {})
     summary = _read_json(run_dir / "summary.json") or {}
     metrics = _read_json(run_dir / "metrics.json") or summary.get("metrics") or {}
     stats = _read_json(run_dir / "training_stats.json") or {}
@@ -68,6 +72,35 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         if isinstance(value, int | float) and not isinstance(value, bool):
             row[f"metric.{key}"] = value
     return row
+
+
+def config_differences(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """Per run, ``{"config.<key>": value}`` for every config key whose value differs between the runs.
+
+    The ``[run]`` table is left out (plugin, pipeline, profile and seed are columns of their own);
+    a key missing from a run's ``config.toml`` is ``None`` there.
+    """
+    flat = []
+    for run_dir in run_dirs:
+        doc = load_file(run_dir / "config.toml")
+        doc.pop("run", None)
+        flat.append(_flatten(doc))
+    keys: list[str] = []
+    for f in flat:
+        keys += [k for k in f if k not in keys]
+    differing = [k for k in keys if any(f.get(k) != flat[0].get(k) for f in flat[1:])]
+    return [{f"config.{k}": f.get(k) for k in differing} for f in flat]
+
+
+def compare_runs(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """One row per run: :func:`summarize_run` plus the config keys that differ (:func:`config_differences`)."""
+    rows = [summarize_run(d) for d in run_dirs]
+    out = []
+    for row, diff in zip(rows, config_differences(run_dirs), strict=True):
+        metrics = {k: v for k, v in row.items() if k.startswith("metric.")}
+        basics = {k: v for k, v in row.items() if k not in metrics}
+        out.append({**basics, **diff, **metrics})
+    return out
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -97,6 +130,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             if math.isnan(v):
                 return "nan"
             return f"{v:.4g}"
+        if isinstance(v, list | dict):
+            return json.dumps(v)
         return str(v)
 
     cells = [[fmt(r.get(c)) for c in columns] for r in rows]
