@@ -77,7 +77,9 @@ def test_ablation_pipeline_quick_profile_runs_end_to_end(tmp_path):
     data = json.loads((out / "ablation.json").read_text())
     assert set(data["summary"]) == {"plain", "per", "n_step"}
     for name, s in data["summary"].items():
-        assert len(s["final_success"]) == 1 and 0.0 <= s["final_success"][0] <= 1.0, name
+        history = json.loads((out / name / "seed0" / "training_stats.json").read_text())["history"]
+        assert [h["timesteps"] for h in history] == [1000, 2000], name
+        assert s["final_success"] == [history[-1]["success_rate"]], name  # the run's own last evaluation
     assert (out / "report.md").read_text().count("| per |") >= 1
     assert (out / "plots" / "learning_curves.png").is_file()
     assert (out / "per" / "seed0" / "checkpoints" / "last.pt").is_file()
