@@ -15,6 +15,8 @@ def test_profiles_structure():
     for name in ("nav", "ablation"):
         spec = get_registry().get("pipeline", name)
         assert set(spec.profiles) == {"quick", "full"}
+        for profile in spec.profiles.values():  # threads follow the core's run.threads
+            assert "torch_threads" not in profile.get("trainer", {})
     with pytest.raises(ConfigError, match="total_timesteps"):
         api.resolve("nav-rl", profile="quick", overrides=["trainer.total_timesteps=-3"])
 
