@@ -93,7 +93,9 @@ def _finite_scalars(values: dict[str, Any], prefixes: tuple[str, ...] | None = N
     for key, value in values.items():
         if prefixes is not None and not key.startswith(prefixes):
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, bool):
+            continue
+        if not isinstance(value, numbers.Real):
             try:  # numpy / torch scalars
                 value = value.item()
             except (AttributeError, ValueError):

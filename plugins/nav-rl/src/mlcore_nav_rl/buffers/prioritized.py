@@ -20,7 +20,7 @@ SB3 ships no PER (open request DLR-RM/stable-baselines3#1242), so this is hand-w
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch as th
@@ -243,16 +243,27 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             *data, weights=self.to_torch(weights.astype(np.float32).reshape(-1, 1), copy=False), indices=idx
         )
 
-    def _gather(self, batch_inds: np.ndarray, env_inds: np.ndarray, env: Any) -> tuple[th.Tensor, ...]:
-        obs = self._normalize_obs(self.observations[batch_inds, env_inds, :], env)
+    def _gather(
+        self, batch_inds: np.ndarray, env_inds: np.ndarray, env: Any
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor | None]:
+        """``(obs, actions, next_obs, dones, rewards, discounts)``; ``discounts`` only for n-step."""
+        to_torch = self.to_torch
+        obs = cast(np.ndarray, self._normalize_obs(self.observations[batch_inds, env_inds, :], env))
         actions = self.actions[batch_inds, env_inds, :]
         if self.n_steps <= 1:
-            next_obs = self._normalize_obs(self.next_observations[batch_inds, env_inds, :], env)
+            next_obs = cast(np.ndarray, self._normalize_obs(self.next_observations[batch_inds, env_inds, :], env))
             dones = (self.dones[batch_inds, env_inds] * (1 - self.timeouts[batch_inds, env_inds])).reshape(-1, 1)
             rewards = self._normalize_reward(self.rewards[batch_inds, env_inds].reshape(-1, 1), env)
             # ``copy=False`` everywhere here: every array is a fresh result of fancy indexing or arithmetic,
             # never a view of the storage, so torch may share it (a copy costs ~1.5 us per tensor at batch 256)
-            return (*(self.to_torch(a, copy=False) for a in (obs, actions, next_obs, dones, rewards)), None)
+            return (
+                to_torch(obs, copy=False),
+                to_torch(actions, copy=False),
+                to_torch(next_obs, copy=False),
+                to_torch(dones, copy=False),
+                to_torch(rewards, copy=False),
+                None,
+            )
         # n-step: accumulate rewards until the first termination/time-out (inclusive); the slot
         # just before ``pos`` is treated as a cut so no window runs into overwritten data.
         timeouts = self.timeouts
@@ -272,9 +283,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             discounts = self.gamma ** mask.sum(axis=1, keepdims=True).astype(np.float32)
             rewards = (rewards_seq * (self.gamma ** steps.astype(np.float32)) * mask).sum(axis=1, keepdims=True)
             end = (batch_inds + first) % self.buffer_size
-            next_obs = self._normalize_obs(self.next_observations[end, env_inds], env)
+            next_obs = cast(np.ndarray, self._normalize_obs(self.next_observations[end, env_inds], env))
             dones = (self.dones[end, env_inds] * (1 - timeouts[end, env_inds])).reshape(-1, 1)
         finally:
             timeouts[last] = saved
-        arrays = (obs, actions, next_obs, dones.astype(np.float32), rewards, discounts)
-        return tuple(self.to_torch(a, copy=False) for a in arrays)
+        return (
+            to_torch(obs, copy=False),
+            to_torch(actions, copy=False),
+            to_torch(next_obs, copy=False),
+            to_torch(dones.astype(np.float32), copy=False),
+            to_torch(rewards, copy=False),
+            to_torch(discounts, copy=False),
+        )

@@ -18,7 +18,7 @@ variant with ``Dict(observation, achieved_goal, desired_goal)`` observations and
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 import gymnasium as gym
@@ -104,7 +104,7 @@ class NavEnv(gym.Env):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012 (an instance attribute in gym.Env)
 
     def __init__(self, config: NavEnvConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         cfg = config or NavEnvConfig()
