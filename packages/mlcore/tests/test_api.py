@@ -95,7 +95,7 @@ def test_run_writes_run_dir_and_reproduces(toy):
     result = api.run("toy", out=out, seed=11, overrides=["section.size=6"])
     assert result.metrics["score"] == 6
     saved = tomllib.loads((out / "config.toml").read_text())
-    assert saved["run"] == {"plugin": "toy", "pipeline": "toy", "profile": "quick", "seed": 11, "device": "auto"}
+    assert saved["run"] == {"plugin": "toy", "pipeline": "toy", "profile": "quick", "seed": 11, "device": "auto", "threads": 0}
     assert saved["section"]["size"] == 6
     env = json.loads((out / "environment.json").read_text())
     assert env["seed"] == 11 and env["device"] == "cpu" and env["mlcore"] == mlcore.__version__
