@@ -586,7 +586,8 @@ def validate_checkpoint_meta(ckpt: Mapping[str, Any], path: str | Path) -> None:
         else:
             bad = f"holds a {type(value).__name__}, not a config value"
         if bad:
-            raise CheckpointError(f"{path}: checkpoint metadata {key} {bad}; refusing to build from it")
+            sep = "" if bad.startswith("=") else " "
+            raise CheckpointError(f"{path}: checkpoint metadata {key}{sep}{bad}; refusing to build from it")
 
     for kind, section in components.items():
         if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
