@@ -150,7 +150,7 @@ def test_existing_run_dir_with_other_config_is_refused(toy):
 
 def test_failed_preflight_writes_nothing(toy):
     out = toy / "new" / "run"
-    with pytest.raises(ConfigError, match="section.name='bad' does not fit the data"):
+    with pytest.raises(ConfigError, match=r"section\.name='bad' does not fit the data"):
         api.run("toy", out=out, overrides=["section.name=bad"])
     assert not out.exists()  # created for the lock, removed again: nothing behind
     existing = toy / "existing"
@@ -174,7 +174,7 @@ def test_unknown_tracker_or_callback_names_fail_before_writing(toy, monkeypatch)
     with pytest.raises(ConfigError, match=r"trainer\.trackers: no tracker named 'tensorbord'"):
         api._preflight(cfg)
     out = toy / "t"
-    with pytest.raises(ConfigError, match="trainer.callbacks: no callback named 'nope'"):
+    with pytest.raises(ConfigError, match=r"trainer\.callbacks: no callback named 'nope'"):
         api.train({"trainer": {"callbacks": ["nope"]}, "loss": {"name": "mse"}}, out=out)
     assert not out.exists()
 
@@ -262,7 +262,7 @@ def test_threads_setting_is_applied_and_recorded(toy):
         assert json.loads((out / "environment.json").read_text())["torch_threads"] == 2
     finally:
         torch.set_num_threads(before)
-    with pytest.raises(ConfigError, match="run.threads=-1 is out of range"):
+    with pytest.raises(ConfigError, match=r"run\.threads=-1 is out of range"):
         api.resolve("toy", overrides=["run.threads=-1"])
 
 
