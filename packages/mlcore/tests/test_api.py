@@ -37,6 +37,7 @@ class ToyConfig:
     section: Section = attrs.field(factory=Section)
     trainer: Epochs = attrs.field(factory=Epochs)
     sleep: float = 0.0
+    blob: int = 0
 
 class ToyPipeline(Pipeline):
     def check(self, ctx):
@@ -59,6 +60,8 @@ class ToyPipeline(Pipeline):
         last, done = ctx.out_dir / "checkpoints" / "last.pt", f"epochs {self.config.trainer.epochs}"
         if not last.exists() or last.read_text() != done:
             ctx.write_text("checkpoints/last.pt", done)
+        if self.config.blob:
+            ctx.write_text("blob.txt", "x" * self.config.blob)
         value = random.random()
         ctx.write_json("toy.json", {"steps": self.config.steps, "size": self.config.section.size, "value": value})
         return {"score": self.config.steps * self.config.section.size, "value": value}

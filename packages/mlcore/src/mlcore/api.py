@@ -379,8 +379,9 @@ def _os_error(exc: OSError, out_dir: Path) -> MlcoreError | None:
 
     if errno.errorcode.get(exc.errno or 0) not in _USER_OS_ERRORS:
         return None
-    where = exc.filename or out_dir
-    return MlcoreError(f"{where}: {describe_os_error(exc)} (run directory {out_dir})")
+    if exc.filename and Path(exc.filename) != out_dir:
+        return MlcoreError(f"{exc.filename}: {describe_os_error(exc)} (run directory {out_dir})")
+    return MlcoreError(f"{out_dir}: {describe_os_error(exc)}")
 
 
 def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResult:
@@ -455,7 +456,7 @@ def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResu
                 out_dir / "summary.json",
                 {**summary, "status": "interrupted", "signal": name, "seconds": seconds, "metrics": {}},
             )
-            log.info("interrupted by %s after %.1f s: %s", name, seconds, out_dir)
+            log.debug("interrupted by %s after %.1f s: %s", name, seconds, out_dir)  # the CLI prints it
             raise RunInterrupted(
                 f"{out_dir}: interrupted by {name}; the last checkpoint is kept, "
                 f"resume with `{resume_command(out_dir)}`",
