@@ -309,3 +309,22 @@ def test_checkpoint_metadata_validated_before_anything_is_built(tmp_path, monkey
         with pytest.raises(CheckpointError, match=message):
             api.rebuild_data(api.load_checkpoint(path), path)
     api.validate_checkpoint_meta(api.load_checkpoint(_crafted_checkpoint(tmp_path / "ok.pt", ok)), "ok.pt")
+
+
+def test_continued_run_keeps_its_thread_count(toy, monkeypatch):
+    import torch
+
+    from mlcore import runs
+
+    before = torch.get_num_threads()
+    try:
+        out = toy / "run"
+        monkeypatch.setattr(runs, "default_threads", lambda: 1)
+        api.run("toy", out=out)
+        monkeypatch.setattr(runs, "default_threads", lambda: 2)  # the machine got quieter
+        api.run(resume=out)  # continues with the first session's count: same summation order
+        assert json.loads((out / "environment.json").read_text())["torch_threads"] == 1
+        api.run("toy", out=toy / "fresh")
+        assert json.loads((toy / "fresh" / "environment.json").read_text())["torch_threads"] == 2
+    finally:
+        torch.set_num_threads(before)

@@ -101,6 +101,7 @@ def test_read_only_directory_fails_in_one_line(tmp_path):
 def test_default_threads_never_exceed_this_process_share(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
     monkeypatch.setattr(runs, "available_cpus", lambda: 2)
     assert runs.default_threads() == 2
     monkeypatch.setattr(runs, "available_cpus", lambda: 64)
@@ -113,6 +114,25 @@ def test_default_threads_never_exceed_this_process_share(monkeypatch):
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert runs.default_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(runs, "available_cpus", lambda: 16)
+    monkeypatch.setattr(os, "getloadavg", lambda: (12.4, 9.0, 9.0))  # a busy machine: what is left
+    assert runs.default_threads() == 4
+    monkeypatch.setattr(os, "getloadavg", lambda: (30.0, 9.0, 9.0))
+    assert runs.default_threads() == 1
+
+
+def test_idle_cpus_subtract_the_load(monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.4, 0.0, 0.0))
+    assert runs.idle_cpus(4) == 3
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    assert runs.idle_cpus(4) == 1
+
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(os, "getloadavg", unavailable)
+    assert runs.idle_cpus(4) == 4
 
 
 def test_available_cpus_follow_the_affinity_mask(monkeypatch):

@@ -38,7 +38,7 @@ class RunSettings:
     """The ``[run]`` table of a run's ``config.toml``: what ran, with which seed and device.
 
     ``threads``: torch intra-op threads (``--threads``); 0 = :func:`mlcore.runs.default_threads`,
-    the CPUs available to this process (its share under DDP), at most 8.
+    the idle CPUs available to this process (its share under DDP), at most 8.
     """
 
     plugin: str = ""
@@ -396,7 +396,7 @@ def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResu
     settings = resolved.settings
     remove_stale_tmp(out_dir)
     continuing = _check_reuse(out_dir, resolved)
-    threads = apply_threads(settings.threads)
+    threads = apply_threads(settings.threads or (_previous_threads(out_dir) if continuing else 0))
     torch_device = resolve_device(settings.device)
     info = get_registry().plugin(settings.plugin)
     ctx = RunContext(
@@ -482,6 +482,22 @@ def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResu
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def _previous_threads(out_dir: Path) -> int:
+    """The thread count the run's previous session used (0 if unknown).
+
+    A continued run keeps it when ``run.threads`` is automatic: torch's parallel reductions sum
+    in an order that depends on the thread count, and a resumed run should end bitwise-equal to
+    an uninterrupted one.
+    """
+    from mlcore.io import read_json
+
+    try:
+        used = read_json(out_dir / "environment.json").get("torch_threads")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return used if isinstance(used, int) and not isinstance(used, bool) and used > 0 else 0
 
 
 def _read_summary(out_dir: Path, read_json: Any) -> dict[str, Any]:

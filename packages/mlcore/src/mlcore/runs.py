@@ -329,19 +329,33 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
-def default_threads() -> int:
-    """torch intra-op threads when ``run.threads`` is 0: never more than this process's share.
+def idle_cpus(cpus: int) -> int:
+    """Of ``cpus``, how many are not already busy: ``cpus`` minus the 1-minute load average, at least 1.
 
-    The CPUs available to this process (:func:`available_cpus`), divided among the processes of a
-    distributed run on this node (``LOCAL_WORLD_SIZE``), capped at :data:`MAX_DEFAULT_THREADS`
-    and by ``OMP_NUM_THREADS`` when that is set.
+    Without a load average (not Unix), all of them.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return cpus
+    return max(1, min(cpus, int(cpus - load + 0.5)))
+
+
+def default_threads() -> int:
+    """torch intra-op threads when ``run.threads`` is 0: never more than the idle share of this process.
+
+    The CPUs available to this process (:func:`available_cpus`) that are not already busy
+    (:func:`idle_cpus`: a thread that has to wait for a busy core stalls the others at every
+    parallel op, which made small models 20-50x slower in ``tools/bench/threads.py``), divided among
+    the processes of a distributed run on this node (``LOCAL_WORLD_SIZE``), capped at
+    :data:`MAX_DEFAULT_THREADS` and by ``OMP_NUM_THREADS`` when that is set.
     """
     local, cap = 1, MAX_DEFAULT_THREADS
     with contextlib.suppress(ValueError):
         local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE") or 1))
     with contextlib.suppress(ValueError):
         cap = min(cap, max(1, int(os.environ.get("OMP_NUM_THREADS") or cap)))
-    return max(1, min(available_cpus() // local, cap))
+    return max(1, min(idle_cpus(available_cpus()) // local, cap))
 
 
 def apply_threads(threads: int) -> int:

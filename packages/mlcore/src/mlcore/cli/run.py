@@ -25,7 +25,7 @@ _seed_option = click.option("--seed", type=int, help="Random seed [default: 0, o
 threads_option = click.option(
     "--threads",
     type=click.IntRange(min=0),
-    help="torch intra-op threads [default: run.threads, else 0 = the CPUs available to this process, at most 8].",
+    help="torch intra-op threads [default: run.threads, else 0 = the idle CPUs available to this process, at most 8].",
 )
 _progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 
