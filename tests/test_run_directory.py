@@ -1,4 +1,4 @@
-"""Run directories with the real trainer: extend a finished run, no-op resume, suggested commands, crafted checkpoints."""
+"""Run directories with the real trainer: extend a finished run, no-op resume, suggested commands, bad checkpoints."""
 
 from __future__ import annotations
 
