@@ -16,7 +16,7 @@ _set_option = click.option(
     help="Override a config value, e.g. --set trainer.epochs=5 (repeatable; values parsed as TOML).",
 )
 _out_option = click.option(
-    "--out", "-o", help="Run directory [default: runs/<plugin>-<pipeline>-<time>]."
+    "--out", "-o", metavar="PATH", help="Run directory [default: runs/<plugin>-<pipeline>-<time>]."
 )  # a plain string: click.Path would turn "" into "." and hide the mistake
 _device_option = click.option(
     "--device", type=click.Choice(DEVICE_CHOICES), help="Where to compute [default: auto = cuda, mps, else cpu]."
