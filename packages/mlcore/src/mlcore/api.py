@@ -199,10 +199,13 @@ def _extendable(key: str) -> bool:
 
 
 def _has_trained(out_dir: Path) -> bool:
-    """Whether a run directory holds results: a checkpoint or a summary of a finished run."""
+    """Whether a run directory holds results: a checkpoint, or the summary of a run that finished."""
+    from mlcore.io import read_json
     from mlcore.runs import checkpoint_files
 
-    return bool(checkpoint_files(out_dir)) or (out_dir / "summary.json").exists()
+    if checkpoint_files(out_dir):
+        return True
+    return (out_dir / "summary.json").exists() and _read_summary(out_dir, read_json).get("status") != "interrupted"
 
 
 def _check_reuse(out_dir: Path, resolved: ResolvedRun) -> bool:
