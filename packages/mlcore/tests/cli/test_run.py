@@ -80,6 +80,7 @@ def _one_error_line(stderr):
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("second", [["--set", "sleep=3.0"], ["--set", "sleep=3.0", "--set", "steps=2"]])
 def test_two_runs_started_together_into_one_dir(fake_site, tmp_path, second):
     site = _toy_site(fake_site)
@@ -102,6 +103,7 @@ def test_two_runs_started_together_into_one_dir(fake_site, tmp_path, second):
     assert (out / "run.log").read_text().count("running toy/toy") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_run_prints_resume_command_exit_130(fake_site, tmp_path, sig):
     site = _toy_site(fake_site)
