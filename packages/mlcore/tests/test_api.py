@@ -30,6 +30,7 @@ class Section:
 @attrs.define
 class Epochs:
     epochs: int = 1
+    budget: int = attrs.field(default=100, metadata={"mlcore_extendable": True})
 
 @attrs.define
 class ToyConfig:
@@ -198,6 +199,8 @@ def test_extending_a_finished_run_and_every_suggested_command_works(toy):
     assert "epochs = 5" in (out / "config.toml").read_text()
     api.run(resume=out, overrides=["trainer.epochs=7"])
     assert "epochs = 7" in (out / "config.toml").read_text()
+    api.run(resume=out, overrides=["trainer.budget=200"])  # a field marked mlcore_extendable
+    assert "budget = 200" in (out / "config.toml").read_text()
     # anything else: refused, and the suggested command is then accepted
     with pytest.raises(ConfigError) as err:
         api.run(resume=out, overrides=["steps=2"])

@@ -164,8 +164,11 @@ def resolve(
 
 
 #: Config keys that may change when a run is continued in its directory: ``<...>.trainer.epochs``
-#: (more epochs extend a finished run). Anything else must match the saved ``config.toml``.
+#: (more epochs extend a finished run), plus any config field declared with
+#: ``attrs.field(..., metadata={"mlcore_extendable": True})`` (e.g. an RL trainer's step budget).
+#: Anything else must match the saved ``config.toml``.
 EXTENDABLE_KEYS = (("trainer", "epochs"),)
+EXTENDABLE_METADATA = "mlcore_extendable"
 #: ``[run]`` keys that do not define a run (execution settings), ignored when comparing configs.
 EXECUTION_KEYS = (("run", "threads"),)
 
@@ -193,9 +196,26 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[t
     return diffs
 
 
-def _extendable(key: str) -> bool:
+def _extendable_fields(config: Any, where: str = "") -> set[str]:
+    """Dotted keys of the config fields marked ``mlcore_extendable`` (component tables flattened)."""
+    from mlcore.config import ComponentConfig
+
+    if isinstance(config, ComponentConfig):
+        return _extendable_fields(config.config, where)
+    if not attrs.has(type(config)):
+        return set()
+    found: set[str] = set()
+    for field in attrs.fields(type(config)):
+        key = f"{where}{field.name}"
+        if field.metadata.get(EXTENDABLE_METADATA):
+            found.add(key)
+        found |= _extendable_fields(getattr(config, field.name), f"{key}.")
+    return found
+
+
+def _extendable(key: str, marked: set[str]) -> bool:
     parts = tuple(key.split("."))
-    return any(parts[-len(k) :] == k for k in EXTENDABLE_KEYS)
+    return key in marked or any(parts[-len(k) :] == k for k in EXTENDABLE_KEYS)
 
 
 def _has_trained(out_dir: Path) -> bool:
@@ -228,7 +248,8 @@ def _check_reuse(out_dir: Path, resolved: ResolvedRun) -> bool:
     if not diffs:
         log.info("resuming the run in %s", out_dir)
         return True
-    fixed = [d for d in diffs if not _extendable(d[0])]
+    marked = _extendable_fields(resolved.config)
+    fixed = [d for d in diffs if not _extendable(d[0], marked)]
     if fixed:
         shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in fixed[:3])
         more = f" (+{len(fixed) - 3} more)" if len(fixed) > 3 else ""
