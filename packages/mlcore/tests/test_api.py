@@ -189,6 +189,14 @@ def test_dir_with_config_but_nothing_trained_is_reused(toy):
     (out / "config.toml").write_text('[run]\nplugin = "toy"\n[section]\nsize = 99\n')
     assert api.run("toy", out=out, overrides=["steps=2"]).metrics["score"] == 8
     assert "size = 4" in (out / "config.toml").read_text()
+    # interrupted before its first checkpoint: nothing trained either
+    (out / "checkpoints" / "last.pt").unlink()
+    (out / "summary.json").write_text('{"status": "interrupted"}')
+    assert api.run("toy", out=out, overrides=["steps=3"]).metrics["score"] == 12
+    # a finished run without checkpoints keeps its results
+    (out / "checkpoints" / "last.pt").unlink()
+    with pytest.raises(ConfigError, match="different config"):
+        api.run("toy", out=out, overrides=["steps=4"])
 
 
 def test_extending_a_finished_run_and_every_suggested_command_works(toy):
