@@ -6,13 +6,15 @@ import importlib
 import json
 import sys
 import textwrap
+import time
 
 import pytest
 import tomllib
 
 import mlcore
 from mlcore import api
-from mlcore.errors import ConfigError
+from mlcore.errors import CheckpointError, ConfigError, RunInterrupted
+from mlcore.runs import RunLock
 
 TOY = """
 import attrs
@@ -26,13 +28,41 @@ class Section:
     name: str = "x"
 
 @attrs.define
+class Epochs:
+    epochs: int = 1
+    budget: int = attrs.field(default=100, metadata={"mlcore_extendable": True})
+
+@attrs.define
 class ToyConfig:
     steps: int = 3
     section: Section = attrs.field(factory=Section)
+    trainer: Epochs = attrs.field(factory=Epochs)
+    sleep: float = 0.0
+    blob: int = 0
 
 class ToyPipeline(Pipeline):
+    def check(self, ctx):
+        from mlcore.errors import ConfigError
+        if self.config.section.name == "bad":
+            raise ConfigError("section.name='bad' does not fit the data")
+
     def run(self, ctx):
-        import random
+        import random, time
+        from mlcore.errors import RunInterrupted
+        if self.config.sleep:
+            (ctx.out_dir / "started").write_text("1")
+            end = time.monotonic() + self.config.sleep
+            while time.monotonic() < end:
+                time.sleep(0.05)
+        if self.config.steps == 13:
+            ctx.write_text("checkpoints/last.pt", "x")
+            raise RunInterrupted("stopped after epoch 1", run_dir=str(ctx.out_dir), signal_name="SIGTERM")
+        # like the trainer: train up to trainer.epochs, and touch nothing when they are done
+        last, done = ctx.out_dir / "checkpoints" / "last.pt", f"epochs {self.config.trainer.epochs}"
+        if not last.exists() or last.read_text() != done:
+            ctx.write_text("checkpoints/last.pt", done)
+        if self.config.blob:
+            ctx.write_text("blob.txt", "x" * self.config.blob)
         value = random.random()
         ctx.write_json("toy.json", {"steps": self.config.steps, "size": self.config.section.size, "value": value})
         return {"score": self.config.steps * self.config.section.size, "value": value}
@@ -95,7 +125,14 @@ def test_run_writes_run_dir_and_reproduces(toy):
     result = api.run("toy", out=out, seed=11, overrides=["section.size=6"])
     assert result.metrics["score"] == 6
     saved = tomllib.loads((out / "config.toml").read_text())
-    assert saved["run"] == {"plugin": "toy", "pipeline": "toy", "profile": "quick", "seed": 11, "device": "auto"}
+    assert saved["run"] == {
+        "plugin": "toy",
+        "pipeline": "toy",
+        "profile": "quick",
+        "seed": 11,
+        "device": "auto",
+        "threads": 0,
+    }
     assert saved["section"]["size"] == 6
     env = json.loads((out / "environment.json").read_text())
     assert env["seed"] == 11 and env["device"] == "cpu" and env["mlcore"] == mlcore.__version__
@@ -115,8 +152,190 @@ def test_existing_run_dir_with_other_config_is_refused(toy):
         api.run("toy", out=out, overrides=["steps=2"])
 
 
+def test_failed_preflight_writes_nothing(toy):
+    out = toy / "new" / "run"
+    with pytest.raises(ConfigError, match=r"section\.name='bad' does not fit the data"):
+        api.run("toy", out=out, overrides=["section.name=bad"])
+    assert not out.exists()  # created for the lock, removed again: nothing behind
+    existing = toy / "existing"
+    existing.mkdir()
+    with pytest.raises(ConfigError, match="does not fit"):
+        api.run("toy", out=existing, overrides=["section.name=bad"])
+    assert not (existing / "config.toml").exists()
+    # the corrected run is not refused as "a different config"
+    assert api.run("toy", out=existing, overrides=["section.name=good"]).metrics["score"] == 4
+
+
+def test_unknown_tracker_or_callback_names_fail_before_writing(toy, monkeypatch):
+    from mlcore.pipelines.train import TrainPipelineConfig
+
+    cfg = TrainPipelineConfig()
+    cfg.trainer.config.callbacks = ["grad_histogram"]
+    with pytest.raises(ConfigError, match=r"trainer\.callbacks: no callback named 'grad_histogram'; did you mean"):
+        api._preflight(cfg)
+    cfg.trainer.config.callbacks = []
+    cfg.trainer.config.trackers = ["tensorbord"]
+    with pytest.raises(ConfigError, match=r"trainer\.trackers: no tracker named 'tensorbord'"):
+        api._preflight(cfg)
+    out = toy / "t"
+    with pytest.raises(ConfigError, match=r"trainer\.callbacks: no callback named 'nope'"):
+        api.train({"trainer": {"callbacks": ["nope"]}, "loss": {"name": "mse"}}, out=out)
+    assert not out.exists()
+
+
+def test_dir_with_config_but_nothing_trained_is_reused(toy):
+    out = toy / "run"
+    out.mkdir()
+    (out / "config.toml").write_text('[run]\nplugin = "toy"\n[section]\nsize = 99\n')
+    assert api.run("toy", out=out, overrides=["steps=2"]).metrics["score"] == 8
+    assert "size = 4" in (out / "config.toml").read_text()
+    # interrupted before its first checkpoint: nothing trained either
+    (out / "checkpoints" / "last.pt").unlink()
+    (out / "summary.json").write_text('{"status": "interrupted"}')
+    assert api.run("toy", out=out, overrides=["steps=3"]).metrics["score"] == 12
+    # a finished run without checkpoints keeps its results
+    (out / "checkpoints" / "last.pt").unlink()
+    with pytest.raises(ConfigError, match="different config"):
+        api.run("toy", out=out, overrides=["steps=4"])
+
+
+def test_extending_a_finished_run_and_every_suggested_command_works(toy):
+    out = toy / "run"
+    api.run("toy", out=out)
+    # more epochs: accepted, config.toml records them
+    api.run("toy", out=out, overrides=["trainer.epochs=5"])
+    assert "epochs = 5" in (out / "config.toml").read_text()
+    api.run(resume=out, overrides=["trainer.epochs=7"])
+    assert "epochs = 7" in (out / "config.toml").read_text()
+    api.run(resume=out, overrides=["trainer.budget=200"])  # a field marked mlcore_extendable
+    assert "budget = 200" in (out / "config.toml").read_text()
+    # anything else: refused, and the suggested command is then accepted
+    with pytest.raises(ConfigError) as err:
+        api.run(resume=out, overrides=["steps=2"])
+    msg = str(err.value)
+    assert "steps: 1 -> 2" in msg and f"`mlcore run --resume {out}`" in msg
+    api.run(resume=out)  # what the message suggests
+    with pytest.raises(ConfigError, match="drop --config/--out"):
+        api.run(resume=out, out=out)
+
+
+def test_noop_resume_keeps_summary(toy):
+    out = toy / "run"
+    api.run("toy", out=out)
+    before = (out / "summary.json").read_bytes()
+    time.sleep(0.02)
+    api.run(resume=out)  # nothing left to train: the checkpoint is untouched
+    assert (out / "summary.json").read_bytes() == before
+    api.run(resume=out, overrides=["trainer.epochs=2"])  # this session trains: a new summary
+    assert (out / "summary.json").read_bytes() != before
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+
+
+def test_interrupt_writes_summary_releases_lock_and_reraises(toy):
+    out = toy / "run"
+    with pytest.raises(RunInterrupted) as err:
+        api.run("toy", out=out, overrides=["steps=13"])
+    assert err.value.exit_code == 130 and err.value.signal_name == "SIGTERM" and err.value.run_dir == str(out)
+    assert f"resume with `mlcore run --resume {out}`" in str(err.value)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM" and summary["metrics"] == {}
+    assert not (out / "metrics.json").exists()
+    RunLock(out).acquire().release()  # released
+    with pytest.raises(RunInterrupted):  # the suggested command resumes (and is interrupted again here)
+        api.run(resume=out)
+
+
+def test_run_refused_while_another_holds_the_directory(toy):
+    out = toy / "run"
+    out.mkdir()
+    with RunLock(out), pytest.raises(mlcore.MlcoreError, match=r"another run \(pid \d+\)"):
+        api.run("toy", out=out)
+    assert not (out / "config.toml").exists()
+
+
+def test_stale_tmp_removed_at_start(toy):
+    out = toy / "run"
+    api.run("toy", out=out)
+    stale = out / "checkpoints" / ".last.pt.ab12cd_3.tmp"
+    stale.write_bytes(b"half")
+    api.run("toy", out=out)
+    assert not stale.exists()
+
+
+def test_threads_setting_is_applied_and_recorded(toy):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        out = toy / "run"
+        api.run("toy", out=out, threads=1)
+        env = json.loads((out / "environment.json").read_text())
+        assert env["torch_threads"] == 1 and env["threads_setting"] == 1
+        assert "threads = 1" in (out / "config.toml").read_text()
+        api.run("toy", out=out, threads=2)  # an execution setting: not "a different config"
+        assert json.loads((out / "environment.json").read_text())["torch_threads"] == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError, match=r"run\.threads=-1 is out of range"):
+        api.resolve("toy", overrides=["run.threads=-1"])
+
+
 def test_build_validates(toy):
     loss = mlcore.build("loss", "huber", {"delta": 2.0})
     assert loss is not None
     with pytest.raises(ConfigError, match=r"loss\.delta"):
         mlcore.build("loss", "huber", {"delta": -1.0})
+
+
+def _crafted_checkpoint(path, components):
+    import torch
+
+    from mlcore.training.checkpoint import checkpoint_payload
+
+    payload = checkpoint_payload(model=torch.nn.Linear(1, 1), meta={"components": components})
+    torch.save(payload, path)
+    return path
+
+
+def test_checkpoint_metadata_validated_before_anything_is_built(tmp_path, monkeypatch):
+    def no_build(*args, **kwargs):
+        raise AssertionError("built a component from unvalidated checkpoint metadata")
+
+    monkeypatch.setattr(api, "build", no_build)
+    monkeypatch.setattr("mlcore.training.checkpoint.build_model", no_build)
+    ok = {"model": {"name": "mlp", "config": {"hidden": 8, "seed": 2**40}}, "evaluator": {"name": "regression"}}
+    cases = [
+        ({"dataset": {"name": "sine", "config": {"num_samples": 10**9}}}, r"dataset\.num_samples=1000000000 is over"),
+        ({"dataset": {"name": "sine", "config": {"num_samples": 1e9}}}, r"dataset\.num_samples=1000000000\.0"),
+        ({"dataset": {"name": "sine", "config": {"sizes": [4, 10**12]}}}, r"dataset\.sizes\[1\]=1000000000000"),
+        ({"dataset": {"name": "sine", "config": {"path": "x" * 5000}}}, r"dataset\.path is a string of 5000"),
+        ({"dataset": {"name": "sine", "config": {"items": list(range(20_000))}}}, r"dataset\.items has 20000 items"),
+        ({"dataset": {"config": {}}}, r"metadata for the dataset is malformed"),
+    ]
+    for i, (components, message) in enumerate(cases):
+        path = _crafted_checkpoint(tmp_path / f"c{i}.pt", {**ok, **components})
+        for call in (api.evaluate, api.export):
+            with pytest.raises(CheckpointError, match=message):
+                call(path)
+        with pytest.raises(CheckpointError, match=message):
+            api.rebuild_data(api.load_checkpoint(path), path)
+    api.validate_checkpoint_meta(api.load_checkpoint(_crafted_checkpoint(tmp_path / "ok.pt", ok)), "ok.pt")
+
+
+def test_continued_run_keeps_its_thread_count(toy, monkeypatch):
+    import torch
+
+    from mlcore import runs
+
+    before = torch.get_num_threads()
+    try:
+        out = toy / "run"
+        monkeypatch.setattr(runs, "default_threads", lambda: 1)
+        api.run("toy", out=out)
+        monkeypatch.setattr(runs, "default_threads", lambda: 2)  # the machine got quieter
+        api.run(resume=out)  # continues with the first session's count: same summation order
+        assert json.loads((out / "environment.json").read_text())["torch_threads"] == 1
+        api.run("toy", out=toy / "fresh")
+        assert json.loads((toy / "fresh" / "environment.json").read_text())["torch_threads"] == 2
+    finally:
+        torch.set_num_threads(before)

@@ -15,6 +15,7 @@ CLI                         Python
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,7 +24,7 @@ from typing import Any, cast
 
 import attrs
 
-from mlcore.config import apply_overrides, layer_configs, load_file, parse_override, structure, unstructure
+from mlcore.config import apply_overrides, in_range, layer_configs, load_file, parse_override, structure, unstructure
 from mlcore.errors import CheckpointError, ConfigError, MlcoreError
 from mlcore.registry import get_registry
 
@@ -34,13 +35,18 @@ DEFAULT_PROFILE = "quick"
 
 @attrs.define
 class RunSettings:
-    """The ``[run]`` table of a run's ``config.toml``: what ran, with which seed and device."""
+    """The ``[run]`` table of a run's ``config.toml``: what ran, with which seed and device.
+
+    ``threads``: torch intra-op threads (``--threads``); 0 = :func:`mlcore.runs.default_threads`,
+    the idle CPUs available to this process (its share under DDP), at most 8.
+    """
 
     plugin: str = ""
     pipeline: str = ""
     profile: str = DEFAULT_PROFILE
     seed: int = 0
     device: str = "auto"
+    threads: int = attrs.field(default=0, validator=in_range(0, 4096))
 
 
 @attrs.define
@@ -100,6 +106,7 @@ def resolve(
     overrides: Sequence[str] = (),
     seed: int | None = None,
     device: str | None = None,
+    threads: int | None = None,
 ) -> ResolvedRun:
     """Resolve a run's config: defaults < profile < config file < ``overrides``; explicit args win for ``[run]``."""
     doc: dict[str, Any] = {}
@@ -143,6 +150,10 @@ def resolve(
         settings.seed = seed
     if device is not None:
         settings.device = device
+    if threads is not None:
+        if threads < 0:
+            raise ConfigError(f"--threads {threads}: must be 0 (automatic) or a positive count")
+        settings.threads = threads
     cls = spec.config_class()
     merged = layer_configs(cls, spec.profiles.get(settings.profile, {}), doc, rest)
     try:
@@ -150,6 +161,170 @@ def resolve(
     except ConfigError as exc:
         raise ConfigError(f"{source}{exc}") from None
     return ResolvedRun(settings=settings, spec=spec, config=cfg)
+
+
+#: Config keys that may change when a run is continued in its directory: ``<...>.trainer.epochs``
+#: (more epochs extend a finished run), plus any config field declared with
+#: ``attrs.field(..., metadata={"mlcore_extendable": True})`` (e.g. an RL trainer's step budget).
+#: Anything else must match the saved ``config.toml``.
+EXTENDABLE_KEYS = (("trainer", "epochs"),)
+EXTENDABLE_METADATA = "mlcore_extendable"
+#: ``[run]`` keys that do not define a run (execution settings), ignored when comparing configs.
+EXECUTION_KEYS = (("run", "threads"),)
+
+
+def _flatten(doc: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    if isinstance(doc, Mapping):
+        out: dict[tuple[str, ...], Any] = {}
+        for key, value in doc.items():
+            out.update(_flatten(value, (*prefix, str(key))))
+        return out
+    return {prefix: doc}
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``[(dotted key, old, new)]`` where two config documents differ (execution settings ignored)."""
+    a, b = _flatten(unstructure(old)), _flatten(unstructure(new))
+    missing = object()
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key in EXECUTION_KEYS:
+            continue
+        va, vb = a.get(key, missing), b.get(key, missing)
+        if va != vb:
+            diffs.append((".".join(key), None if va is missing else va, None if vb is missing else vb))
+    return diffs
+
+
+def _extendable_fields(config: Any, where: str = "") -> set[str]:
+    """Dotted keys of the config fields marked ``mlcore_extendable`` (component tables flattened)."""
+    from mlcore.config import ComponentConfig
+
+    if isinstance(config, ComponentConfig):
+        return _extendable_fields(config.config, where)
+    if not attrs.has(type(config)):
+        return set()
+    found: set[str] = set()
+    for field in attrs.fields(type(config)):
+        key = f"{where}{field.name}"
+        if field.metadata.get(EXTENDABLE_METADATA):
+            found.add(key)
+        found |= _extendable_fields(getattr(config, field.name), f"{key}.")
+    return found
+
+
+def _extendable(key: str, marked: set[str]) -> bool:
+    parts = tuple(key.split("."))
+    return key in marked or any(parts[-len(k) :] == k for k in EXTENDABLE_KEYS)
+
+
+def _has_trained(out_dir: Path) -> bool:
+    """Whether a run directory holds results: a checkpoint, or the summary of a run that finished."""
+    from mlcore.io import read_json
+    from mlcore.runs import checkpoint_files
+
+    if checkpoint_files(out_dir):
+        return True
+    return (out_dir / "summary.json").exists() and _read_summary(out_dir, read_json).get("status") != "interrupted"
+
+
+def _check_reuse(out_dir: Path, resolved: ResolvedRun) -> bool:
+    """Decide whether ``resolved`` may run in ``out_dir``; returns True when it continues a run there.
+
+    Same config: resume. Only extendable keys differ (``trainer.epochs``): extend from the last
+    checkpoint. A directory where nothing was trained is re-used with any config. Otherwise refused.
+    """
+    config_path = out_dir / "config.toml"
+    if not config_path.exists():
+        return False
+    if not _has_trained(out_dir):
+        log.info("re-using %s: it holds a config.toml but nothing trained", out_dir)
+        return False
+    try:
+        previous = load_file(config_path)
+    except ConfigError as exc:
+        raise ConfigError(f"{out_dir} holds an unreadable config.toml ({exc}); pick another --out") from None
+    diffs = config_differences(previous, resolved.to_document())
+    if not diffs:
+        log.info("resuming the run in %s", out_dir)
+        return True
+    marked = _extendable_fields(resolved.config)
+    fixed = [d for d in diffs if not _extendable(d[0], marked)]
+    if fixed:
+        shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in fixed[:3])
+        more = f" (+{len(fixed) - 3} more)" if len(fixed) > 3 else ""
+        raise ConfigError(
+            f"{out_dir} already holds a run with a different config ({shown}{more}); pick another --out, "
+            f"or continue it with `mlcore run --resume {out_dir}` (only trainer.epochs may change with --set)"
+        )
+    for key, a, b in diffs:
+        log.info("extending the run in %s: %s %r -> %r", out_dir, key, a, b)
+    return True
+
+
+def _preflight(config: Any, where: str = "") -> None:
+    """Check names the config refers to but only the trainer would build (trackers, callbacks)."""
+    from mlcore.config import ComponentConfig
+    from mlcore.registry import get_registry
+
+    if isinstance(config, ComponentConfig):
+        _preflight(config.config, where)
+        return
+    if not attrs.has(type(config)):
+        return
+    for field in attrs.fields(type(config)):
+        value = getattr(config, field.name)
+        key = f"{where}{field.name}"
+        if field.name in ("trackers", "callbacks") and isinstance(value, list):
+            kind = field.name[:-1]
+            for name in value:
+                try:
+                    get_registry().get(kind, name)
+                except MlcoreError as exc:
+                    raise ConfigError(f"{key}: {exc}") from None
+        else:
+            _preflight(value, f"{key}.")
+
+
+class _SignalAsInterrupt:
+    """While active (main thread only), SIGTERM raises KeyboardInterrupt like Ctrl-C does.
+
+    Pipelines (and the trainer) then stop the same way for both; ``received`` names the signal.
+    A handler someone else installed is left alone.
+    """
+
+    def __init__(self) -> None:
+        self.received = "SIGINT"
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        self.received = signal.Signals(signum).name
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _SignalAsInterrupt:
+        import signal
+        import threading
+
+        main = threading.current_thread() is threading.main_thread()
+        if main and hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """The command that continues the run in ``run_dir``: ``mlcore run --resume <run_dir>``."""
+    import shlex
+
+    return f"mlcore run --resume {shlex.quote(str(run_dir))}"
 
 
 def run(
@@ -162,79 +337,168 @@ def run(
     out: str | Path | None = None,
     device: str | None = None,
     seed: int | None = None,
+    threads: int | None = None,
+    resume: str | Path | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Run a plugin's pipeline end to end (``mlcore run``); returns the run directory and metrics.
 
-    Re-running into an existing ``out`` with the same config resumes it (the trainer picks up
-    ``checkpoints/last.pt``); a different config there is refused.
-    """
-    from mlcore.config import dumps_toml
-    from mlcore.devices import resolve_device
-    from mlcore.io import atomic_write_json, atomic_write_text, to_jsonable
-    from mlcore.runs import RunContext, default_run_dir, environment_record
-    from mlcore.seeding import seed_everything
+    ``resume=<run dir>`` (``mlcore run --resume``) continues a run with its saved ``config.toml``;
+    ``overrides`` may raise ``trainer.epochs`` to extend a finished run. Re-running into an existing
+    ``out`` with the same config resumes it too; a different config there is refused.
 
+    The run directory is locked for the whole run (a second run into it is refused naming the
+    holder's pid); stale temporary files of killed writes are removed; the pipeline's
+    :meth:`~mlcore.pipelines.Pipeline.check` runs before anything is written. On Ctrl-C/SIGTERM,
+    ``summary.json`` records ``"status": "interrupted"`` and :class:`~mlcore.errors.RunInterrupted`
+    is raised with the resume command.
+    """
+    from mlcore.runs import RunLock, default_run_dir, prepare_run_dir
+
+    if resume is not None:
+        if config is not None or out is not None:
+            raise ConfigError("--resume DIR already fixes the config and output; drop --config/--out")
+        config, out = Path(resume) / "config.toml", Path(resume)
+        if not config.is_file():
+            raise ConfigError(f"{resume}: not a run directory (no config.toml)")
     resolved = resolve(
-        plugin, pipeline=pipeline, profile=profile, config=config, overrides=overrides, seed=seed, device=device
+        plugin,
+        pipeline=pipeline,
+        profile=profile,
+        config=config,
+        overrides=overrides,
+        seed=seed,
+        device=device,
+        threads=threads,
     )
     settings = resolved.settings
+    out_dir, created = prepare_run_dir(out if out is not None else default_run_dir(settings.plugin, settings.pipeline))
+    lock = RunLock(out_dir)
+    try:
+        lock.acquire()
+        try:
+            return _run_locked(resolved, out_dir, progress)
+        finally:
+            if created and not (out_dir / "config.toml").exists():  # a failed start leaves nothing behind
+                lock.path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()
+            lock.release()
+    except OSError as exc:
+        user_error = _os_error(exc, out_dir)
+        if user_error is None:
+            raise
+        raise user_error from None
+
+
+#: OS errors that are the user's environment, not a bug: reported as one line naming the path.
+_USER_OS_ERRORS = {"ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EFBIG", "ENAMETOOLONG", "ENOTDIR", "EISDIR"}
+
+
+def _os_error(exc: OSError, out_dir: Path) -> MlcoreError | None:
+    """A one-line error for an OS error caused by the environment (full disk, permissions), else None."""
+    import errno
+
+    from mlcore.runs import describe_os_error
+
+    if errno.errorcode.get(exc.errno or 0) not in _USER_OS_ERRORS:
+        return None
+    if exc.filename and Path(exc.filename) != out_dir:
+        return MlcoreError(f"{exc.filename}: {describe_os_error(exc)} (run directory {out_dir})")
+    return MlcoreError(f"{out_dir}: {describe_os_error(exc)}")
+
+
+def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResult:
+    """:func:`run` once the run directory is locked: pre-flight, write the run files, run, summarise."""
+    from mlcore.config import dumps_toml
+    from mlcore.devices import resolve_device
+    from mlcore.errors import RunInterrupted
+    from mlcore.io import atomic_write_json, atomic_write_text, read_json, to_jsonable
+    from mlcore.runs import RunContext, apply_threads, checkpoint_files, environment_record, remove_stale_tmp
+    from mlcore.seeding import seed_everything
+
+    settings = resolved.settings
+    remove_stale_tmp(out_dir)
+    continuing = _check_reuse(out_dir, resolved)
+    threads = apply_threads(settings.threads or (_previous_threads(out_dir) if continuing else 0))
     torch_device = resolve_device(settings.device)
-    out_dir = Path(out) if out is not None else default_run_dir(settings.plugin, settings.pipeline)
-    text = dumps_toml(resolved.to_document())
-    config_path = out_dir / "config.toml"
-    if config_path.exists():
-        previous = load_file(config_path)
-        if unstructure(previous) != unstructure(resolved.to_document()):
-            raise ConfigError(
-                f"{out_dir} already holds a run with a different config; pick another --out, "
-                f"or resume it with --config {config_path}"
-            )
-        log.info("resuming the run in %s", out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(config_path, text)
+    info = get_registry().plugin(settings.plugin)
+    ctx = RunContext(
+        out_dir=out_dir,
+        device=torch_device,
+        seed=settings.seed,
+        plugin=settings.plugin,
+        pipeline=settings.pipeline,
+        profile=settings.profile,
+        config=resolved.config,
+        meta={"plugin": settings.plugin, "plugin_version": info.version, "pipeline": settings.pipeline},
+        progress=progress,
+    )
+    _preflight(resolved.config)
+    seed_everything(settings.seed)
+    pipe = resolved.spec.build(resolved.config)
+    pipe.check(ctx)
+    seed_everything(settings.seed)  # the run does not depend on what check() drew
+
+    atomic_write_text(out_dir / "config.toml", dumps_toml(resolved.to_document()))
     handler = _attach_log_file(out_dir / "run.log")
     try:
-        info = get_registry().plugin(settings.plugin)
         atomic_write_json(
             out_dir / "environment.json",
-            environment_record(device=torch_device, seed=settings.seed, plugins=[settings.plugin, "mlcore"]),
-        )
-        seed_everything(settings.seed)
-        ctx = RunContext(
-            out_dir=out_dir,
-            device=torch_device,
-            seed=settings.seed,
-            plugin=settings.plugin,
-            pipeline=settings.pipeline,
-            profile=settings.profile,
-            config=resolved.config,
-            meta={"plugin": settings.plugin, "plugin_version": info.version, "pipeline": settings.pipeline},
-            progress=progress,
+            environment_record(
+                device=torch_device, seed=settings.seed, plugins=[settings.plugin, "mlcore"], threads=settings.threads
+            ),
         )
         log.info(
-            "running %s/%s (profile %s) on %s, seed %d -> %s",
+            "running %s/%s (profile %s) on %s, seed %d, %d thread(s) -> %s",
             settings.plugin,
             settings.pipeline,
             settings.profile,
             torch_device,
             settings.seed,
+            threads,
             out_dir,
         )
-        start = time.perf_counter()
-        pipe = resolved.spec.build(resolved.config)
-        metrics = pipe.run(ctx) or {}
-        seconds = time.perf_counter() - start
-        summary = {
+        summary: dict[str, Any] = {
             "plugin": settings.plugin,
             "pipeline": settings.pipeline,
             "profile": settings.profile,
             "seed": settings.seed,
             "device": str(torch_device),
-            "seconds": seconds,
-            "metrics": metrics,
         }
-        atomic_write_json(out_dir / "summary.json", summary)
+        checkpoints_before = checkpoint_files(out_dir)
+        previous = _read_summary(out_dir, read_json)
+        start = time.perf_counter()
+        signals = _SignalAsInterrupt()
+        try:
+            with signals:
+                metrics = pipe.run(ctx) or {}
+        except (RunInterrupted, KeyboardInterrupt) as exc:
+            name = getattr(exc, "signal_name", None) or signals.received
+            seconds = time.perf_counter() - start
+            atomic_write_json(
+                out_dir / "summary.json",
+                {**summary, "status": "interrupted", "signal": name, "seconds": seconds, "metrics": {}},
+            )
+            log.debug("interrupted by %s after %.1f s: %s", name, seconds, out_dir)  # the CLI prints it
+            raise RunInterrupted(
+                f"{out_dir}: interrupted by {name}; the last checkpoint is kept, "
+                f"resume with `{resume_command(out_dir)}`",
+                run_dir=str(out_dir),
+                signal_name=name,
+            ) from None
+        seconds = time.perf_counter() - start
+        noop = (
+            continuing
+            and bool(checkpoints_before)
+            and checkpoint_files(out_dir) == checkpoints_before
+            and previous.get("status", "completed") == "completed"
+        )
+        if noop:
+            log.info("nothing left to train in %s: summary.json kept (%.1f s)", out_dir, previous.get("seconds", 0.0))
+        else:
+            summary.update(status="completed", seconds=seconds, metrics=metrics)
+            atomic_write_json(out_dir / "summary.json", summary)
         if not (out_dir / "metrics.json").exists():
             atomic_write_json(out_dir / "metrics.json", metrics)
         log.info("done in %.1f s: %s", seconds, out_dir)
@@ -242,6 +506,30 @@ def run(
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def _previous_threads(out_dir: Path) -> int:
+    """The thread count the run's previous session used (0 if unknown).
+
+    A continued run keeps it when ``run.threads`` is automatic: torch's parallel reductions sum
+    in an order that depends on the thread count, and a resumed run should end bitwise-equal to
+    an uninterrupted one.
+    """
+    from mlcore.io import read_json
+
+    try:
+        used = read_json(out_dir / "environment.json").get("torch_threads")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return used if isinstance(used, int) and not isinstance(used, bool) and used > 0 else 0
+
+
+def _read_summary(out_dir: Path, read_json: Any) -> dict[str, Any]:
+    try:
+        data = read_json(out_dir / "summary.json")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _attach_log_file(path: Path) -> logging.Handler:
@@ -262,6 +550,7 @@ def train(
     out: str | Path | None = None,
     device: str | None = None,
     seed: int | None = None,
+    threads: int | None = None,
     progress: bool = True,
 ) -> RunResult:
     """Train from a ``[dataset]/[model]/[loss]/[trainer]/[evaluator]`` config (``mlcore train``)."""
@@ -274,6 +563,7 @@ def train(
         out=out,
         device=device,
         seed=seed,
+        threads=threads,
         progress=progress,
     )
 
@@ -283,6 +573,67 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     from mlcore.training.checkpoint import load_checkpoint as _load
 
     return _load(path)
+
+
+#: Limits on the component configs a checkpoint's metadata carries, checked before anything is
+#: built from them (a crafted ``num_samples=1e9`` would otherwise allocate gigabytes first).
+#: Seeds are exempt from the integer bound; ``--set`` data overrides of ``evaluate`` are trusted.
+META_LIMITS = {"int": 10**8, "str": 4096, "items": 10_000, "depth": 8}
+
+
+def validate_checkpoint_meta(ckpt: Mapping[str, Any], path: str | Path) -> None:
+    """Check the types and sizes of a checkpoint's component configs; one-line CheckpointError naming the field."""
+    import math
+
+    meta = ckpt.get("meta")
+    if meta is None:
+        return
+    if not isinstance(meta, Mapping):
+        raise CheckpointError(f"{path}: checkpoint field 'meta' must be a table, got {type(meta).__name__}")
+    components = meta.get("components") or {}
+    if not isinstance(components, Mapping):
+        raise CheckpointError(f"{path}: checkpoint field 'meta.components' must be a table")
+
+    def check(value: Any, key: str, depth: int) -> None:
+        bad = ""
+        if depth > META_LIMITS["depth"]:
+            bad = f"is nested deeper than {META_LIMITS['depth']} levels"
+        elif isinstance(value, bool) or value is None:
+            return
+        elif isinstance(value, int):
+            if abs(value) > META_LIMITS["int"] and not key.rsplit(".", 1)[-1].endswith("seed"):
+                bad = f"={value} is over the limit {META_LIMITS['int']}"
+        elif isinstance(value, float):
+            if not math.isfinite(value) or (value.is_integer() and abs(value) > META_LIMITS["int"]):
+                bad = f"={value} is not allowed (finite, at most {META_LIMITS['int']})"
+        elif isinstance(value, str):
+            if len(value) > META_LIMITS["str"]:
+                bad = f"is a string of {len(value)} characters (limit {META_LIMITS['str']})"
+        elif isinstance(value, list | tuple):
+            if len(value) > META_LIMITS["items"]:
+                bad = f"has {len(value)} items (limit {META_LIMITS['items']})"
+            else:
+                for i, item in enumerate(value):
+                    check(item, f"{key}[{i}]", depth + 1)
+        elif isinstance(value, Mapping):
+            if len(value) > META_LIMITS["items"]:
+                bad = f"has {len(value)} keys (limit {META_LIMITS['items']})"
+            else:
+                for k, item in value.items():
+                    if not isinstance(k, str):
+                        bad = f"has a non-string key {k!r}"
+                        break
+                    check(item, f"{key}.{k}", depth + 1)
+        else:
+            bad = f"holds a {type(value).__name__}, not a config value"
+        if bad:
+            sep = "" if bad.startswith("=") else " "
+            raise CheckpointError(f"{path}: checkpoint metadata {key}{sep}{bad}; refusing to build from it")
+
+    for kind, section in components.items():
+        if not isinstance(section, Mapping) or not isinstance(section.get("name"), str):
+            raise CheckpointError(f"{path}: checkpoint metadata for the {kind} is malformed (needs a name)")
+        check(section.get("config") or {}, str(kind), 1)
 
 
 def _component(ckpt: Mapping[str, Any], kind: str, path: str | Path) -> tuple[str, dict[str, Any]] | None:
@@ -295,7 +646,11 @@ def _component(ckpt: Mapping[str, Any], kind: str, path: str | Path) -> tuple[st
 
 
 def rebuild_data(ckpt: Mapping[str, Any], path: str | Path, overrides: Sequence[str] = ()) -> Any:
-    """The data module a checkpoint was trained on, with its saved state (normalisation) restored."""
+    """The data module a checkpoint was trained on, with its saved state (normalisation) restored.
+
+    The checkpoint's metadata is validated first (:func:`validate_checkpoint_meta`).
+    """
+    validate_checkpoint_meta(ckpt, path)
     found = _component(ckpt, "dataset", path)
     if found is None:
         raise CheckpointError(f"{path}: checkpoint names no dataset, so it cannot be evaluated without one")
@@ -315,16 +670,23 @@ def evaluate(
     device: str = "auto",
     evaluator: str | None = None,
     data_overrides: Sequence[str] = (),
+    threads: int | None = None,
 ) -> dict[str, float]:
     """Evaluate a checkpoint with the evaluator and data it was trained with (``mlcore evaluate``).
 
     Results go to ``<out_dir>/metrics.json`` (default: the checkpoint's run directory ``evaluation/``).
+    ``threads``: torch intra-op threads (default: :func:`mlcore.runs.default_threads`).
     """
     from mlcore.devices import resolve_device
+    from mlcore.runs import apply_threads
     from mlcore.training.checkpoint import build_model
 
+    if threads is not None and threads < 0:
+        raise ConfigError(f"--threads {threads}: must be 0 (automatic) or a positive count")
+    apply_threads(threads or 0)
     path = Path(checkpoint)
     ckpt = load_checkpoint(path)
+    validate_checkpoint_meta(ckpt, path)
     torch_device = resolve_device(device)
     ev_cfg: dict[str, Any] = {}
     if evaluator is not None:
@@ -372,6 +734,7 @@ def export(
         raise ConfigError(f"format={format!r} is not allowed (allowed: {', '.join(formats)})")
     path = Path(checkpoint)
     ckpt = load_checkpoint(path)
+    validate_checkpoint_meta(ckpt, path)
     model = build_model(ckpt, device="cpu").eval()
     if not hasattr(model, "example_input"):
         raise MlcoreError(f"{path}: model {type(model).__name__} defines no example_input(), so it cannot be exported")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mlcore.cli.run import threads_option
 from mlcore.devices import DEVICE_CHOICES
 
 _ckpt_option = click.option(
@@ -32,15 +33,24 @@ _ckpt_option = click.option(
     metavar="KEY=VALUE",
     help="Override a dataset option (e.g. --set path=data/lqr_test/lqr_dataset.npz).",
 )
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate_cmd(
-    checkpoint: Path, out: Path | None, device: str, evaluator: str | None, overrides: tuple[str, ...], as_json: bool
+    checkpoint: Path,
+    out: Path | None,
+    device: str,
+    evaluator: str | None,
+    overrides: tuple[str, ...],
+    threads: int | None,
+    as_json: bool,
 ) -> None:
     """Evaluate a checkpoint with the data and evaluator it was trained with."""
     from mlcore import api
     from mlcore.comparison import format_table
 
-    metrics = api.evaluate(checkpoint, out_dir=out, device=device, evaluator=evaluator, data_overrides=overrides)
+    metrics = api.evaluate(
+        checkpoint, out_dir=out, device=device, evaluator=evaluator, data_overrides=overrides, threads=threads
+    )
     if as_json:
         from mlcore.io import to_jsonable
 

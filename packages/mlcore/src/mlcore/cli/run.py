@@ -16,12 +16,17 @@ _set_option = click.option(
     help="Override a config value, e.g. --set trainer.epochs=5 (repeatable; values parsed as TOML).",
 )
 _out_option = click.option(
-    "--out", "-o", type=click.Path(path_type=Path), help="Run directory [default: runs/<plugin>-<pipeline>-<time>]."
-)
+    "--out", "-o", metavar="PATH", help="Run directory [default: runs/<plugin>-<pipeline>-<time>]."
+)  # a plain string: click.Path would turn "" into "." and hide the mistake
 _device_option = click.option(
     "--device", type=click.Choice(DEVICE_CHOICES), help="Where to compute [default: auto = cuda, mps, else cpu]."
 )
 _seed_option = click.option("--seed", type=int, help="Random seed [default: 0, or run.seed of the config].")
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    help="torch intra-op threads [default: run.threads, else 0 = the idle CPUs available to this process, at most 8].",
+)
 _progress_option = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 
 
@@ -56,8 +61,12 @@ def _print_result(result: object) -> None:
 @_out_option
 @_device_option
 @_seed_option
+@threads_option
 @click.option(
-    "--resume", "resume_dir", type=click.Path(path_type=Path), help="Resume an interrupted run from its directory."
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    help="Continue a run from its directory (interrupted, or finished with --set trainer.epochs=<more>).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @_progress_option
@@ -67,9 +76,10 @@ def run_cmd(
     profile: str | None,
     config_file: Path | None,
     overrides: tuple[str, ...],
-    out: Path | None,
+    out: str | None,
     device: str | None,
     seed: int | None,
+    threads: int | None,
     resume_dir: Path | None,
     dry_run: bool,
     progress: bool,
@@ -81,20 +91,20 @@ def run_cmd(
       mlcore run --plugin trc-control
       mlcore run --plugin trc-control --profile full --set model.size=large
       mlcore run --config runs/trc-control-trc-20261122-101500/config.toml
-      mlcore run --resume runs/trc-control-trc-20261122-101500
+      mlcore run --resume runs/trc-control-trc-20261122-101500 --set trainer.epochs=40
+
+    Ctrl-C or SIGTERM stops the run after its last checkpoint and exits with 130.
     """
     from mlcore import api
     from mlcore.errors import ConfigError
 
-    if resume_dir is not None:
-        if config_file is not None or out is not None:
-            raise ConfigError("--resume DIR already fixes the config and output; drop --config/--out")
-        config_file, out = resume_dir / "config.toml", resume_dir
-        if not config_file.is_file():
-            raise ConfigError(f"{resume_dir}: not a run directory (no config.toml)")
-    if plugin is None and config_file is None:
-        raise ConfigError("pass --plugin NAME (see `mlcore plugins`) or --config FILE")
+    if plugin is None and config_file is None and resume_dir is None:
+        raise ConfigError("pass --plugin NAME (see `mlcore plugins`), --config FILE or --resume DIR")
     if dry_run:
+        if resume_dir is not None:
+            if config_file is not None or out is not None:
+                raise ConfigError("--resume DIR already fixes the config and output; drop --config/--out")
+            config_file = resume_dir / "config.toml"
         from mlcore.config import dumps_toml
 
         resolved = api.resolve(
@@ -105,6 +115,7 @@ def run_cmd(
             overrides=overrides,
             seed=seed,
             device=device,
+            threads=threads,
         )
         click.echo(dumps_toml(resolved.to_document()), nl=False)
         return
@@ -117,6 +128,8 @@ def run_cmd(
         out=out,
         device=device,
         seed=seed,
+        threads=threads,
+        resume=resume_dir,
         progress=progress,
     )
     _print_result(result)
@@ -135,13 +148,15 @@ def run_cmd(
 @_out_option
 @_device_option
 @_seed_option
+@threads_option
 @_progress_option
 def train_cmd(
     config_file: Path,
     overrides: tuple[str, ...],
-    out: Path | None,
+    out: str | None,
     device: str | None,
     seed: int | None,
+    threads: int | None,
     progress: bool,
 ) -> None:
     """Train any registered model on any registered dataset from a config file.
@@ -160,7 +175,9 @@ def train_cmd(
     """
     from mlcore import api
 
-    result = api.train(config_file, overrides=overrides, out=out, device=device, seed=seed, progress=progress)
+    result = api.train(
+        config_file, overrides=overrides, out=out, device=device, seed=seed, threads=threads, progress=progress
+    )
     _print_result(result)
 
 
