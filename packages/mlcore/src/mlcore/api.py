@@ -24,7 +24,16 @@ from typing import Any, cast
 
 import attrs
 
-from mlcore.config import apply_overrides, in_range, layer_configs, load_file, parse_override, structure, unstructure
+from mlcore.config import (
+    apply_overrides,
+    in_range,
+    layer_configs,
+    load_file,
+    parse_override,
+    rename_old_tables,
+    structure,
+    unstructure,
+)
 from mlcore.errors import CheckpointError, ConfigError, MlcoreError
 from mlcore.registry import get_registry
 
@@ -241,7 +250,7 @@ def _check_reuse(out_dir: Path, resolved: ResolvedRun) -> bool:
         log.info("re-using %s: it holds a config.toml but nothing trained", out_dir)
         return False
     try:
-        previous = load_file(config_path)
+        previous = rename_old_tables(type(resolved.config), load_file(config_path), warn=False)
     except ConfigError as exc:
         raise ConfigError(f"{out_dir} holds an unreadable config.toml ({exc}); pick another --out") from None
     diffs = config_differences(previous, resolved.to_document())

@@ -117,7 +117,7 @@ def test_signal_stops_run_prints_resume_command_exit_130(fake_site, tmp_path, si
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert _one_error_line(stderr) == (
-        f"error: {out}: interrupted by {sig.name}; the last checkpoint is kept, resume with `mlcore run --resume {out}`"
+        f"{out}: interrupted by {sig.name}; the last checkpoint is kept, resume with `mlcore run --resume {out}`"
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["signal"] == sig.name

@@ -8,7 +8,7 @@ import sys
 import click
 
 from mlcore._version import PLUGIN_API_VERSION, __version__
-from mlcore.errors import MlcoreError
+from mlcore.errors import MlcoreError, RunInterrupted
 
 log = logging.getLogger("mlcore")
 
@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except RunInterrupted as exc:
+        click.echo(str(exc), err=True)  # not an error: the run stopped cleanly and can be resumed
         return exc.exit_code
     except MlcoreError as exc:
         click.echo(f"error: {exc}", err=True)
