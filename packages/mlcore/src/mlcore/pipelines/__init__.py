@@ -1,6 +1,10 @@
-"""The pipeline contract: a named end-to-end recipe run by ``mlcore run --plugin P``.
+"""Pipelines: what ``mlcore run --plugin P`` runs.
 
-Example::
+- :class:`Pipeline`: the contract, ``Pipeline(config)``, :meth:`Pipeline.check`, :meth:`Pipeline.run`.
+- :class:`Recipe`, :class:`RecipePipeline`, :class:`ExportConfig`, :class:`Parts`: a supervised
+  pipeline declared as data (see :mod:`mlcore.pipelines.recipe`).
+
+A pipeline with its own flow::
 
     import attrs
     from mlcore.pipelines import Pipeline
@@ -17,10 +21,23 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mlcore.pipelines.recipe import ExportConfig, Parts, Recipe, RecipePipeline
     from mlcore.runs import RunContext
+
+__all__ = ["ExportConfig", "Parts", "Pipeline", "Recipe", "RecipePipeline"]
+
+_RECIPE = {"ExportConfig", "Parts", "Recipe", "RecipePipeline"}
+
+
+def __getattr__(name: str) -> Any:
+    """The recipe names, imported on first use (``mlcore.pipelines.recipe`` imports this module)."""
+    if name in _RECIPE:
+        return getattr(importlib.import_module("mlcore.pipelines.recipe"), name)
+    raise AttributeError(f"module 'mlcore.pipelines' has no attribute {name!r}")
 
 
 class Pipeline:
