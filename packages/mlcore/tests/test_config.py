@@ -177,3 +177,70 @@ def test_a_profile_or_file_replaces_a_free_table_and_set_merges_into_it() -> Non
     out = layer_configs(Ablation, {"sweep": {"opts": {"wd": 2}}}, {"seeds": [3]})
     assert out["sweep"] == {"opts": {"wd": 2}} and out["seeds"] == [3]
     assert structure(Ablation, out).sweep.opts == {"wd": 2}
+
+
+# --------------------------------------------------------------------------- renamed tables
+
+
+@attrs.define
+class DataSection:
+    seed: int = 0
+    size: int = 5
+    path: str = ""
+
+
+@attrs.define
+class Renamed:
+    dataset: DataSection = attrs.field(factory=DataSection, metadata={"mlcore_old_names": ("data",)})
+    lr: float = 1e-3
+
+
+def _renamed_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "is now" in r.getMessage()]
+
+
+def test_old_table_name_reads_as_the_field_with_one_warning(caplog) -> None:
+    with caplog.at_level("WARNING", logger="mlcore.config"):
+        cfg = structure(Renamed, {"data": {"seed": 3}})
+    assert cfg.dataset == DataSection(seed=3)
+    assert _renamed_warnings(caplog) == ["config: [data] is now [dataset]; the old name is still read"]
+
+
+def test_old_table_name_in_every_layer_keeps_precedence_and_warns_once(caplog) -> None:
+    with caplog.at_level("WARNING", logger="mlcore.config"):
+        # profile (old) < file (new) < --set (old)
+        out = layer_configs(Renamed, {"data": {"seed": 1, "size": 7}}, {"dataset": {"seed": 2}}, ["data.path=x"])
+    assert out["dataset"] == {"seed": 2, "size": 7, "path": "x"}
+    assert "data" not in out
+    assert len(_renamed_warnings(caplog)) == 1
+    # file (old) beats profile (new); --set (old) beats the file; defaults survive the merge
+    out = layer_configs(Renamed, {"dataset": {"seed": 1}}, {"data": {"seed": 2}})
+    assert out["dataset"] == {"seed": 2, "size": 5, "path": ""}
+    out = layer_configs(Renamed, {}, {"dataset": {"seed": 2}}, ["data.seed=3"])
+    assert structure(Renamed, out).dataset.seed == 3
+    # a profile in the old name does not beat a file in the new one
+    out = layer_configs(Renamed, {"data": {"seed": 1}}, {"dataset": {"seed": 2}})
+    assert out["dataset"]["seed"] == 2
+
+
+def test_giving_both_names_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"both \[data\] and \[dataset\] are given"):
+        structure(Renamed, {"data": {"seed": 1}, "dataset": {"seed": 2}})
+    with pytest.raises(ConfigError, match=r"^c\.toml: both \[data\] and \[dataset\]"):
+        layer_configs(Renamed, {}, {"data": {}, "dataset": {}}, document_name="c.toml")
+    with pytest.raises(ConfigError, match=r"--set 'data.seed=1' and --set 'dataset.seed=2' name the same table"):
+        layer_configs(Renamed, {}, {}, ["data.seed=1", "dataset.seed=2"])
+
+
+def test_override_value_keeps_every_equals_after_the_first() -> None:
+    # split at the first '=': a last-'=' split would make the key 'path=/a'
+    out = apply_overrides({}, ["data.path=/a=b", "x=="])
+    assert out == {"data": {"path": "/a=b"}, "x": "="}
+    assert layer_configs(Renamed, {}, {}, ["data.path=/a=b"])["dataset"]["path"] == "/a=b"
+
+
+def test_apply_overrides_leaves_the_callers_dict_unchanged() -> None:
+    data = {"model": {"hidden": 3, "layers": {"n": 1}}}
+    out = apply_overrides(data, ["model.hidden=5", "model.layers.n=2"])
+    assert data == {"model": {"hidden": 3, "layers": {"n": 1}}}
+    assert out["model"] == {"hidden": 5, "layers": {"n": 2}}

@@ -8,6 +8,8 @@
 - :func:`load_file` / :func:`save_toml` read and (atomically) write config files.
 - Validators :func:`one_of`, :func:`positive`, :func:`non_negative`, :func:`in_range` give
   messages in the same one-line style.
+- A field with ``metadata={"mlcore_old_names": ("data",)}`` reads an old table name (``[data]``,
+  ``--set data.x=1``) as the field, with a one-line deprecation warning (:func:`rename_old_tables`).
 - :func:`component_field` declares a section that selects a registered component by ``name``
   and holds that component's own config (used by ``mlcore train`` configs).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import logging
 import math
 import types
 import typing
@@ -27,6 +30,11 @@ import attrs
 import tomllib
 
 from mlcore.errors import ConfigError, did_you_mean
+
+log = logging.getLogger(__name__)
+
+#: Field metadata key: old names of a config table, still read (``metadata={OLD_NAMES: ("data",)}``).
+OLD_NAMES = "mlcore_old_names"
 
 # --------------------------------------------------------------------------- validators
 
@@ -230,6 +238,7 @@ def structure(cls: type, data: Mapping[str, Any], *, where: str = "") -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where.rstrip('.') or 'config'}: expected a table, got {data!r}")
     fields = {f.name: f for f in attrs.fields(cls)}
+    data = rename_old_tables(cls, data, where=where)
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # unresolvable annotations: fall back to no conversion
@@ -316,6 +325,99 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
     return rows
 
 
+# --------------------------------------------------------------------------- renamed tables
+
+
+def old_table_names(cls: type | None) -> dict[str, str]:
+    """``{old name: field name}`` for the fields of attrs class ``cls`` that declare ``mlcore_old_names``."""
+    if cls is None or not attrs.has(cls):
+        return {}
+    return {old: f.name for f in attrs.fields(cls) for old in f.metadata.get(OLD_NAMES, ())}
+
+
+def _warn_renamed(old: str, new: str, where: str = "") -> None:
+    log.warning("config: [%s%s] is now [%s%s]; the old name is still read", where, old, where, new)
+
+
+def rename_old_tables(
+    cls: type | None, data: Mapping[str, Any], *, where: str = "", source: str = "", warn: bool = True
+) -> dict[str, Any]:
+    """``data`` with each top-level key that is an old name of a field of ``cls`` renamed to the field.
+
+    Logs one deprecation line per renamed key (unless ``warn`` is false). Giving both the old and the
+    new name raises :class:`~mlcore.errors.ConfigError`; ``source`` (a file name) prefixes that message.
+    """
+    renames = old_table_names(cls)
+    if not renames or not any(key in renames for key in data):
+        return dict(data)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        new = renames.get(key)
+        if new is None:
+            out[key] = value
+            continue
+        if new in data:
+            prefix = f"{source}: " if source else ""
+            raise ConfigError(
+                f"{prefix}both [{where}{key}] and [{where}{new}] are given; [{where}{key}] is the old name "
+                f"of [{where}{new}]: keep only [{where}{new}]"
+            )
+        if warn:
+            _warn_renamed(key, new, where)
+        out[new] = value
+    return out
+
+
+def _rename_override(item: str, renames: Mapping[str, str]) -> tuple[str, str | None]:
+    """``("dataset.seed=3", "data")`` for ``"data.seed=3"`` when ``data`` is an old name; else ``(item, None)``."""
+    key, sep, raw = item.partition("=")
+    head, dot, rest = key.strip().partition(".")
+    if not sep or head not in renames:
+        return item, None
+    return f"{renames[head]}{dot}{rest}={raw}", head
+
+
+def _rename_overrides(cls: type | None, overrides: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """The overrides with old table names rewritten, and ``{old: new}`` for those that were."""
+    renames = old_table_names(cls)
+    items = list(overrides)
+    if not renames:
+        return items, {}
+    out: list[str] = []
+    old_items: dict[str, str] = {}  # new name -> first item using an old name
+    new_items: dict[str, str] = {}  # new name -> first item using the new name
+    used: dict[str, str] = {}
+    for item in items:
+        new_item, old = _rename_override(item, renames)
+        head = item.partition("=")[0].strip().partition(".")[0]
+        if old is not None:
+            old_items.setdefault(renames[old], item)
+            used[old] = renames[old]
+        elif head in renames.values():
+            new_items.setdefault(head, item)
+        out.append(new_item)
+    for new, item in old_items.items():
+        if new in new_items:
+            old = item.partition("=")[0].strip().partition(".")[0]
+            raise ConfigError(
+                f"--set {item!r} and --set {new_items[new]!r} name the same table "
+                f"([{old}] is the old name of [{new}]): use only [{new}]"
+            )
+    return out, used
+
+
+def rename_old_overrides(cls: type | None, overrides: Iterable[str], *, warn: bool = True) -> list[str]:
+    """``--set`` items whose first segment is an old table name of ``cls``, rewritten to the field's name.
+
+    Mixing the old and the new name of one table raises :class:`~mlcore.errors.ConfigError`.
+    """
+    out, used = _rename_overrides(cls, overrides)
+    if warn:
+        for old, new in used.items():
+            _warn_renamed(old, new)
+    return out
+
+
 # --------------------------------------------------------------------------- overrides and files
 
 
@@ -392,6 +494,8 @@ def layer_configs(
     profile: Mapping[str, Any],
     document: Mapping[str, Any],
     overrides: Iterable[str] = (),
+    *,
+    document_name: str = "config file",
 ) -> dict[str, Any]:
     """The raw config of a run: ``cls`` defaults < ``profile`` < ``document`` (a config file) < ``overrides``.
 
@@ -399,7 +503,20 @@ def layer_configs(
     ``variants``): one given by the profile or the document replaces the lower levels' table whole,
     so a profile listing three variants runs three, not those three plus the defaults. ``--set``
     overrides always merge (``--set variants.per.lr=1e-3`` changes one entry).
+
+    Old table names (fields with ``mlcore_old_names``) are renamed in every layer *before* merging,
+    so ``[data]`` in a profile and ``--set data.seed=3`` layer exactly like ``[dataset]``; one
+    deprecation line is logged per old name. ``document_name`` names the document in errors.
     """
+    renamed: dict[str, str] = {}
+    for layer in (profile, document):
+        renamed.update({old: new for old, new in old_table_names(cls).items() if old in layer})
+    profile = rename_old_tables(cls, profile, source="profile", warn=False)
+    document = rename_old_tables(cls, document, source=document_name, warn=False)
+    overrides, used = _rename_overrides(cls, overrides)
+    renamed.update(used)
+    for old, new in renamed.items():
+        _warn_renamed(old, new)
     base: dict[str, Any] = unstructure(cls()) if cls is not None else {}
     middle: dict[str, Any] = copy.deepcopy(dict(profile))
     for path in free_tables(cls) if cls is not None else []:
