@@ -3,6 +3,7 @@
 - :class:`Pipeline`: the contract, ``Pipeline(config)``, :meth:`Pipeline.check`, :meth:`Pipeline.run`.
 - :class:`Recipe`, :class:`RecipePipeline`, :class:`ExportConfig`, :class:`Parts`: a supervised
   pipeline declared as data (see :mod:`mlcore.pipelines.recipe`).
+- :class:`RunContext` (from :mod:`mlcore.runs`): what ``check``/``run`` receive.
 
 A pipeline with its own flow::
 
@@ -28,15 +29,21 @@ if TYPE_CHECKING:
     from mlcore.pipelines.recipe import ExportConfig, Parts, Recipe, RecipePipeline
     from mlcore.runs import RunContext
 
-__all__ = ["ExportConfig", "Parts", "Pipeline", "Recipe", "RecipePipeline"]
+__all__ = ["ExportConfig", "Parts", "Pipeline", "Recipe", "RecipePipeline", "RunContext"]
 
-_RECIPE = {"ExportConfig", "Parts", "Recipe", "RecipePipeline"}
+_WHERE = {
+    "ExportConfig": "mlcore.pipelines.recipe",
+    "Parts": "mlcore.pipelines.recipe",
+    "Recipe": "mlcore.pipelines.recipe",
+    "RecipePipeline": "mlcore.pipelines.recipe",
+    "RunContext": "mlcore.runs",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The recipe names, imported on first use (``mlcore.pipelines.recipe`` imports this module)."""
-    if name in _RECIPE:
-        return getattr(importlib.import_module("mlcore.pipelines.recipe"), name)
+    """The recipe names and :class:`RunContext`, imported on first use (the recipe module imports this one)."""
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
     raise AttributeError(f"module 'mlcore.pipelines' has no attribute {name!r}")
 
 
