@@ -26,10 +26,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlcore.pipelines.recipe import ExportConfig, Parts, Recipe, RecipePipeline
+    from mlcore.pipelines.recipe import ExportConfig, Parts, Recipe, RecipePipeline, link_dimensions
     from mlcore.runs import RunContext
 
-__all__ = ["ExportConfig", "Parts", "Pipeline", "Recipe", "RecipePipeline", "RunContext"]
+__all__ = ["ExportConfig", "Parts", "Pipeline", "Recipe", "RecipePipeline", "RunContext", "link_dimensions"]
 
 _WHERE = {
     "ExportConfig": "mlcore.pipelines.recipe",
@@ -37,6 +37,7 @@ _WHERE = {
     "Recipe": "mlcore.pipelines.recipe",
     "RecipePipeline": "mlcore.pipelines.recipe",
     "RunContext": "mlcore.runs",
+    "link_dimensions": "mlcore.pipelines.recipe",
 }
 
 
