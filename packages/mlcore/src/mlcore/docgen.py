@@ -113,20 +113,26 @@ def render_cli_markdown() -> str:
 PUBLIC_API: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "mlcore",
-        ("ComponentSpec", "hookimpl", "get_registry", "build", "run", "train", "evaluate", "export", "generate_data"),
-    ),
-    (
-        "mlcore.errors",
         (
+            "ComponentSpec",
+            "hookimpl",
+            "get_registry",
+            "build",
+            "run",
+            "train",
+            "evaluate",
+            "export",
+            "generate_data",
+            "load_checkpoint",
             "MlcoreError",
             "ConfigError",
             "DataError",
             "CheckpointError",
             "PluginError",
             "ComponentNotFoundError",
-            "RunInterrupted",
         ),
     ),
+    ("mlcore.errors", ("RunInterrupted",)),
     ("mlcore.config", ("one_of", "in_range", "positive", "non_negative", "component_field", "ComponentConfig")),
     ("mlcore.data", ("DataModule",)),
     (

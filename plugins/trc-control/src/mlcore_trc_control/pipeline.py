@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from mlcore.pipelines import ExportConfig, Parts, Recipe, RecipePipeline, RunContext
-from mlcore.pipelines.recipe import link_dimensions
+from mlcore.pipelines import ExportConfig, Parts, Recipe, RecipePipeline, RunContext, link_dimensions
 from mlcore.training import TrainerConfig
 from mlcore_trc_control.comparison import ComparisonConfig
 from mlcore_trc_control.data import DATA_FILE, LQRData, LQRDataConfig
