@@ -1,6 +1,7 @@
 """The docs run: every ```python block of README.md and docs/*.md is executed, so a doc that drifts fails.
 
-Per page, in a fresh temporary directory (the working directory, and first on ``sys.path``):
+Per page, in a fresh interpreter whose working directory is a new temporary directory (first on
+``sys.path``):
 
 - a block preceded by ``<!-- file: path/to/module.py -->`` is written to that file (parent
   packages get an empty ``__init__.py``) instead of being run, so a tutorial can build a plugin;
@@ -16,14 +17,14 @@ step with the code). ``hooks.md``'s examples are complete and run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from mlcore.registry import set_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -49,40 +50,45 @@ def test_blocks_are_found() -> None:
     assert any(marker == "" for marker, *_ in found)
 
 
+_RUNNER = """
+import json, sys
+namespace = {"__name__": "__main__"}
+for where, code in json.load(open(sys.argv[1], encoding="utf-8")):
+    exec(compile(code, where, "exec"), namespace)
+"""
+
+
 @pytest.mark.parametrize(
     "page",
     [pytest.param(p, marks=[pytest.mark.slow] if p.name in SLOW else [], id=p.name) for p in PAGES if blocks(p)],
 )
-def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    restore = set_registry(None)  # a page may register plugins: give it its own registry
-    before = set(sys.modules)
-    namespace: dict[str, object] = {"__name__": f"doc_{page.stem.replace('-', '_')}"}
-    try:
-        for marker, argument, code, line in blocks(page):
-            where = f"{page.relative_to(ROOT)}:{line}"
-            if marker == "skip-test":
-                assert argument, f"{where}: say why the block is skipped (<!-- skip-test: reason -->)"
-                continue
-            if marker == "file":
-                target = tmp_path / argument
-                target.parent.mkdir(parents=True, exist_ok=True)
-                for parent in target.relative_to(tmp_path).parents:
-                    if parent != Path(".") and not (tmp_path / parent / "__init__.py").exists():
-                        (tmp_path / parent / "__init__.py").write_text("", encoding="utf-8")
-                target.write_text(code, encoding="utf-8")
-                continue
-            compiled = compile(code, where, "exec")
-            if page.name not in COMPILE_ONLY:
-                exec(compiled, namespace)
-    finally:
-        restore()
-        for name in set(sys.modules) - before:
-            module = sys.modules.get(name)
-            if module is not None and str(getattr(module, "__file__", "") or "").startswith(str(tmp_path) + os.sep):
-                del sys.modules[name]
+def test_python_blocks_run(page: Path, tmp_path: Path) -> None:
+    """The page's blocks run in a fresh interpreter, as a reader would run them."""
+    runnable: list[tuple[str, str]] = []
+    for marker, argument, code, line in blocks(page):
+        where = f"{page.relative_to(ROOT)}:{line}"
+        if marker == "skip-test":
+            assert argument, f"{where}: say why the block is skipped (<!-- skip-test: reason -->)"
+        elif marker == "file":
+            target = tmp_path / argument
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for parent in target.relative_to(tmp_path).parents:
+                if parent != Path(".") and not (tmp_path / parent / "__init__.py").exists():
+                    (tmp_path / parent / "__init__.py").write_text("", encoding="utf-8")
+            target.write_text(code, encoding="utf-8")
+        elif page.name in COMPILE_ONLY:
+            compile(code, where, "exec")
+        else:
+            runnable.append((where, code))
+    if not runnable:
+        return
+    (tmp_path / "_blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "MLCORE_PLUGINS"}
+    env.update(MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")])))
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNNER, "_blocks.json"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"{page.name}: a code block failed\n{done.stderr[-4000:]}"
 
 
 def test_example_plugin_imports_only_documented_names() -> None:

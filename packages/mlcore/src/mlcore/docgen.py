@@ -219,6 +219,8 @@ def render_api_markdown() -> str:
         parts.append(f"## `{module}`\n")
         for name in names:
             obj = getattr(mod, name)
+            if inspect.ismodule(obj) and hasattr(mod, "__getattr__"):  # a submodule shadows a lazy name
+                obj = mod.__getattr__(name)
             kind = "class" if inspect.isclass(obj) else "function" if callable(obj) else "value"
             sig = _signature(obj) if kind != "value" else ""
             parts.append(
