@@ -268,6 +268,11 @@ class RecipePipeline(Pipeline, Generic[C]):
     def check(self, ctx: RunContext) -> None:
         """Build the parts and run one batch through the model; a wrong prediction shape is a one-line ConfigError."""
         parts = self.build(ctx)
+        if parts.loss is None and not callable(getattr(parts.model, "compute_loss", None)):
+            raise ConfigError(
+                f"[loss] is required: model {parts.components['model'][0]!r} has no compute_loss(batch, loss_fn) "
+                "(see `mlcore list loss`)"
+            )
         check_prediction_shape(parts, model_key=_key(parts, "model"), dataset_key=_key(parts, "dataset"))
         self._checked = True
 
