@@ -282,9 +282,40 @@ def test_threads_setting_is_applied_and_recorded(toy):
 
 def test_build_validates(toy):
     loss = mlcore.build("loss", "huber", {"delta": 2.0})
-    assert loss is not None
+    assert loss.config.delta == 2.0
     with pytest.raises(ConfigError, match=r"loss\.delta"):
         mlcore.build("loss", "huber", {"delta": -1.0})
+
+
+def test_build_takes_a_component_table(toy):
+    """``mlcore.build("loss", cfg.loss)`` with a pipeline config's component table (the tutorial's line)."""
+    from mlcore.pipelines.sections import ComponentConfig
+    from mlcore.registry import get_registry
+
+    table = ComponentConfig("huber", get_registry().get("loss", "huber").make_config({"delta": 3.0}))
+    assert mlcore.build("loss", table).config.delta == 3.0
+
+
+def test_old_run_config_with_renamed_tables_resumes(tmp_path):
+    """A config.toml saved before a table rename (or with ``loss = "mse"`` for a loss table) is the same config."""
+    import attrs
+
+    from mlcore.pipelines.sections import component_field
+
+    @attrs.define
+    class Data:
+        n: int = 3
+
+    @attrs.define
+    class Cfg:
+        dataset: Data = attrs.field(factory=Data, metadata={"mlcore_old_names": ("data",)})
+        loss: object = component_field("loss", "mse")
+
+    old = {"run": {"plugin": "p"}, "data": {"n": 3}, "loss": "mse"}
+    new = api._as_current_document(old, Cfg)
+    assert api.config_differences(new, {"run": {"plugin": "p"}, **api.unstructure(Cfg())}) == []
+    changed = api._as_current_document({**old, "data": {"n": 4}}, Cfg)
+    assert api.config_differences(changed, {"run": {"plugin": "p"}, **api.unstructure(Cfg())}) == [("dataset.n", 4, 3)]
 
 
 def _crafted_checkpoint(path, components):

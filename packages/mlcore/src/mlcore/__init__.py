@@ -26,6 +26,7 @@ from mlcore.errors import (
     DataError,
     MlcoreError,
     PluginError,
+    RunInterrupted,
 )
 from mlcore.hookspecs import hookimpl
 from mlcore.registry import get_registry
@@ -39,6 +40,7 @@ __all__ = [
     "DataError",
     "MlcoreError",
     "PluginError",
+    "RunInterrupted",
     "__version__",
     "build",
     "compare",

@@ -81,11 +81,17 @@ class RunResult:
     settings: RunSettings
 
 
-def build(kind: str, name: str, config: Any = None, /, **kwargs: Any) -> Any:
+def build(kind: str, name: Any, config: Any = None, /, **kwargs: Any) -> Any:
     """Build a registered component: ``build("model", "trc", {"size": "small"})``.
+
+    ``name`` may also be a pipeline config's component table: ``build("loss", cfg.loss)``.
 
     ``config`` may be ``None`` (defaults), a mapping (validated strictly) or a config instance.
     """
+    from mlcore.pipelines.sections import ComponentConfig
+
+    if isinstance(name, ComponentConfig):  # a component table of a pipeline config: build("loss", cfg.loss)
+        name, config = name.name, name.config if config is None else config
     spec = get_registry().get(kind, name)
     if config is None or isinstance(config, Mapping):
         config = spec.make_config(dict(config or {}), where=f"{kind}.")
@@ -237,6 +243,17 @@ def _has_trained(out_dir: Path) -> bool:
     return (out_dir / "summary.json").exists() and _read_summary(out_dir, read_json).get("status") != "interrupted"
 
 
+def _as_current_document(document: Mapping[str, Any], config_class: type) -> dict[str, Any]:
+    """A saved ``config.toml`` document as today's code writes it: old table names renamed, and the
+    pipeline tables structured and unstructured again (so ``loss = "mse"`` equals ``[loss] name = "mse"``).
+    A table today's config class no longer accepts is kept as written, and shows up as a difference."""
+    run_table = document.get("run", {})
+    tables = rename_old_tables(config_class, {k: v for k, v in document.items() if k != "run"}, warn=False)
+    with contextlib.suppress(ConfigError):
+        tables = unstructure(structure(config_class, tables)) or {}
+    return {"run": run_table, **tables}
+
+
 def _check_reuse(out_dir: Path, resolved: ResolvedRun) -> bool:
     """Decide whether ``resolved`` may run in ``out_dir``; returns True when it continues a run there.
 
@@ -250,7 +267,7 @@ def _check_reuse(out_dir: Path, resolved: ResolvedRun) -> bool:
         log.info("re-using %s: it holds a config.toml but nothing trained", out_dir)
         return False
     try:
-        previous = rename_old_tables(type(resolved.config), load_file(config_path), warn=False)
+        previous = _as_current_document(load_file(config_path), type(resolved.config))
     except ConfigError as exc:
         raise ConfigError(f"{out_dir} holds an unreadable config.toml ({exc}); pick another --out") from None
     diffs = config_differences(previous, resolved.to_document())
@@ -733,9 +750,9 @@ def export(
 
     ``onnx_exporter``: ``"auto"`` (torch.export-based, falling back to legacy), ``"dynamo"`` or
     ``"legacy"`` (the TorchScript-based exporter: several times faster to run, deprecated by torch).
-    Returns an :class:`mlcore.export.ExportResult` (path, max abs diff, tolerance, ok).
+    Returns an :class:`mlcore.exporting.ExportResult` (path, max abs diff, tolerance, ok).
     """
-    from mlcore.export import export_model
+    from mlcore.exporting import export_model
     from mlcore.training.checkpoint import build_model
 
     formats = ("torchscript", "onnx")

@@ -155,7 +155,7 @@ PUBLIC_API: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mlcore.evaluation.regression", ("RegressionEvaluator", "RegressionEvaluatorConfig")),
     ("mlcore.report", ("write_report",)),
     ("mlcore.io", ("atomic_write", "atomic_write_text", "atomic_write_json")),
-    ("mlcore.export", ("export_model", "ExportResult")),
+    ("mlcore.exporting", ("export_model", "ExportResult")),
     ("mlcore.testing", ("PluginContract", "ContractError")),
 )
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from mlcore.data import DataModule
     from mlcore.evaluation import Evaluator
-    from mlcore.export import ExportResult
+    from mlcore.exporting import ExportResult
     from mlcore.runs import RunContext
     from mlcore.training import FitResult, Trainer
 
@@ -80,7 +80,7 @@ class Parts(Generic[C]):
         model, loss, trainer, evaluator: the built components (``loss``/``evaluator`` may be ``None``).
         components: ``{kind: (name, config)}`` as recorded in the checkpoint's meta.
         fit: the trainer's :class:`~mlcore.training.FitResult` (``None`` before training).
-        export: the :class:`~mlcore.export.ExportResult` (``None`` without export, or when it was skipped).
+        export: the :class:`~mlcore.exporting.ExportResult` (``None`` without export, or when it was skipped).
     """
 
     config: C
@@ -325,7 +325,7 @@ class RecipePipeline(Pipeline, Generic[C]):
 
     def _export(self, ctx: RunContext, parts: Parts[C], cfg: ExportConfig) -> dict[str, float]:
         """Export into ``<run>/model.<onnx|ts>`` with the outputs-match check; a missing exporter is only logged."""
-        from mlcore.export import export_model
+        from mlcore.exporting import export_model
 
         suffix = ".onnx" if cfg.format == "onnx" else ".ts"
         try:

@@ -1,4 +1,4 @@
-"""Tests of TorchScript / ONNX export with verification (mlcore/export.py)."""
+"""Tests of TorchScript / ONNX export with verification (mlcore/exporting.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mlcore.errors import ConfigError, MlcoreError
-from mlcore.export import ExportResult, export_model
+from mlcore.exporting import ExportResult, export_model
 
 
 class LSTMRegressor(nn.Module):

@@ -2,7 +2,7 @@
 
 ::
 
-    from mlcore.export import export_model
+    from mlcore.exporting import export_model
 
     result = export_model(model, None, "model.onnx", format="onnx")  # uses model.example_input()
     print(result.summary())
