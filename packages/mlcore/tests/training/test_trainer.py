@@ -16,8 +16,9 @@ from torch import nn
 from mlcore.config import structure
 from mlcore.errors import CheckpointError, ConfigError, MlcoreError
 from mlcore.training import Callback, FitResult, Trainer, TrainerConfig
+from mlcore.training._loaders import shuffle_seed
+from mlcore.training.batches import batch_size_of, move_to_device
 from mlcore.training.checkpoint import load_checkpoint
-from mlcore.training.trainer import batch_size_of, move_to_device, shuffle_seed
 
 from .conftest import LossHookNet, OtherNet, TinyConfig, TinyData, TinyDataConfig, TinyNet
 
@@ -81,20 +82,20 @@ def test_checkpoint_carries_full_state(fit_tiny: Any) -> None:
 
 
 def test_grad_norm_is_sampled_without_clipping_or_callbacks(fit_tiny: Any) -> None:
-    from mlcore.training import trainer as trainer_module
+    from mlcore.training import _loop as loop_module
 
     seen: list[int] = []
-    real = trainer_module._total_norm
+    real = loop_module.total_norm
 
     def counting(grads: list[torch.Tensor], uniform: bool = False) -> torch.Tensor:
         seen.append(1)
         return real(grads, uniform)
 
-    trainer_module._total_norm = counting  # type: ignore[assignment]
+    loop_module.total_norm = counting  # type: ignore[assignment]
     try:
         result, _, _ = fit_tiny(epochs=2, batch_size=4)  # 18 optimizer steps per epoch
     finally:
-        trainer_module._total_norm = real  # type: ignore[assignment]
+        loop_module.total_norm = real  # type: ignore[assignment]
     assert len(seen) == 2 * 2  # steps 0 and 10 of each epoch
     for rec in result.history:
         assert rec["grad_norm"] > 0 and rec["grad_norm_max"] >= rec["grad_norm"]
@@ -389,7 +390,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(fit_tiny: Any, hook: s
 
 def test_finished_run_is_not_trained_again(fit_tiny: Any, caplog: pytest.LogCaptureFixture) -> None:
     first, m1, _ = fit_tiny(epochs=2)
-    caplog.set_level(logging.INFO, logger="mlcore.training.trainer")
+    caplog.set_level(logging.INFO, logger="mlcore.training")
     again, m2, _ = fit_tiny(epochs=2)
     assert "nothing to do" in caplog.text
     assert curves(again.history) == curves(first.history) and same_weights(m1, m2)
@@ -425,7 +426,7 @@ def test_progress_bar_shows_live_loss(fit_tiny: Any, monkeypatch: pytest.MonkeyP
 
 
 def test_epoch_lines_are_logged(fit_tiny: Any, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="mlcore.training.trainer")
+    caplog.set_level(logging.INFO, logger="mlcore.training")
     result, _, _ = fit_tiny(epochs=2)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
     assert len(lines) == 2 and "train_loss=" in lines[0] and "val_loss=" in lines[0] and "lr=" in lines[0]

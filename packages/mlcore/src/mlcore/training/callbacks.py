@@ -1,9 +1,8 @@
 """Training callbacks: the trainer's extension point.
 
 A callback overrides any of the hooks below; each receives the running
-:class:`~mlcore.training.Trainer` (``trainer.model``, ``trainer.optimizer``, ``trainer.epoch``,
-``trainer.global_step``, ``trainer.history``, ``trainer.run_dir``, ``trainer.log_scalars(...)``,
-``trainer.log_histogram(...)``) and can end training by setting ``trainer.should_stop = True``.
+:class:`~mlcore.training.Trainer`, of which it may use what :class:`TrainerView` lists, and can end
+training by setting ``trainer.should_stop = True``.
 A callback that keeps state across epochs returns it from :meth:`Callback.state_dict` so a
 resumed run continues exactly where it stopped.
 
@@ -20,42 +19,84 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
-    from mlcore.training.trainer import FitResult, Trainer
+    from mlcore.training.result import FitResult
+
+
+class TrainerView(Protocol):
+    """What a callback may read from the trainer it is handed (and ``should_stop``/``stop_reason`` to set).
+
+    Attributes:
+        model: the model being trained; optimizer, scheduler: its optimizer and epoch scheduler.
+        epoch: the epoch being run (1-based); history: the records of the finished epochs.
+        best_metric, best_epoch, monitor: the best value of the monitored metric so far, and where.
+        run_dir, device: the run directory and the training device.
+        should_stop, stop_reason: set ``should_stop = True`` to end training after this epoch.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    epoch: int
+    history: list[dict[str, Any]]
+    best_metric: float
+    best_epoch: int
+    monitor: str
+    run_dir: Path
+    device: torch.device
+    should_stop: bool
+    stop_reason: str
+
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps taken so far (all sessions)."""
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files (rank 0, or not distributed)."""
+
+    def log_scalars(self, values: Mapping[str, float | None], step: int) -> None:
+        """Send scalars to every tracker (``None`` values are skipped)."""
+
+    def log_histogram(self, name: str, values: torch.Tensor, step: int) -> None:
+        """Send a histogram to every tracker."""
 
 
 class Callback:
     """Base class: every hook is a no-op. Epoch numbers are 1-based (the epoch being run/just run)."""
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         """Called once after setup (and after a resume restored the state), before the first epoch."""
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
         """Called before the training batches of ``epoch``."""
 
-    def on_before_optimizer_step(self, trainer: Trainer, grad_norm: torch.Tensor) -> None:
+    def on_before_optimizer_step(self, trainer: TrainerView, grad_norm: torch.Tensor) -> None:
         """Called after backward (gradients unscaled and clipped) and before ``optimizer.step()``.
 
         ``grad_norm`` is the global gradient norm before clipping (a 0-d tensor).
         """
 
-    def on_batch_end(self, trainer: Trainer, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
+    def on_batch_end(self, trainer: TrainerView, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
         """Called after each training batch with its (detached) loss and the model's extra values."""
 
-    def on_validation_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
+    def on_validation_end(self, trainer: TrainerView, epoch: int, metrics: dict[str, Any]) -> None:
         """Called after validation with ``{"val_loss": ..., "val_<name>": ...}`` (empty without a val set)."""
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
         """Called with the epoch's history record, before ``last.pt``/``best.pt`` are written.
 
         ``trainer.best_epoch == epoch`` tells whether this epoch is the new best.
         """
 
-    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+    def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
         """Called once when training ends for any reason (the model then holds the best weights)."""
 
     def state_dict(self) -> dict[str, Any]:
@@ -93,7 +134,7 @@ class EarlyStopping(Callback):
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
         """Update the counter and set ``trainer.should_stop`` when patience is exhausted."""
         value = record.get(self.monitor)
         if value is None or not math.isfinite(value):
@@ -132,11 +173,11 @@ class GradientHistogramCallback(Callback):
         self._per_param: list[torch.Tensor] = []
         self._names: list[str] = []
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
         """Reset the epoch's records."""
         self._global, self._per_param = [], []
 
-    def on_before_optimizer_step(self, trainer: Trainer, grad_norm: torch.Tensor) -> None:
+    def on_before_optimizer_step(self, trainer: TrainerView, grad_norm: torch.Tensor) -> None:
         """Record the global and per-parameter gradient norms of this step."""
         import torch
 
@@ -148,7 +189,7 @@ class GradientHistogramCallback(Callback):
         self._global.append(grad_norm.detach().float().reshape(()))
         self._per_param.append(torch.stack([n.float() for n in norms]))
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
         """Log the histograms of the epoch."""
         import torch
 
@@ -171,7 +212,7 @@ class LearningRateLogger(Callback):
     def __init__(self) -> None:
         self.values: list[tuple[int, float]] = []
 
-    def on_batch_end(self, trainer: Trainer, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
+    def on_batch_end(self, trainer: TrainerView, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
         """Send ``lr/group<i>`` for the current global step."""
         groups = trainer.optimizer.param_groups
         scalars = {f"lr/group{i}": float(g["lr"]) for i, g in enumerate(groups)}

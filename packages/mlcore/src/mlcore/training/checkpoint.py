@@ -39,7 +39,7 @@ CHECKPOINT_KIND = "mlcore-checkpoint"
 # --------------------------------------------------------------------------- meta
 
 
-def plain(obj: Any, where: str = "state") -> Any:
+def plain_values(obj: Any, where: str = "state") -> Any:
     """``obj`` reduced to tensors and plain Python values (what ``weights_only=True`` loads).
 
     NumPy arrays become tensors and NumPy scalars Python numbers; attrs instances are
@@ -52,9 +52,9 @@ def plain(obj: Any, where: str = "state") -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, Mapping):
-        return {k: plain(v, f"{where}.{k}") for k, v in obj.items()}
+        return {k: plain_values(v, f"{where}.{k}") for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        items = [plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        items = [plain_values(v, f"{where}[{i}]") for i, v in enumerate(obj)]
         return items if isinstance(obj, list) else tuple(items)
     if isinstance(obj, torch.device | torch.dtype):
         return str(obj)
@@ -72,7 +72,7 @@ def plain(obj: Any, where: str = "state") -> Any:
     if attrs.has(type(obj)):
         from mlcore.config import unstructure
 
-        return plain(unstructure(obj), where)
+        return plain_values(unstructure(obj), where)
     raise CheckpointError(f"cannot store {where} in a checkpoint: {type(obj).__name__} is not a tensor or plain value")
 
 
@@ -87,7 +87,7 @@ def _component_entry(name: str, config: Any) -> dict[str, Any]:
         cfg = dict(config)
     else:
         cfg = unstructure(config)
-    return {"name": name, "config": plain(cfg, f"components.{name}.config")}
+    return {"name": name, "config": plain_values(cfg, f"components.{name}.config")}
 
 
 def make_meta(
@@ -124,8 +124,8 @@ def make_meta(
         "mlcore_version": __version__,
         "plugin_api": PLUGIN_API_VERSION,
         "components": {kind: _component_entry(name, cfg) for kind, (name, cfg) in components.items()},
-        "data_state": plain(data.state_dict() if data is not None else {}, "data_state"),
-        **{k: plain(v, k) for k, v in extra.items()},
+        "data_state": plain_values(data.state_dict() if data is not None else {}, "data_state"),
+        **{k: plain_values(v, k) for k, v in extra.items()},
     }
 
 
@@ -151,8 +151,8 @@ def checkpoint_payload(*, model: nn.Module, meta: Mapping[str, Any] | None, **st
         "kind": CHECKPOINT_KIND,
         "format": CHECKPOINT_FORMAT,
         "model": unwrap_model(model).state_dict(),
-        "meta": plain(dict(meta or {}), "meta"),
-        **{k: plain(v, k) for k, v in state.items()},
+        "meta": plain_values(dict(meta or {}), "meta"),
+        **{k: plain_values(v, k) for k, v in state.items()},
     }
 
 
@@ -169,23 +169,27 @@ def save_checkpoint(path: str | Path, *, model: nn.Module, meta: Mapping[str, An
     """Write a checkpoint atomically (a reader never sees a half-written file); returns the path.
 
     ``state`` holds further entries (``epoch``, ``optimizer``, ...); everything must reduce to
-    tensors and plain Python values (see :func:`plain`).
+    tensors and plain Python values (see :func:`plain_values`).
     """
     return write_payload(path, checkpoint_payload(model=model, meta=meta, **state))
 
 
-def snapshot(obj: Any) -> Any:
+def detached_copy(obj: Any) -> Any:
     """A copy of nested dicts/lists/tuples whose tensors are detached clones (safe to write later)."""
     import torch
 
     if isinstance(obj, torch.Tensor):
         return obj.detach().clone()
     if isinstance(obj, Mapping):
-        return {k: snapshot(v) for k, v in obj.items()}
+        return {k: detached_copy(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        items = [snapshot(v) for v in obj]
+        items = [detached_copy(v) for v in obj]
         return items if isinstance(obj, list) else tuple(items)
     return obj
+
+
+#: The former name of :func:`plain_values`, kept for code outside the trainer that imports it.
+plain = plain_values
 
 
 class CheckpointWriter:
@@ -193,7 +197,7 @@ class CheckpointWriter:
 
     With ``background=True`` :meth:`submit` returns at once and the job runs on a worker thread;
     the next :meth:`submit`, :meth:`wait` or :meth:`close` first waits for it and re-raises its
-    error. Jobs must own their data (see :func:`snapshot`): the caller goes on changing the model.
+    error. Jobs must own their data (see :func:`detached_copy`): the caller goes on changing the model.
     Like Lightning's ``AsyncCheckpointIO``, but only the file I/O moves off the training thread.
     """
 
