@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlcore.data import DataModule
 from mlcore.training import Callback, Trainer, TrainerConfig
-from mlcore.training._loaders import shuffle_seed
+from mlcore.training.trainer import shuffle_seed
 
 TARGET_OVERHEAD = 0.05
 

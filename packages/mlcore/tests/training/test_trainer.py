@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mlcore.config import structure
-from mlcore.errors import CheckpointError, ConfigError, MlcoreError
+from mlcore.errors import CheckpointError, ConfigError, MlcoreError, RunInterrupted
 from mlcore.training import Callback, FitResult, Trainer, TrainerConfig
 from mlcore.training._loaders import shuffle_seed
 from mlcore.training.batches import batch_size_of, move_to_device
@@ -368,9 +368,13 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(fit_tiny: Any, hook: s
     assert full.stopped_reason == "completed" and full.epochs_run == 4
 
     interrupt = InterruptAt(3 if hook != "on_epoch_end" else 2, hook)
-    part, _, run_dir = fit_tiny("resumed", cbs=(interrupt,), **RESUME_CONFIG)
-    assert part.stopped_reason == "interrupted" and part.epochs_run == saved_epochs
+    with pytest.raises(RunInterrupted, match=f"holds epoch {saved_epochs} of 4") as exc:
+        fit_tiny("resumed", cbs=(interrupt,), **RESUME_CONFIG)
+    run_dir = Path(str(exc.value.run_dir))
+    assert exc.value.signal_name == "SIGINT" and run_dir.name == "resumed"
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] == saved_epochs
+    stats = json.loads((run_dir / "training_stats.json").read_text())
+    assert stats["stopped_reason"] == "interrupted" and stats["epochs_run"] == saved_epochs
 
     # a new process would build a fresh model: perturb it so only the checkpoint can make it right
     fresh = TinyNet(TinyConfig(dropout=0.2))

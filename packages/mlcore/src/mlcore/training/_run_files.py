@@ -18,7 +18,7 @@ import attrs
 import torch
 from torch import nn
 
-from mlcore.errors import CheckpointError
+from mlcore.errors import CheckpointError, MlcoreError
 from mlcore.training.callbacks import Callback
 from mlcore.training.checkpoint import (
     CheckpointWriter,
@@ -26,8 +26,10 @@ from mlcore.training.checkpoint import (
     detached_copy,
     load_checkpoint,
     load_model_state,
+    write_error,
     write_payload,
 )
+from mlcore.training.result import StatsReason
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,13 @@ def copy_file_atomically(src: Path, dst: Path) -> None:
     allows it (no data written; ``src`` is always replaced by a new file, never modified in place),
     else a byte copy."""
     tmp = dst.with_name(f".{dst.name}.link.tmp")
+    try:
+        _copy_file(src, dst, tmp)
+    except OSError as exc:
+        raise write_error(dst, exc) from None
+
+
+def _copy_file(src: Path, dst: Path, tmp: Path) -> None:
     try:
         tmp.unlink(missing_ok=True)
         os.link(src, tmp)
@@ -69,6 +78,30 @@ def restore_callback_states(callbacks: Sequence[Callback], states: Mapping[str, 
         state = states.get(f"{i}:{type(cb).__name__}")
         if state:
             cb.load_state_dict(state)
+
+
+def training_stats(
+    history: list[dict[str, Any]],
+    best: tuple[str, str, float, int],
+    stopped_reason: StatsReason,
+    *,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The content of ``training_stats.json``; ``best`` is ``(monitor, monitor_mode, best_metric, best_epoch)``."""
+    monitor, mode, best_metric, best_epoch = best
+    return {
+        "monitor": monitor,
+        "monitor_mode": mode,
+        "best_metric": best_metric,
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "stopped_reason": stopped_reason,
+        "train_seconds": sum(float(r.get("seconds", 0.0)) for r in history),
+        "seed": seed,
+        "device": str(device),
+        "history": list(history),  # a copy: a background write must not see later epochs
+    }
 
 
 @attrs.define
@@ -150,10 +183,15 @@ class RunFiles:
     """The files of one run directory: ``checkpoints/last.pt``, ``checkpoints/best.pt``, ``training_stats.json``.
 
     Only the main process (``is_main``) writes. Checkpoints go through a :class:`CheckpointWriter`
-    (on a background thread with ``background=True``).
+    (on a background thread with ``background=True``); a ``training_stats.json`` update handed to
+    :meth:`save` is written after the checkpoint it describes, never before.
+
+    Each save carries a ``token`` (what the trainer needs to roll back to it); :attr:`on_disk` is the
+    token of the last save whose files all reached the disk, so an interrupted or failed run
+    records exactly what ``last.pt`` holds.
     """
 
-    def __init__(self, run_dir: Path, *, is_main: bool, background: bool) -> None:
+    def __init__(self, run_dir: Path, *, is_main: bool, background: bool, on_disk: Any = None) -> None:
         self.run_dir = run_dir
         self.is_main = is_main
         self.checkpoints = run_dir / "checkpoints"
@@ -162,30 +200,55 @@ class RunFiles:
         self.stats = run_dir / "training_stats.json"
         self.writer = CheckpointWriter(background=background and is_main)
         self.stats_written = -math.inf
+        self.on_disk = on_disk
 
     def prepare(self) -> None:
         """Create ``checkpoints/`` (the run files do not wait for the first checkpoint)."""
         if self.is_main:
             self.checkpoints.mkdir(parents=True, exist_ok=True)
 
-    def save(self, *, model: nn.Module, meta: Mapping[str, Any], state: Mapping[str, Any], best: bool) -> None:
-        """Write ``last.pt`` (and make ``best.pt`` a link/copy of it when ``best``) through the writer.
+    def save(
+        self,
+        *,
+        model: nn.Module,
+        meta: Mapping[str, Any],
+        state: Mapping[str, Any],
+        best: bool,
+        token: Any,
+        stats: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write ``last.pt``, make ``best.pt`` a link/copy of it when ``best``, then ``stats`` if given.
 
         With a background writer the state is copied here (tensors cloned) and written on its thread.
+        :attr:`on_disk` becomes ``token`` once both checkpoint files are written.
         """
         if not self.is_main:
+            self.on_disk = token
             return
         payload = checkpoint_payload(model=model, meta=meta, **state)
         if self.writer.background:
             payload = detached_copy(payload)
         last, also = self.last, self.best if best else None
+        if stats is not None:
+            self.stats_written = time.monotonic()
 
         def job() -> None:
             write_payload(last, payload)
             if also is not None:
                 copy_file_atomically(last, also)
+            self.on_disk = token
+            if stats is not None:
+                self.write_stats(stats)
 
         self.writer.submit(job)
+
+    def settle(self) -> Exception | None:
+        """Wait for the pending write; returns its error instead of raising it."""
+        try:
+            self.writer.wait()
+        except Exception as exc:
+            return exc
+        return None
 
     def stats_due(self) -> bool:
         """Whether ``STATS_EVERY_SECONDS`` have passed since ``training_stats.json`` was written."""
@@ -199,14 +262,18 @@ class RunFiles:
         from mlcore.io import atomic_write_json, to_jsonable
 
         self.stats_written = time.monotonic()
-        if final:
-            atomic_write_json(self.stats, data)
-            return
-        import json
-
         tmp = self.stats.with_name(f".{self.stats.name}.tmp")
-        tmp.write_text(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, self.stats)
+        try:
+            if final:
+                atomic_write_json(self.stats, data)
+                return
+            import json
+
+            tmp.write_text(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            os.replace(tmp, self.stats)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise MlcoreError(f"could not write {self.stats}: {exc.strerror or exc}") from None
 
     def close(self, *, quiet: bool) -> None:
         """Finish the pending checkpoint write; when the run already failed, log (not raise) its error."""

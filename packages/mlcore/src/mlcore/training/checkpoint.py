@@ -156,13 +156,60 @@ def checkpoint_payload(*, model: nn.Module, meta: Mapping[str, Any] | None, **st
     }
 
 
+class _RecordingFile:
+    """A binary file wrapper that remembers the first :class:`OSError` of a write.
+
+    ``torch.save`` turns a failed write into a ``RuntimeError`` without the OS cause; this keeps it.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._fh.write(data)  # type: ignore[no-any-return]
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+def write_error(path: str | Path, exc: OSError) -> CheckpointError:
+    """The one-line error for a file that could not be written: the path and the OS's reason."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return CheckpointError(f"could not write {path}: {reason}")
+
+
 def write_payload(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """``torch.save`` a checkpoint payload atomically (temporary file, fsync, rename)."""
+    """``torch.save`` a checkpoint payload atomically (temporary file, fsync, rename).
+
+    A failed write (disk full, read-only file system...) is a one-line :class:`CheckpointError`
+    naming ``path`` and the OS's reason; the previous file at ``path`` is left untouched.
+    """
     import torch
 
     from mlcore.io import atomic_write
 
-    return atomic_write(path, lambda fh: torch.save(dict(payload), fh))
+    recorder: list[_RecordingFile] = []
+
+    def save(fh: Any) -> None:
+        recorder.append(_RecordingFile(fh))
+        torch.save(dict(payload), recorder[0])
+
+    try:
+        return atomic_write(path, save)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    except RuntimeError:
+        if recorder and recorder[0].error is not None:
+            raise write_error(path, recorder[0].error) from None
+        raise
 
 
 def save_checkpoint(path: str | Path, *, model: nn.Module, meta: Mapping[str, Any] | None, **state: Any) -> Path:
@@ -217,6 +264,11 @@ class CheckpointWriter:
 
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcore-checkpoint")
         self._pending = self._pool.submit(job)
+
+    def failed(self) -> bool:
+        """Whether the submitted job has already ended with an error (does not block)."""
+        pending = self._pending
+        return pending is not None and pending.done() and pending.exception() is not None
 
     def wait(self) -> None:
         """Block until the submitted job is done; re-raise its exception."""

@@ -29,7 +29,7 @@ class FitResult:
         history: one record per epoch: ``epoch``, ``train_loss``, ``val_loss`` (``None`` without a
             validation set), ``lr`` (used in the epoch), ``seconds`` (training + validation), ``grad_norm`` /
             ``grad_norm_max`` (mean / max global gradient norm before clipping, over every optimizer step when
-            clipping or a callback uses it, else over every ``GRAD_NORM_EVERY``-th step) and the model's extras
+            clipping or a callback uses it, else over every ``_loop.GRAD_NORM_EVERY``-th step) and the model's extras
             (``train_<name>``, ``val_<name>``).
         train_seconds: sum of the epochs' seconds (training + validation, all sessions).
         best_checkpoint, last_checkpoint: ``<run_dir>/checkpoints/best.pt`` and ``last.pt``.

@@ -140,3 +140,18 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(v, f"{prefix}{k}."))
         return out
     return {prefix.rstrip("."): data}
+
+
+def start_trackers(trackers: list[Tracker], run_dir: Path, config: dict[str, Any]) -> list[Tracker]:
+    """Start every tracker (``config["meta"]`` without its ``data_state``); on a failure close those started."""
+    config = {**config, "meta": {k: v for k, v in (config.get("meta") or {}).items() if k != "data_state"}}
+    started: list[Tracker] = []
+    try:
+        for tracker in trackers:
+            tracker.start(run_dir, config)
+            started.append(tracker)
+    except BaseException:
+        for tracker in started:
+            tracker.close()
+        raise
+    return started

@@ -14,29 +14,29 @@ Example::
 ``_loop``), runs the epochs, and finishes; the run files (checkpoint state, saving, resuming,
 ``training_stats.json``) are ``_run_files``, the result type ``result``.
 
-Loss contract: when the model defines ``compute_loss(batch, loss_fn)`` the trainer calls it (it
-returns a scalar tensor, or ``(tensor, {name: float})`` of extra values that are averaged per
-epoch and logged as ``train_<name>`` / ``val_<name>``; ``self.training`` tells train from
-validation). Otherwise ``loss_fn(model(inputs), targets)`` with ``inputs, targets = batch``
-(``inputs`` is passed as one argument even when it is a tuple or dict).
+Loss contract: see :mod:`mlcore.training.batches` (``model.compute_loss(batch, loss_fn)`` when the
+model defines it, else ``loss_fn(model(inputs), targets)``; extra values are logged per epoch).
 
-Reproducibility: the training order of epoch ``e`` depends only on ``(seed, e)`` (a
-``torch.Generator`` re-seeded with :func:`shuffle_seed` each epoch) and ``last.pt`` stores all
-RNG states, so a run interrupted and resumed ends bitwise-equal to an uninterrupted one on CPU.
+Reproducibility: the training order of epoch ``e`` depends only on ``(seed, e)`` (see
+:func:`shuffle_seed`) and ``last.pt`` stores all RNG states, so a run interrupted and resumed ends
+bitwise-equal to an uninterrupted one on CPU.
 
-Stopping: ``stopped_reason`` is ``completed``, ``early_stopping``, ``time_limit`` (the next
-epoch would not fit in ``max_time_minutes``, or the limit was hit mid-epoch; the partial epoch
-is discarded) or ``interrupted`` (Ctrl-C / ``KeyboardInterrupt``: fit() *returns* normally and
-``last.pt`` holds the last completed epoch; run again with ``resume`` to continue).
+Stopping: ``stopped_reason`` is ``completed``, ``early_stopping`` or ``time_limit`` (the next epoch
+would not fit in ``max_time_minutes``, or the limit was hit mid-epoch: the partial epoch is dropped).
+Ctrl-C and SIGTERM (main thread only; previous handlers restored) let the step in progress finish,
+drop the partial epoch, wait for the pending checkpoint write, record ``interrupted`` with exactly
+the epochs ``last.pt`` holds and raise :class:`~mlcore.errors.RunInterrupted`; running again into the
+same directory resumes bit-exactly. A second Ctrl-C stops at once (same files).
 
-Files (rank 0 only): ``checkpoints/last.pt`` after every epoch and ``checkpoints/best.pt`` (a hard link
-to, or copy of, that ``last.pt``) when the monitored value improved, both atomic;
-``training_stats.json`` after the first epoch, then at most every ``STATS_EVERY_SECONDS`` and at the
-end; ``training_curves.png`` at the end; ``tensorboard/`` through the trackers.
+Files (rank 0 only; docs/architecture.md "Training: checkpoints, interrupts, what is atomic"):
+``checkpoints/last.pt`` every epoch, ``checkpoints/best.pt`` (a link to, or copy of, it) on improvement,
+``training_stats.json`` (``running`` while alive, written after the checkpoint it describes, at most
+every ``_run_files.STATS_EVERY_SECONDS``, and the stop reason or ``error`` at the end), ``training_curves.png``,
+``tensorboard/``. A checkpoint that cannot be written is a one-line
+:class:`~mlcore.errors.CheckpointError`, and the stats then describe the last checkpoint on disk.
 
-Distributed: launched by ``torchrun`` (``WORLD_SIZE`` > 1) the trainer joins the process group
-(nccl on CUDA, gloo otherwise), shards the training set with ``DistributedSampler``, wraps the
-model in ``DistributedDataParallel`` and lets only rank 0 write files.
+Distributed: under ``torchrun`` the trainer joins the process group, shards the training set, wraps
+the model in ``DistributedDataParallel`` and lets only rank 0 write files.
 """
 
 from __future__ import annotations
@@ -52,28 +52,20 @@ import torch
 from torch import nn
 
 from mlcore.config import unstructure
-from mlcore.errors import ConfigError, MlcoreError
+from mlcore.errors import ConfigError, MlcoreError, RunInterrupted
 from mlcore.training._distributed import DistInfo, any_rank, setup_distributed, teardown_distributed
+from mlcore.training._interrupts import InterruptGuard
 from mlcore.training._loaders import Loaders, build_loaders, shuffle_seed
-from mlcore.training._loop import GRAD_NORM_EVERY, StepLoop, TimeUp, amp_setup, epoch_line, epoch_scalars
-from mlcore.training._run_files import STATS_EVERY_SECONDS, RunFiles, callback_states, resume_from
+from mlcore.training._loop import StepLoop, StopRequested, TimeUp, amp_setup, epoch_line, epoch_scalars
+from mlcore.training._run_files import RunFiles, callback_states, resume_from, training_stats
 from mlcore.training.callbacks import Callback, EarlyStopping
 from mlcore.training.checkpoint import load_model_state, plain_values
 from mlcore.training.config import TrainerConfig
 from mlcore.training.optim import EpochScheduler, build_optimizer, build_scheduler
-from mlcore.training.result import STOP_REASONS, FitResult, StopReason
-from mlcore.training.tracking import Tracker
+from mlcore.training.result import STOP_REASONS, FitResult, StatsReason, StopReason
+from mlcore.training.tracking import Tracker, start_trackers
 
-__all__ = [
-    "GRAD_NORM_EVERY",
-    "STATS_EVERY_SECONDS",
-    "STOP_REASONS",
-    "FitResult",
-    "StopReason",
-    "Trainer",
-    "TrainerConfig",
-    "shuffle_seed",
-]
+__all__ = ["FitResult", "StopReason", "Trainer", "TrainerConfig", "shuffle_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +121,7 @@ class Trainer:
         self._resumed_step = 0
         self._best_state: dict[str, torch.Tensor] | None = None
         self._files: RunFiles | None = None
+        self._guard = InterruptGuard()
 
     # ----------------------------------------------------------------- what callbacks use
     @property
@@ -174,9 +167,26 @@ class Trainer:
 
         Returns:
             A :class:`FitResult`.
+
+        Raises:
+            RunInterrupted: Ctrl-C or SIGTERM stopped the run (after its files were written).
         """
+        with InterruptGuard() as self._guard:
+            result = self._fit(model, data, loss, Path(run_dir), meta)
+        if result.stopped_reason == "interrupted" and self._guard.signal_name is not None:
+            raise RunInterrupted(
+                f"training interrupted by {self._guard.signal_name}: {result.last_checkpoint} holds epoch "
+                f"{result.epochs_run} of {self.config.epochs}; run again into {self.run_dir} to resume",
+                run_dir=str(self.run_dir),
+                signal_name=self._guard.signal_name,
+            )
+        return result
+
+    def _fit(
+        self, model: nn.Module, data: Any, loss: Callable[..., Any] | None, run_dir: Path, meta: dict[str, Any] | None
+    ) -> FitResult:
         started = time.monotonic()
-        meta, loaders, tracker_objs = self._set_up(model, data, loss, Path(run_dir), meta)
+        meta, loaders, tracker_objs = self._set_up(model, data, loss, run_dir, meta)
         files = self._files
         assert files is not None and self._steps is not None
         previous_reason = None
@@ -184,7 +194,11 @@ class Trainer:
             previous_reason = self._resume(meta)
         elif files.last.exists() and self.is_main:
             log.warning("%s exists and trainer.resume=false: starting over and overwriting it", files.last)
-        self._start_trackers(tracker_objs, meta)
+        self.trackers = start_trackers(
+            tracker_objs,
+            self.run_dir,
+            {"trainer": unstructure(self.config), "seed": self.seed, "device": str(self.device), "meta": meta},
+        )
 
         reason: StopReason = "completed"
         done = previous_reason == "early_stopping" or self.epoch >= self.config.epochs
@@ -272,6 +286,7 @@ class Trainer:
         self._best_state = None
         self._files = RunFiles(run_dir, is_main=self.is_main, background=cfg.async_checkpoint)
         self._files.prepare()
+        self._files.on_disk = self._token()
         return meta, loaders, tracker_objs
 
     def _amp(self) -> tuple[torch.dtype | None, Any]:
@@ -294,26 +309,10 @@ class Trainer:
             monitor_mode=self.config.monitor_mode,
         )
         self.epoch, self.history = state.epoch, state.history
+        self._files.on_disk = self._token()
         self._steps.global_step = self._resumed_step = state.global_step
         self.best_metric, self.best_epoch, self._best_state = state.best_metric, state.best_epoch, state.best_state
         return state.stopped_reason
-
-    def _start_trackers(self, trackers: list[Tracker], meta: Mapping[str, Any]) -> None:
-        config = {
-            "trainer": unstructure(self.config),
-            "seed": self.seed,
-            "device": str(self.device),
-            "meta": {k: v for k, v in meta.items() if k != "data_state"},
-        }
-        self.trackers = []
-        try:
-            for tracker in trackers:
-                tracker.start(self.run_dir, config)
-                self.trackers.append(tracker)
-        except BaseException:
-            for tracker in self.trackers:
-                tracker.close()
-            raise
 
     def _run(self, loaders: Loaders, meta: dict[str, Any], started: float) -> StopReason:
         """The epochs: train, validate, record, save; returns why they stopped."""
@@ -325,10 +324,15 @@ class Trainer:
         deadline = started + limit if limit > 0 and not self.dist.enabled else None
         epoch_times: list[float] = []
         reason: StopReason = "completed"
-        saved = len(self.history)  # epochs that last.pt holds
-        saved_best = (self.best_metric, self.best_epoch, self._best_state)
+        guard = self._guard
+        # per batch only when not distributed: ranks must stop at the same step
+        stop_requested = None if self.dist.enabled else (lambda: guard.requested() or files.writer.failed())
+        if files.stats.exists():  # a resumed session: the old stats must not claim its end while it runs
+            files.write_stats(self._stats("running"))
         try:
             for epoch in range(self.epoch + 1, cfg.epochs + 1):
+                if any_rank(guard.requested(), self.dist, self.device):
+                    raise StopRequested
                 if self._stop_for_time(started, epoch_times):
                     log.info("stopping before epoch %d: it would exceed max_time_minutes=%g", epoch, limit / 60)
                     reason = "time_limit"
@@ -340,7 +344,7 @@ class Trainer:
                 loaders.set_epoch(epoch)
                 lr = float(self.optimizer.param_groups[0]["lr"])
                 try:
-                    train = steps.train_epoch(loaders.train, epoch, deadline)
+                    train = steps.train_epoch(loaders.train, epoch, deadline, stop_requested)
                 except TimeUp:
                     self.epoch = epoch - 1
                     log.info("max_time_minutes=%g reached during epoch %d: stopped", cfg.max_time_minutes, epoch)
@@ -351,7 +355,7 @@ class Trainer:
                         f"training diverged: train_loss is {train['train_loss']} at epoch {epoch} "
                         "(lower trainer.lr or set trainer.grad_clip)"
                     )
-                val = steps.validate(loaders.val) if loaders.val is not None else {}
+                val = steps.validate(loaders.val, stop_requested) if loaders.val is not None else {}
                 for cb in self.callbacks:
                     cb.on_validation_end(self, epoch, val)
                 record: dict[str, Any] = {
@@ -370,24 +374,48 @@ class Trainer:
                 if stopping:
                     reason = self.stop_reason or "early_stopping"  # type: ignore[assignment]
                 # best.pt: same content as last.pt, so a link/copy of it, cheaper than a second torch.save
-                files.save(model=self.model, meta=meta, state=self._state(reason if stopping else None), best=improved)
-                saved = len(self.history)
-                saved_best = (self.best_metric, self.best_epoch, self._best_state)
-                if files.stats_due():
-                    files.write_stats(self._stats(None))
+                files.save(
+                    model=self.model,
+                    meta=meta,
+                    state=self._state(reason if stopping else None),
+                    best=improved,
+                    token=self._token(),
+                    stats=self._stats("running") if files.stats_due() else None,
+                )
                 epoch_times.append(time.monotonic() - t0)
                 log.info(epoch_line(record, cfg.epochs, is_best=self.best_epoch == epoch))
                 if stopping:
                     log.info("stopping after epoch %d (%s)", epoch, reason)
                     break
-        except KeyboardInterrupt:
-            files.writer.wait()  # last.pt must hold epoch ``saved`` before we say so
-            del self.history[saved:]  # an epoch whose last.pt was not written will be re-run on resume
-            self.best_metric, self.best_epoch, self._best_state = saved_best
-            self.epoch = saved
+        except (KeyboardInterrupt, StopRequested):
+            if guard.signal_name is None:  # a KeyboardInterrupt without our handler (not the main thread)
+                guard.signal_name = "SIGINT"
+            error = files.settle()
+            self._roll_back_to_disk()  # an epoch whose last.pt was not written will be re-run on resume
+            if error is not None:
+                raise error from None
             log.warning("interrupted: %s holds epoch %d", files.last, self.epoch)
             reason = "interrupted"
+        except BaseException:
+            error = files.settle()
+            self._roll_back_to_disk()
+            if error is not None:  # the failed write is the cause; what follows is its consequence
+                raise error from None
+            raise
         return reason
+
+    def _token(self) -> tuple[int, float, int, dict[str, torch.Tensor] | None]:
+        """What :meth:`_roll_back_to_disk` needs to return to the state about to be saved."""
+        return (len(self.history), self.best_metric, self.best_epoch, self._best_state)
+
+    def _roll_back_to_disk(self) -> None:
+        """Forget the epochs ``last.pt`` does not hold (their write failed or never started)."""
+        assert self._files is not None
+        if self._files.on_disk is None:
+            return
+        epochs, self.best_metric, self.best_epoch, self._best_state = self._files.on_disk
+        del self.history[epochs:]
+        self.epoch = epochs
 
     def _record(self, record: dict[str, Any]) -> bool:
         """Step the scheduler, append ``record`` to the history, track the best; returns whether it improved."""
@@ -435,25 +463,24 @@ class Trainer:
             "stopped_reason": stopped_reason,
         }
 
-    def _stats(self, stopped_reason: str | None) -> dict[str, Any]:
+    def _stats(self, stopped_reason: StatsReason) -> dict[str, Any]:
         """The content of ``training_stats.json``."""
-        return {
-            "monitor": self.monitor,
-            "monitor_mode": self.config.monitor_mode,
-            "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch,
-            "epochs_run": len(self.history),
-            "stopped_reason": stopped_reason,
-            "train_seconds": sum(float(r.get("seconds", 0.0)) for r in self.history),
-            "seed": self.seed,
-            "device": str(self.device),
-            "history": self.history,
-        }
+        best = (self.monitor, self.config.monitor_mode, self.best_metric, self.best_epoch)
+        return training_stats(self.history, best, stopped_reason, seed=self.seed, device=self.device)
 
     def _finish(self, reason: StopReason, failed: bool) -> FitResult:
         """Load the best weights, wait for the last write, run ``on_fit_end``, close trackers, final files."""
         files = self._files
         assert files is not None
+        try:
+            files.close(quiet=failed)
+        except BaseException:
+            self._roll_back_to_disk()
+            self._write_final_stats("error", quiet=True)
+            teardown_distributed(self.dist)
+            for tracker in self.trackers:
+                tracker.close()
+            raise
         if self._best_state is not None:
             load_model_state(self.model, self._best_state, where="best weights")
         result = FitResult(
@@ -468,20 +495,28 @@ class Trainer:
             monitor=self.monitor,
         )
         try:
-            try:
-                files.close(quiet=failed)
-            except BaseException:
-                failed = True
-                raise
             if not failed:  # an exception propagates: no on_fit_end, stats say "error"
                 for cb in self.callbacks:
                     cb.on_fit_end(self, result)
+        except BaseException:
+            failed = True
+            raise
         finally:
             for tracker in self.trackers:
                 tracker.close()
-            if self.is_main and self.history:
-                files.write_stats(self._stats("error" if failed else reason), final=True)
-                if self.config.plot:
-                    files.plot(self.history)
+            self._write_final_stats("error" if failed else reason, quiet=failed)
+            if self.is_main and self.history and self.config.plot:
+                files.plot(self.history)
             teardown_distributed(self.dist)
         return result
+
+    def _write_final_stats(self, reason: StatsReason, *, quiet: bool) -> None:
+        """The last ``training_stats.json``; when the run already failed, a failure here is only logged."""
+        if not self.is_main or not self.history or self._files is None:
+            return
+        try:
+            self._files.write_stats(self._stats(reason), final=True)
+        except MlcoreError as exc:
+            if not quiet:
+                raise
+            log.error("%s", exc)

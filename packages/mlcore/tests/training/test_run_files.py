@@ -1,0 +1,85 @@
+"""Tests of mlcore.training._run_files: a full disk, and what the stats may claim afterwards."""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlcore.errors import CheckpointError
+from mlcore.training.checkpoint import load_checkpoint
+
+from .conftest import TinyConfig, TinyNet
+
+HIDDEN = 20_000  # a checkpoint of ~1 MB: weights plus Adam's two moments
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Any]:
+    """``make(path, size_bytes)`` mounts a tmpfs of that size at ``path`` (skips where not permitted)."""
+    mounted: list[Path] = []
+
+    def make(path: Path, size: int) -> bool:
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, check=False
+        )
+        if done.returncode == 0:
+            mounted.append(path)
+        return done.returncode == 0
+
+    yield make
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+@pytest.mark.parametrize("async_checkpoint", [True, False])
+def test_full_disk_is_one_line_and_stats_never_claim_a_missing_best(
+    fit_tiny: Any, tmp_path: Path, small_disk: Any, async_checkpoint: bool
+) -> None:
+    _, _, probe = fit_tiny("probe", model=TinyNet(TinyConfig(hidden=HIDDEN)), epochs=1)
+    size = (probe / "checkpoints" / "last.pt").stat().st_size
+    if not small_disk(tmp_path / "full", int(size * 1.6)):
+        pytest.skip("mounting a tmpfs is not permitted here (see the RLIMIT_FSIZE test)")
+    # epoch 1's last.pt fits (best.pt is a hard link); epoch 2's temporary file does not
+    with pytest.raises(CheckpointError) as exc:
+        fit_tiny(
+            "full",
+            model=TinyNet(TinyConfig(hidden=HIDDEN)),
+            epochs=4,
+            monitor="train_loss",
+            async_checkpoint=async_checkpoint,
+        )
+    message = str(exc.value)
+    assert "\n" not in message
+    assert message == f"could not write {tmp_path / 'full' / 'checkpoints' / 'last.pt'}: No space left on device"
+    run_dir = tmp_path / "full"
+    last = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    stats = json.loads((run_dir / "training_stats.json").read_text())
+    assert last["epoch"] == 1 and stats["epochs_run"] == 1 and stats["stopped_reason"] == "error"
+    assert stats["best_epoch"] == best["epoch"] == 1
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.pt", "last.pt"]  # no temp files
+
+
+def test_file_size_limit_is_one_line_and_leaves_no_claim(fit_tiny: Any, tmp_path: Path) -> None:
+    """The same failure where mounting is not allowed: a per-file size limit (EFBIG)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, hard))
+    try:
+        with pytest.raises(CheckpointError, match=r"could not write .*last\.pt: File too large$"):
+            fit_tiny("limited", model=TinyNet(TinyConfig(hidden=HIDDEN)), epochs=2)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    run_dir = tmp_path / "limited"
+    assert not (run_dir / "checkpoints" / "last.pt").exists()
+    assert not (run_dir / "training_stats.json").exists()  # no epoch reached the disk: nothing is claimed
+    assert list((run_dir / "checkpoints").iterdir()) == []
