@@ -6,6 +6,8 @@ config is built with :func:`mlcore.config.structure` (e.g. ``trainer.lr=-1 is ou
 
 from __future__ import annotations
 
+import os
+
 import attrs
 
 from mlcore.config import in_range, non_negative, one_of, positive
@@ -13,6 +15,28 @@ from mlcore.config import in_range, non_negative, one_of, positive
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULERS = ("cosine", "step", "plateau", "none")
 MONITOR_MODES = ("min", "max")
+#: Largest accepted learning rate and weight decay: far beyond any that trains, small enough that
+#: a typo such as ``1e308`` is refused before it overflows the optimizer.
+MAX_LR = 100.0
+MAX_WEIGHT_DECAY = 100.0
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _workers(inst: object, attribute: attrs.Attribute, value: object) -> None:  # type: ignore[type-arg]
+    """Validator: 0 <= num_workers <= the CPUs of this machine (more only queue and can exhaust memory)."""
+    non_negative(inst, attribute, value)
+    cpus = usable_cpus()
+    if isinstance(value, int) and value > cpus:
+        raise ValueError(
+            f"{attribute.name}={value} is more than the {cpus} CPUs this process may use (allowed: 0..{cpus})"
+        )
 
 
 def _names(inst: object, attribute: attrs.Attribute, value: object) -> None:  # type: ignore[type-arg]
@@ -32,7 +56,7 @@ class TrainerConfig:
         epochs: maximum number of epochs.
         batch_size: training batch size; ``eval_batch_size`` 0 means the same.
         optimizer: ``adam`` | ``adamw`` | ``rmsprop`` | ``sgd`` (``momentum`` for the last two).
-        lr, weight_decay, momentum: optimizer settings.
+        lr, weight_decay, momentum: optimizer settings (``lr`` in (0, 100], ``weight_decay`` in [0, 100]).
         scheduler: ``cosine`` | ``step`` | ``plateau`` | ``none``, stepped once per epoch, after a
             linear warm-up of ``warmup_epochs`` epochs; ``step_size``/``gamma`` for ``step``,
             ``plateau_patience``/``gamma`` for ``plateau``, ``min_lr`` floor for cosine/plateau.
@@ -45,7 +69,7 @@ class TrainerConfig:
         amp: mixed precision (bf16 autocast on CPU, fp16 autocast + GradScaler on CUDA).
         max_time_minutes: wall-clock limit; training stops cleanly before it (0 = none).
         deterministic: force deterministic kernels.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes (at most the CPUs this process may use).
         progress: progress bars with live loss.
         trackers: registered tracker names (``mlcore list tracker``).
         callbacks: registered callback names (``mlcore list callback``).
@@ -60,8 +84,8 @@ class TrainerConfig:
     batch_size: int = attrs.field(default=64, validator=positive)
     eval_batch_size: int = attrs.field(default=0, validator=non_negative)
     optimizer: str = attrs.field(default="adam", validator=one_of(*OPTIMIZERS))
-    lr: float = attrs.field(default=1e-3, validator=positive)
-    weight_decay: float = attrs.field(default=0.0, validator=non_negative)
+    lr: float = attrs.field(default=1e-3, validator=in_range(0.0, MAX_LR, low_open=True))
+    weight_decay: float = attrs.field(default=0.0, validator=in_range(0.0, MAX_WEIGHT_DECAY))
     momentum: float = attrs.field(default=0.9, validator=in_range(0.0, 1.0, high_open=True))
     scheduler: str = attrs.field(default="cosine", validator=one_of(*SCHEDULERS))
     warmup_epochs: int = attrs.field(default=0, validator=non_negative)
@@ -78,7 +102,7 @@ class TrainerConfig:
     amp: bool = False
     max_time_minutes: float = attrs.field(default=0.0, validator=non_negative)
     deterministic: bool = False
-    num_workers: int = attrs.field(default=0, validator=non_negative)
+    num_workers: int = attrs.field(default=0, validator=_workers)
     progress: bool = True
     trackers: list[str] = attrs.field(factory=lambda: ["tensorboard"], validator=_names)
     callbacks: list[str] = attrs.field(factory=lambda: ["grad_histograms"], validator=_names)
@@ -92,6 +116,10 @@ class TrainerConfig:
             raise ValueError(
                 f"monitor={value!r} is not allowed (allowed: val_loss, train_loss, or a logged val_<name>/train_<name>)"
             )
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr={self.min_lr!r} is above lr={self.lr!r} (allowed: min_lr <= lr)")
 
     @property
     def eval_batch(self) -> int:
