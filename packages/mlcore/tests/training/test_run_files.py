@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from mlcore.errors import CheckpointError
+from mlcore.training import Callback, EarlyStopping
+from mlcore.training._run_files import callback_keys, callback_states, restore_callback_states
 from mlcore.training.checkpoint import load_checkpoint
 
 from .conftest import TinyConfig, TinyNet
@@ -83,3 +85,36 @@ def test_file_size_limit_is_one_line_and_leaves_no_claim(fit_tiny: Any, tmp_path
     assert not (run_dir / "checkpoints" / "last.pt").exists()
     assert not (run_dir / "training_stats.json").exists()  # no epoch reached the disk: nothing is claimed
     assert list((run_dir / "checkpoints").iterdir()) == []
+
+
+class Keyed(Callback):
+    state_key = "mine"
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, Any] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"x": 1}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.loaded = state
+
+
+def test_callback_keys_are_names_not_positions() -> None:
+    a, b, c = EarlyStopping(), Keyed(), Keyed()
+    keys = callback_keys([a, b, c, EarlyStopping()], ["early_stopping", None, None, None])
+    assert keys == ["early_stopping", "mine", "mine#2", "mlcore.training.callbacks.EarlyStopping"]
+    a.wait = 2
+    states = callback_states([a, b], keys[:2])
+    assert states == {"early_stopping": {"best": float("inf"), "wait": 2, "stopped_epoch": 0}, "mine": {"x": 1}}
+    fresh = EarlyStopping()
+    restore_callback_states([Keyed(), fresh], ["mine", "early_stopping"], states)
+    assert fresh.wait == 2
+
+
+def test_states_saved_by_position_still_load() -> None:
+    """Checkpoints from before stable keys stored ``"<position>:<ClassName>"``."""
+    old = {"0:GradientHistogramCallback": {}, "1:EarlyStopping": {"best": 0.5, "wait": 1, "stopped_epoch": 0}}
+    es = EarlyStopping()
+    restore_callback_states([Keyed(), es], ["mine", "early_stopping"], old)
+    assert (es.best, es.wait) == (0.5, 1)

@@ -66,16 +66,45 @@ def _copy_file(src: Path, dst: Path, tmp: Path) -> None:
         atomic_write(dst, lambda out: shutil.copyfileobj(fh, out, 1 << 20))
 
 
-def callback_states(callbacks: Sequence[Callback]) -> dict[str, Any]:
-    """The non-empty ``state_dict()`` of each callback, keyed by position and class name."""
-    states = {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(callbacks)}
+def callback_keys(callbacks: Sequence[Callback], names: Sequence[str | None]) -> list[str]:
+    """The stable key under which each callback's state is stored in ``last.pt``.
+
+    ``names[i]`` is the registered name the callback was built from (``None`` for an instance
+    passed in code, which is keyed by its ``state_key`` or its class path). The list position
+    plays no part, so adding or removing a callback before resuming keeps the others' state; a
+    repeated key gets ``#2``, ``#3``... in order.
+    """
+    keys: list[str] = []
+    for cb, name in zip(callbacks, names, strict=True):
+        key = name or cb.state_key or f"{type(cb).__module__}.{type(cb).__qualname__}"
+        n = 1
+        while (f"{key}#{n}" if n > 1 else key) in keys:
+            n += 1
+        keys.append(f"{key}#{n}" if n > 1 else key)
+    return keys
+
+
+def callback_states(callbacks: Sequence[Callback], keys: Sequence[str]) -> dict[str, Any]:
+    """The non-empty ``state_dict()`` of each callback, under its key (see :func:`callback_keys`)."""
+    states = {key: cb.state_dict() for cb, key in zip(callbacks, keys, strict=True)}
     return {k: v for k, v in states.items() if v}
 
 
-def restore_callback_states(callbacks: Sequence[Callback], states: Mapping[str, Any]) -> None:
-    """Give each callback the state :func:`callback_states` saved for it."""
-    for i, cb in enumerate(callbacks):
-        state = states.get(f"{i}:{type(cb).__name__}")
+def restore_callback_states(callbacks: Sequence[Callback], keys: Sequence[str], states: Mapping[str, Any]) -> None:
+    """Give each callback the state saved under its key.
+
+    Checkpoints written before the keys were stable used ``"<position>:<ClassName>"``; such a state
+    goes to the callback of that class when exactly one of the saved states has its class name.
+    """
+    by_class: dict[str, list[Any]] = {}
+    for key, state in states.items():
+        position, sep, cls_name = key.partition(":")
+        if sep and position.isdigit():
+            by_class.setdefault(cls_name, []).append(state)
+    for cb, key in zip(callbacks, keys, strict=True):
+        state = states.get(key)
+        if state is None and len(by_class.get(type(cb).__name__, [])) == 1:
+            state = by_class[type(cb).__name__][0]
         if state:
             cb.load_state_dict(state)
 
@@ -125,6 +154,7 @@ def resume_from(
     scheduler: Any,
     scaler: Any,
     callbacks: Sequence[Callback],
+    callback_keys: Sequence[str],
     device: torch.device,
     meta: Mapping[str, Any],
     monitor: str,
@@ -158,7 +188,7 @@ def resume_from(
     if ckpt.get("monitor") and ckpt["monitor"] != monitor:
         log.warning("resuming: monitor changed from %s to %s; best metric reset", ckpt["monitor"], monitor)
         best_metric, best_epoch = worst, 0
-    restore_callback_states(callbacks, ckpt.get("callbacks") or {})
+    restore_callback_states(callbacks, callback_keys, ckpt.get("callbacks") or {})
     best_state = None
     best_path = path.parent / "best.pt"
     if best_path.exists() and best_epoch:

@@ -70,7 +70,14 @@ class TrainerView(Protocol):
 
 
 class Callback:
-    """Base class: every hook is a no-op. Epoch numbers are 1-based (the epoch being run/just run)."""
+    """Base class: every hook is a no-op. Epoch numbers are 1-based (the epoch being run/just run).
+
+    ``state_key`` names the callback's :meth:`state_dict` in ``last.pt``; by default a callback
+    named in ``trainer.callbacks`` uses that name and one passed in code its class path. Set it
+    when two instances of one class are given in code and each must get its own state back.
+    """
+
+    state_key: str | None = None
 
     def on_fit_start(self, trainer: TrainerView) -> None:
         """Called once after setup (and after a resume restored the state), before the first epoch."""

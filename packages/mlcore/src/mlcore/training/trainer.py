@@ -57,7 +57,7 @@ from mlcore.training._distributed import DistInfo, any_rank, setup_distributed, 
 from mlcore.training._interrupts import InterruptGuard
 from mlcore.training._loaders import Loaders, build_loaders, shuffle_seed
 from mlcore.training._loop import StepLoop, StopRequested, TimeUp, amp_setup, epoch_line, epoch_scalars
-from mlcore.training._run_files import RunFiles, callback_states, resume_from, training_stats
+from mlcore.training._run_files import RunFiles, callback_keys, callback_states, resume_from, training_stats
 from mlcore.training.callbacks import Callback, EarlyStopping
 from mlcore.training.checkpoint import load_model_state, plain_values
 from mlcore.training.config import TrainerConfig
@@ -121,6 +121,7 @@ class Trainer:
         self._resumed_step = 0
         self._best_state: dict[str, torch.Tensor] | None = None
         self._files: RunFiles | None = None
+        self._callback_keys: list[str] = []
         self._guard = InterruptGuard()
 
     # ----------------------------------------------------------------- what callbacks use
@@ -262,8 +263,11 @@ class Trainer:
         amp_dtype, self.scaler = self._amp()
 
         self.callbacks = [*named_callbacks, *self.extra_callbacks]
+        names: list[str | None] = [*cfg.callbacks, *[None] * len(self.extra_callbacks)]
         if cfg.patience > 0:
             self.callbacks.append(EarlyStopping(self.monitor, cfg.patience, cfg.min_delta, cfg.monitor_mode))
+            names.append("early_stopping")
+        self._callback_keys = callback_keys(self.callbacks, names)
         self._steps = StepLoop(
             model=self.model,
             loss=loss,
@@ -303,6 +307,7 @@ class Trainer:
             scheduler=self.scheduler,
             scaler=self.scaler,
             callbacks=self.callbacks,
+            callback_keys=self._callback_keys,
             device=self.device,
             meta=meta,
             monitor=self.monitor,
@@ -459,7 +464,7 @@ class Trainer:
             "rng": rng_state(),
             "seed": self.seed,
             "trainer_config": unstructure(self.config),
-            "callbacks": callback_states(self.callbacks),
+            "callbacks": callback_states(self.callbacks, self._callback_keys),
             "stopped_reason": stopped_reason,
         }
 
