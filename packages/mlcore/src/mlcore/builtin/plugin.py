@@ -109,4 +109,10 @@ def register_callbacks() -> list[ComponentSpec]:
             "mlcore.training.callbacks:LearningRateLogger",
             summary="Log the learning rate of every parameter group each step",
         ),
+        ComponentSpec(
+            "early_stopping",
+            "mlcore.training.callbacks:EarlyStopping",
+            "mlcore.training.callbacks:EarlyStoppingConfig",
+            summary="Stop when a logged value has not improved for `patience` epochs",
+        ),
     ]

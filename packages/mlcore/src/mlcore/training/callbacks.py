@@ -19,9 +19,13 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from mlcore.config import non_negative, one_of, positive
 
 if TYPE_CHECKING:
     import torch
@@ -114,17 +118,39 @@ class Callback:
         """Restore :meth:`state_dict`."""
 
 
+@attrs.define
+class EarlyStoppingConfig:
+    """Options of the ``early_stopping`` callback (see :class:`EarlyStopping`)."""
+
+    monitor: str = "val_loss"
+    patience: int = attrs.field(default=5, validator=positive)
+    min_delta: float = attrs.field(default=0.0, validator=non_negative)
+    mode: str = attrs.field(default="min", validator=one_of("min", "max"))
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
+    Registered as ``early_stopping`` (options: :class:`EarlyStoppingConfig`); ``trainer.patience``
+    adds one that monitors ``trainer.monitor``.
+
     Args:
-        monitor: a key of the epoch record, e.g. ``"val_loss"``.
+        monitor: a key of the epoch record, e.g. ``"val_loss"`` (or an :class:`EarlyStoppingConfig`).
         patience: epochs without improvement before stopping (>= 1).
         min_delta: the smallest change that counts as an improvement.
         mode: ``"min"`` or ``"max"``.
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min") -> None:
+    def __init__(
+        self,
+        monitor: str | EarlyStoppingConfig = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "min",
+    ) -> None:
+        if isinstance(monitor, EarlyStoppingConfig):
+            cfg = monitor
+            monitor, patience, min_delta, mode = cfg.monitor, cfg.patience, cfg.min_delta, cfg.mode
         if mode not in ("min", "max"):
             raise ValueError(f"mode={mode!r} is not allowed (allowed: min, max)")
         self.monitor = monitor
@@ -225,3 +251,21 @@ class LearningRateLogger(Callback):
         scalars = {f"lr/group{i}": float(g["lr"]) for i, g in enumerate(groups)}
         self.values.append((trainer.global_step, scalars["lr/group0"]))
         trainer.log_scalars(scalars, trainer.global_step)
+
+
+def build_callbacks(entries: Sequence[str | dict[str, Any]]) -> list[Callback]:
+    """Build the registered callbacks of ``trainer.callbacks`` (names or ``{name = ..., options}`` tables)."""
+    from mlcore.errors import PluginError
+    from mlcore.registry import get_registry
+    from mlcore.training.config import callback_config, callback_entry
+
+    out = []
+    for entry in entries:
+        name, options = callback_entry(entry)
+        config = callback_config(name, options)
+        spec = get_registry().get("callback", name)
+        obj = spec.build(config) if spec.config is not None else spec.build()
+        if not isinstance(obj, Callback):
+            raise PluginError(f"callback {name!r} ({spec.target}) is not a Callback subclass")
+        out.append(obj)
+    return out

@@ -7,6 +7,7 @@ config is built with :func:`mlcore.config.structure` (e.g. ``trainer.lr=-1 is ou
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import attrs
 
@@ -48,6 +49,57 @@ def _names(inst: object, attribute: attrs.Attribute, value: object) -> None:  # 
         raise ValueError(f"{attribute.name}={value!r} names {dup[0]!r} twice")
 
 
+def callback_entry(entry: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(name, options)`` of one ``trainer.callbacks`` entry: ``"name"`` or ``{name = "...", option = ...}``."""
+    if isinstance(entry, str):
+        return entry, {}
+    options = dict(entry)
+    return options.pop("name"), options
+
+
+def _callbacks(inst: object, attribute: attrs.Attribute, value: object) -> None:  # type: ignore[type-arg]
+    """Validator: callback names, or tables ``{name = ..., <option> = ...}`` checked against the callback's config."""
+    if not isinstance(value, list):
+        raise ValueError(f"{attribute.name}={value!r} must be a list of callback names or tables")
+    names = []
+    for i, entry in enumerate(value):
+        if isinstance(entry, dict):
+            if not isinstance(entry.get("name"), str) or not entry["name"]:
+                raise ValueError(f'{attribute.name}[{i}]={entry!r} needs a name = "<callback>" entry')
+        elif not isinstance(entry, str) or not entry:
+            raise ValueError(f"{attribute.name}[{i}]={entry!r} must be a callback name or a table with a name")
+        names.append(callback_entry(entry)[0])
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{attribute.name}={value!r} names {dup[0]!r} twice")
+    for entry in value:
+        name, options = callback_entry(entry)
+        if options:  # a table: its options are checked now, against the callback's config class
+            callback_config(name, options)
+
+
+def callback_config(name: str, options: dict[str, Any]) -> Any:
+    """The config of registered callback ``name`` built strictly from ``options`` (``None`` without a config).
+
+    Unknown names, unknown options and bad values are one-line ConfigErrors naming
+    ``trainer.callbacks.<name>.<option>``.
+    """
+    from mlcore.errors import ConfigError, MlcoreError
+    from mlcore.registry import get_registry
+
+    try:
+        spec = get_registry().get("callback", name)
+    except MlcoreError as exc:
+        raise ConfigError(f"trainer.callbacks: {exc}") from None
+    if spec.config is None:
+        if options:
+            raise ConfigError(
+                f"trainer.callbacks.{name}: callback {name!r} takes no options (got {', '.join(sorted(options))})"
+            )
+        return None
+    return spec.make_config(options, where=f"trainer.callbacks.{name}.")
+
+
 @attrs.define
 class TrainerConfig:
     """Settings of :class:`mlcore.training.Trainer` (the ``[trainer]`` table of a run config).
@@ -72,7 +124,9 @@ class TrainerConfig:
         num_workers: DataLoader worker processes (at most the CPUs this process may use).
         progress: progress bars with live loss.
         trackers: registered tracker names (``mlcore list tracker``).
-        callbacks: registered callback names (``mlcore list callback``).
+        callbacks: registered callbacks (``mlcore list callback``), each a name (default options) or a
+            table naming it and setting options of its config class, e.g.
+            ``callbacks = ["lr_warmup_log", {name = "early_stopping", patience = 3}]``.
         resume: continue from ``<run_dir>/checkpoints/last.pt`` when it exists.
         plot: draw ``training_curves.png``.
         async_checkpoint: write each epoch's checkpoint on a background thread (a snapshot of the
@@ -105,7 +159,7 @@ class TrainerConfig:
     num_workers: int = attrs.field(default=0, validator=_workers)
     progress: bool = True
     trackers: list[str] = attrs.field(factory=lambda: ["tensorboard"], validator=_names)
-    callbacks: list[str] = attrs.field(factory=lambda: ["grad_histograms"], validator=_names)
+    callbacks: list[str | dict[str, Any]] = attrs.field(factory=lambda: ["grad_histograms"], validator=_callbacks)
     resume: bool = True
     plot: bool = True
     async_checkpoint: bool = True

@@ -58,9 +58,9 @@ from mlcore.training._interrupts import InterruptGuard
 from mlcore.training._loaders import Loaders, build_loaders, shuffle_seed
 from mlcore.training._loop import StepLoop, StopRequested, TimeUp, amp_setup, epoch_line, epoch_scalars
 from mlcore.training._run_files import RunFiles, callback_keys, callback_states, resume_from, training_stats
-from mlcore.training.callbacks import Callback, EarlyStopping
+from mlcore.training.callbacks import Callback, EarlyStopping, build_callbacks
 from mlcore.training.checkpoint import load_model_state, plain_values
-from mlcore.training.config import TrainerConfig
+from mlcore.training.config import TrainerConfig, callback_entry
 from mlcore.training.optim import EpochScheduler, build_optimizer, build_scheduler
 from mlcore.training.result import STOP_REASONS, FitResult, StatsReason, StopReason
 from mlcore.training.tracking import Tracker, start_trackers
@@ -229,7 +229,7 @@ class Trainer:
         self.run_dir = run_dir
         dev = self.device_name
         self.dist, self.device = setup_distributed(dev if isinstance(dev, torch.device) else resolve_device(dev))
-        named_callbacks = build_named("callback", cfg.callbacks, Callback, where="trainer.callbacks")
+        named_callbacks = build_callbacks(cfg.callbacks)
         tracker_objs = build_named("tracker", cfg.trackers, Tracker, where="trainer.trackers") if self.is_main else []
         seed_everything(self.seed, deterministic=cfg.deterministic)
 
@@ -263,7 +263,8 @@ class Trainer:
         amp_dtype, self.scaler = self._amp()
 
         self.callbacks = [*named_callbacks, *self.extra_callbacks]
-        names: list[str | None] = [*cfg.callbacks, *[None] * len(self.extra_callbacks)]
+        names: list[str | None] = [callback_entry(e)[0] for e in cfg.callbacks]
+        names += [None] * len(self.extra_callbacks)
         if cfg.patience > 0:
             self.callbacks.append(EarlyStopping(self.monitor, cfg.patience, cfg.min_delta, cfg.monitor_mode))
             names.append("early_stopping")
