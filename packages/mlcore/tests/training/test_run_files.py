@@ -118,3 +118,34 @@ def test_states_saved_by_position_still_load() -> None:
     es = EarlyStopping()
     restore_callback_states([Keyed(), es], ["mine", "early_stopping"], old)
     assert (es.best, es.wait) == (0.5, 1)
+
+
+def test_checkpoint_payload_cost_does_not_grow_with_epochs_run(
+    fit_tiny: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Items converted/copied for the checkpoint of each epoch: the same at epoch 3 and at epoch 20."""
+    from mlcore.training import _run_files, checkpoint
+
+    calls = [0]
+
+    def counting(real: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[0] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    for module in (checkpoint, _run_files):
+        for name in ("plain_values", "detached_copy"):
+            monkeypatch.setattr(module, name, counting(getattr(checkpoint, name)), raising=False)
+    marks: list[int] = []
+
+    class Mark(Callback):
+        def on_epoch_end(self, trainer: Any, epoch: int, record: dict[str, Any]) -> None:
+            marks.append(calls[0])  # between two marks: one epoch's checkpoint payload
+
+    fit_tiny(epochs=20, async_checkpoint=True, cbs=(Mark(),))
+    per_epoch = [b - a for a, b in zip(marks, marks[1:])]
+    assert len(per_epoch) == 19 and per_epoch[0] > 0
+    # walking the whole history every epoch would add a record's worth of items per epoch run
+    assert set(per_epoch[1:]) == {per_epoch[1]}, per_epoch

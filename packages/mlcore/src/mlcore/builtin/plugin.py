@@ -102,7 +102,8 @@ def register_callbacks() -> list[ComponentSpec]:
         ComponentSpec(
             "grad_histograms",
             "mlcore.training.callbacks:GradientHistogramCallback",
-            summary="Gradient-norm and weight histograms to the trackers every epoch",
+            "mlcore.training.callbacks:GradHistogramsConfig",
+            summary="Gradient-norm and weight histograms to the trackers (epoch 1 and every n-th)",
         ),
         ComponentSpec(
             "lr_warmup_log",

@@ -123,10 +123,18 @@ class StepLoop:
 
             ids = [device.index] if device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.loss_module, device_ids=ids)
-        # per-step hooks: only the callbacks that override them (keeps the step loop lean)
-        self.batch_end_callbacks = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
-        self.pre_step_callbacks = [cb for cb in callbacks if overrides(cb, "on_before_optimizer_step")]
-        self.norm_every = 1 if grad_clip > 0 or self.pre_step_callbacks else GRAD_NORM_EVERY
+        # per-step hooks: only the callbacks that override them (keeps the step loop lean), and of
+        # those only the ones that want steps in the current epoch (see Callback.wants_step_hooks)
+        self._batch_end_all = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
+        self._pre_step_all = [cb for cb in callbacks if overrides(cb, "on_before_optimizer_step")]
+        self.batch_end_callbacks: list[Callback] = []
+        self.pre_step_callbacks: list[Callback] = []
+        self.norm_every = GRAD_NORM_EVERY
+
+    def _select_step_hooks(self, epoch: int) -> None:
+        self.batch_end_callbacks = [cb for cb in self._batch_end_all if cb.wants_step_hooks(epoch)]
+        self.pre_step_callbacks = [cb for cb in self._pre_step_all if cb.wants_step_hooks(epoch)]
+        self.norm_every = 1 if self.grad_clip > 0 or self.pre_step_callbacks else GRAD_NORM_EVERY
 
     def autocast(self) -> Any:
         """The autocast context of the forward pass (a no-op context in full precision)."""
@@ -144,6 +152,7 @@ class StepLoop:
         """
         model, opt = self.model, self.optimizer
         model.train()
+        self._select_step_hooks(epoch)
         accum = self.accumulate
         n = len(loader)
         losses: list[torch.Tensor] = []  # per-batch losses, summed once at the end (no per-step sync)

@@ -26,6 +26,7 @@ from mlcore.training.checkpoint import (
     detached_copy,
     load_checkpoint,
     load_model_state,
+    plain_values,
     write_error,
     write_payload,
 )
@@ -231,6 +232,7 @@ class RunFiles:
         self.writer = CheckpointWriter(background=background and is_main)
         self.stats_written = -math.inf
         self.on_disk = on_disk
+        self._history: list[dict[str, Any]] = []  # plain, detached copies of the records saved so far
 
     def prepare(self) -> None:
         """Create ``checkpoints/`` (the run files do not wait for the first checkpoint)."""
@@ -255,9 +257,12 @@ class RunFiles:
         if not self.is_main:
             self.on_disk = token
             return
-        payload = checkpoint_payload(model=model, meta=meta, **state)
+        history = state.get("history")
+        payload = checkpoint_payload(model=model, meta=meta, **{k: v for k, v in state.items() if k != "history"})
         if self.writer.background:
             payload = detached_copy(payload)
+        if history is not None:
+            payload["history"] = self.history_copy(history)
         last, also = self.last, self.best if best else None
         if stats is not None:
             self.stats_written = time.monotonic()
@@ -271,6 +276,18 @@ class RunFiles:
                 self.write_stats(stats)
 
         self.writer.submit(job)
+
+    def history_copy(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A checkpoint-ready copy of ``history`` that converts only the records added since the last call.
+
+        Records are append-only once saved, so the per-epoch cost does not grow with the epochs
+        already run (the list itself is copied, not walked).
+        """
+        cache = self._history
+        del cache[len(history) :]
+        for i in range(len(cache), len(history)):
+            cache.append(detached_copy(plain_values(history[i], f"history[{i}]")))
+        return list(cache)
 
     def settle(self) -> Exception | None:
         """Wait for the pending write; returns its error instead of raising it."""

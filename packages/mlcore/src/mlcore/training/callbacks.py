@@ -110,6 +110,14 @@ class Callback:
     def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
         """Called once when training ends for any reason (the model then holds the best weights)."""
 
+    def wants_step_hooks(self, epoch: int) -> bool:
+        """Whether :meth:`on_before_optimizer_step` and :meth:`on_batch_end` run during ``epoch``.
+
+        A callback that samples returns ``False`` for the other epochs; the step loop then skips it
+        (and, without clipping, measures the gradient norm only every ``GRAD_NORM_EVERY`` steps).
+        """
+        return True
+
     def state_dict(self) -> dict[str, Any]:
         """State to keep in ``last.pt`` for resuming (tensors and plain values only)."""
         return {}
@@ -192,19 +200,36 @@ class EarlyStopping(Callback):
         self.stopped_epoch = int(state.get("stopped_epoch", 0))
 
 
-class GradientHistogramCallback(Callback):
-    """Gradient-norm and weight histograms to the trackers, once per epoch.
+@attrs.define
+class GradHistogramsConfig:
+    """Options of the ``grad_histograms`` callback.
 
-    At every optimizer step it records the global gradient norm and each parameter's gradient
-    norm (one fused ``torch._foreach_norm``); at the end of the epoch it logs the histograms
-    ``grad_norm/global`` and ``grad_norm/<param>`` over the epoch's steps and ``weights/<param>``.
-    Registered as ``grad_histograms``.
+    Attributes:
+        every_n_epochs: log the histograms in epoch 1 and every n-th epoch (1 = every epoch). Only
+            those epochs pay for per-step gradient norms and one histogram per parameter.
     """
 
-    def __init__(self) -> None:
+    every_n_epochs: int = attrs.field(default=10, validator=positive)
+
+
+class GradientHistogramCallback(Callback):
+    """Gradient-norm and weight histograms to the trackers, in epoch 1 and every ``every_n_epochs``-th.
+
+    In those epochs it records, at every optimizer step, the global gradient norm and each
+    parameter's gradient norm (one fused ``torch._foreach_norm``); at the end of the epoch it logs
+    the histograms ``grad_norm/global`` and ``grad_norm/<param>`` over the epoch's steps and
+    ``weights/<param>``. Other epochs cost nothing. Registered as ``grad_histograms``.
+    """
+
+    def __init__(self, config: GradHistogramsConfig | None = None) -> None:
+        self.config = config if config is not None else GradHistogramsConfig()
         self._global: list[torch.Tensor] = []
         self._per_param: list[torch.Tensor] = []
         self._names: list[str] = []
+
+    def wants_step_hooks(self, epoch: int) -> bool:
+        """Epoch 1 and every ``every_n_epochs``-th epoch."""
+        return epoch == 1 or epoch % self.config.every_n_epochs == 0
 
     def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
         """Reset the epoch's records."""
@@ -223,9 +248,11 @@ class GradientHistogramCallback(Callback):
         self._per_param.append(torch.stack([n.float() for n in norms]))
 
     def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
-        """Log the histograms of the epoch."""
+        """Log the histograms of the epoch (in the epochs :meth:`wants_step_hooks` selects)."""
         import torch
 
+        if not self.wants_step_hooks(epoch):
+            return
         if self._global:
             trainer.log_histogram("grad_norm/global", torch.stack(self._global).cpu(), epoch)
             per = torch.stack(self._per_param).cpu()  # steps x params
