@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import signal
@@ -120,9 +121,7 @@ def test_states_saved_by_position_still_load() -> None:
     assert (es.best, es.wait) == (0.5, 1)
 
 
-def test_checkpoint_payload_cost_does_not_grow_with_epochs_run(
-    fit_tiny: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_checkpoint_payload_cost_does_not_grow_with_epochs_run(fit_tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Items converted/copied for the checkpoint of each epoch: the same at epoch 3 and at epoch 20."""
     from mlcore.training import _run_files, checkpoint
 
@@ -145,7 +144,7 @@ def test_checkpoint_payload_cost_does_not_grow_with_epochs_run(
             marks.append(calls[0])  # between two marks: one epoch's checkpoint payload
 
     fit_tiny(epochs=20, async_checkpoint=True, cbs=(Mark(),))
-    per_epoch = [b - a for a, b in zip(marks, marks[1:])]
+    per_epoch = [b - a for a, b in itertools.pairwise(marks)]
     assert len(per_epoch) == 19 and per_epoch[0] > 0
     # walking the whole history every epoch would add a record's worth of items per epoch run
     assert set(per_epoch[1:]) == {per_epoch[1]}, per_epoch
