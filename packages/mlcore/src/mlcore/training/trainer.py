@@ -146,6 +146,11 @@ class Trainer:
         for tracker in self.trackers:
             tracker.log_histogram(name, values, step)
 
+    def wait_for_checkpoint(self) -> None:
+        """Block until the pending background checkpoint write is on disk (re-raises its error)."""
+        if self._files is not None:
+            self._files.writer.wait()
+
     # ----------------------------------------------------------------- fit
     def fit(
         self,
