@@ -273,6 +273,14 @@ class StepLoop:
         return {"val_loss": loss_sum / count, **{f"val_{k}": v / count for k, v in sorted(extras.items())}}
 
 
+def overruns(started: float, limit: float, epoch_times: list[float], last_epoch_seconds: float) -> bool:
+    """Whether the next epoch (estimated by the slowest so far) would end after ``limit`` seconds (0 = none)."""
+    if limit <= 0:
+        return False
+    estimate = max(epoch_times) if epoch_times else last_epoch_seconds
+    return time.monotonic() - started + estimate > limit
+
+
 def epoch_scalars(record: Mapping[str, Any]) -> dict[str, float | None]:
     """The tracker scalars of an epoch record (``loss/train``, ``loss/val``, ``lr``, ``metrics/<name>``...)."""
     names = {"train_loss": "loss/train", "val_loss": "loss/val", "lr": "lr", "seconds": "time/epoch_seconds"}

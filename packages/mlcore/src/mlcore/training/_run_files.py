@@ -110,6 +110,45 @@ def restore_callback_states(callbacks: Sequence[Callback], keys: Sequence[str], 
             cb.load_state_dict(state)
 
 
+def training_state(
+    progress: tuple[int, int, list[dict[str, Any]]],
+    best: tuple[str, str, float, int],
+    optim: tuple[torch.optim.Optimizer, Any, Any],
+    callbacks: dict[str, Any],
+    stopped_reason: str | None,
+    *,
+    seed: int,
+    config: Any,
+) -> dict[str, Any]:
+    """The training state stored in ``last.pt`` beside the model and meta.
+
+    ``progress`` is ``(epoch, global_step, history)``, ``best`` ``(monitor, monitor_mode, best_metric,
+    best_epoch)``, ``optim`` ``(optimizer, scheduler, scaler or None)``, ``callbacks`` their states.
+    """
+    from mlcore.config import unstructure
+    from mlcore.seeding import rng_state
+
+    (epoch, global_step, history), (monitor, mode, best_metric, best_epoch) = progress, best
+    optimizer, scheduler, scaler = optim
+    return {
+        "epoch": epoch,
+        "global_step": global_step,
+        "monitor": monitor,
+        "monitor_mode": mode,
+        "best_metric": best_metric,
+        "best_epoch": best_epoch,
+        "history": history,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "rng": rng_state(),
+        "seed": seed,
+        "trainer_config": unstructure(config),
+        "callbacks": callbacks,
+        "stopped_reason": stopped_reason,
+    }
+
+
 def training_stats(
     history: list[dict[str, Any]],
     best: tuple[str, str, float, int],

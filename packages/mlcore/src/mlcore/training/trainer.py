@@ -56,8 +56,15 @@ from mlcore.errors import ConfigError, MlcoreError, RunInterrupted
 from mlcore.training._distributed import DistInfo, any_rank, setup_distributed, teardown_distributed
 from mlcore.training._interrupts import InterruptGuard
 from mlcore.training._loaders import Loaders, build_loaders, shuffle_seed
-from mlcore.training._loop import StepLoop, StopRequested, TimeUp, amp_setup, epoch_line, epoch_scalars
-from mlcore.training._run_files import RunFiles, callback_keys, callback_states, resume_from, training_stats
+from mlcore.training._loop import StepLoop, StopRequested, TimeUp, amp_setup, epoch_line, epoch_scalars, overruns
+from mlcore.training._run_files import (
+    RunFiles,
+    callback_keys,
+    callback_states,
+    resume_from,
+    training_state,
+    training_stats,
+)
 from mlcore.training.callbacks import Callback, EarlyStopping, build_callbacks
 from mlcore.training.checkpoint import load_model_state, plain_values
 from mlcore.training.config import TrainerConfig, callback_entry
@@ -344,7 +351,8 @@ class Trainer:
             for epoch in range(self.epoch + 1, cfg.epochs + 1):
                 if any_rank(guard.requested(), self.dist, self.device):
                     raise StopRequested
-                if self._stop_for_time(started, epoch_times):
+                last = float(self.history[-1]["seconds"]) if self.history else 0.0
+                if any_rank(overruns(started, limit, epoch_times, last), self.dist, self.device):
                     log.info("stopping before epoch %d: it would exceed max_time_minutes=%g", epoch, limit / 60)
                     reason = "time_limit"
                     break
@@ -444,35 +452,13 @@ class Trainer:
         self.log_scalars(epoch_scalars(record), record["epoch"])
         return improved
 
-    def _stop_for_time(self, started: float, epoch_times: list[float]) -> bool:
-        """Whether the next epoch (estimated by the slowest so far) would overrun the limit."""
-        limit = self.config.max_time_minutes * 60.0
-        if limit <= 0:
-            return False
-        estimate = max(epoch_times) if epoch_times else float(self.history[-1]["seconds"]) if self.history else 0.0
-        return any_rank(time.monotonic() - started + estimate > limit, self.dist, self.device)
-
     def _state(self, stopped_reason: str | None) -> dict[str, Any]:
         """The training state stored in ``last.pt`` beside the model and meta."""
-        from mlcore.seeding import rng_state
-
-        return {
-            "epoch": self.epoch,
-            "global_step": self.global_step,
-            "monitor": self.monitor,
-            "monitor_mode": self.config.monitor_mode,
-            "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch,
-            "history": self.history,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": rng_state(),
-            "seed": self.seed,
-            "trainer_config": unstructure(self.config),
-            "callbacks": callback_states(self.callbacks, self._callback_keys),
-            "stopped_reason": stopped_reason,
-        }
+        progress = (self.epoch, self.global_step, self.history)
+        best = (self.monitor, self.config.monitor_mode, self.best_metric, self.best_epoch)
+        optim = (self.optimizer, self.scheduler, self.scaler)
+        callbacks = callback_states(self.callbacks, self._callback_keys)
+        return training_state(progress, best, optim, callbacks, stopped_reason, seed=self.seed, config=self.config)
 
     def _stats(self, stopped_reason: StatsReason) -> dict[str, Any]:
         """The content of ``training_stats.json``."""
