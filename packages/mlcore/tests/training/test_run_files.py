@@ -148,3 +148,40 @@ def test_checkpoint_payload_cost_does_not_grow_with_epochs_run(fit_tiny: Any, mo
     assert len(per_epoch) == 19 and per_epoch[0] > 0
     # walking the whole history every epoch would add a record's worth of items per epoch run
     assert set(per_epoch[1:]) == {per_epoch[1]}, per_epoch
+
+
+def test_a_run_written_before_the_split_resumes_bit_exact(tmp_path: Path) -> None:
+    """``data/run_before_split``: 2 epochs by the old trainer (positional callback keys, wait=1)."""
+    import importlib.util
+    import shutil
+
+    import torch
+    from torch import nn
+
+    from mlcore.training import Trainer
+
+    here = Path(__file__).parent / "data" / "run_before_split"
+    spec = importlib.util.spec_from_file_location("make_run", here / "make_run.py")
+    assert spec is not None and spec.loader is not None
+    make_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_run)
+    old = load_checkpoint(here / "checkpoints" / "last.pt")
+    assert old["epoch"] == 2 and old["callbacks"] == {"1:EarlyStopping": {**old["callbacks"]["1:EarlyStopping"]}}
+    run_dir = tmp_path / "old"
+    shutil.copytree(here, run_dir)
+    resumed = Trainer(make_run.config(10), device="cpu", seed=0).fit(
+        make_run.model(), make_run.Data(), nn.MSELoss(), run_dir=run_dir
+    )
+    full = Trainer(make_run.config(10), device="cpu", seed=0).fit(
+        make_run.model(), make_run.Data(), nn.MSELoss(), run_dir=tmp_path / "new"
+    )
+    # the early-stopping counter came back from the old key: stopped after epoch 4 like the new run
+    assert resumed.stopped_reason == full.stopped_reason == "early_stopping"
+    assert resumed.epochs_run == full.epochs_run == 4
+    # grad_norm is a statistic over sampled steps, and the old grad_histograms sampled every step
+    skip = {"seconds", "grad_norm", "grad_norm_max"}
+    strip = [{k: v for k, v in r.items() if k not in skip} for r in full.history]
+    assert [{k: v for k, v in r.items() if k not in skip} for r in resumed.history] == strip
+    a = load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "new" / "checkpoints" / "last.pt")["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
