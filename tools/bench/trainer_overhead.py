@@ -8,12 +8,23 @@ the ratio of a Trainer epoch to the mean of the plain epochs run right before an
 cancels slow changes in machine load and order effects; and the largest absolute difference
 between the two loss curves (train and validation; target: 0, i.e. identical).
 
-What the Trainer run includes: everything fit() does per epoch - validation, the gradient norm
-it records, best.pt/last.pt checkpoints written atomically, training_stats.json - but no
-trackers, callbacks, plots or progress bars (``trackers=[]``, ``callbacks=[]``, ``plot=false``,
-``progress=false``). The plain loop does training and validation only.
+Configurations (``--configs``):
 
-Usage: python tools/bench/trainer_overhead.py [--models mlp,lstm] [--epochs 8] [--repeats 5] [--quick]
+- ``default``: the TrainerConfig a user gets (TensorBoard tracker, the ``grad_histograms`` callback,
+  progress setting, async checkpoints), except ``scheduler="none"`` so that the loss curves can be
+  compared with the constant-lr plain loop.
+- ``lean``: no trackers, callbacks, plots or progress bars (``trackers=[]``, ``callbacks=[]``).
+- ``lightning``: PyTorch Lightning's Trainer with its defaults (logger, ModelCheckpoint) on the same
+  module, data order and optimizer, interleaved the same way; skipped with a note when
+  ``lightning`` is not installed (it is no dependency of mlcore).
+
+Every Trainer epoch includes everything fit() does per epoch - validation, the gradient norm it
+records, best.pt/last.pt written atomically, training_stats.json - and, before the next plain
+epoch starts, the wait for the background checkpoint write (so the plain loop is never charged
+with it). The plain loop does training and validation only.
+
+Usage: python tools/bench/trainer_overhead.py [--models mlp,lstm] [--configs default,lean,lightning]
+       [--epochs 8] [--repeats 5] [--quick]
 """
 
 from __future__ import annotations
@@ -149,6 +160,7 @@ class Interleave(Callback):
         self.after = math.nan
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        trainer.wait_for_checkpoint()  # the previous epoch's background write is the Trainer's cost
         now = time.perf_counter()
         if self.mark is not None:
             self.trainer_times.append(now - self.mark)
@@ -179,21 +191,19 @@ def run_pair(
     lr: float,
     seed: int,
     run_dir: Path,
+    config: str,
 ) -> tuple[Interleave, list[tuple[float, float]]]:
     """One Trainer.fit with a plain loop interleaved epoch by epoch, from the same initial weights."""
     plain = PlainLoop(copy.deepcopy(init), train, val, batch_size=batch_size, lr=lr, seed=seed)
-    cfg = TrainerConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer="adam",
-        scheduler="none",
-        trackers=[],
-        callbacks=[],
-        plot=False,
-        progress=False,
-        resume=False,
-    )
+    if config == "lightning":
+        return run_lightning(
+            plain, init, train, val, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, run_dir=run_dir
+        )
+    common = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": "adam", "scheduler": "none"}
+    if config == "lean":
+        cfg = TrainerConfig(**common, trackers=[], callbacks=[], plot=False, progress=False, resume=False)
+    else:
+        cfg = TrainerConfig(**common, resume=False)  # every other setting is the default
     clock = Interleave(plain)
     result = Trainer(cfg, device="cpu", seed=seed, callbacks=[clock]).fit(
         copy.deepcopy(init), BenchData(train, val), nn.MSELoss(), run_dir=run_dir
@@ -201,10 +211,104 @@ def run_pair(
     return clock, [(r["train_loss"], r["val_loss"]) for r in result.history]
 
 
+def lightning_available() -> bool:
+    """Whether PyTorch Lightning can be imported (an optional comparison)."""
+    import importlib.util
+
+    return importlib.util.find_spec("lightning") is not None
+
+
+def run_lightning(
+    plain: PlainLoop,
+    init: nn.Module,
+    train: TensorDataset,
+    val: TensorDataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    run_dir: Path,
+) -> tuple[Interleave, list[tuple[float, float]]]:
+    """Lightning's Trainer (default logger and checkpointing) with the plain loop interleaved."""
+    import lightning as L
+
+    class Module(L.LightningModule):
+        def __init__(self, net: nn.Module) -> None:
+            super().__init__()
+            self.net = net
+            self.loss_fn = nn.MSELoss()
+            self.train_sum = self.val_sum = 0.0
+            self.train_n = self.val_n = 0
+            self.losses: list[tuple[float, float]] = []
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            x, y = batch
+            loss = self.loss_fn(self.net(x), y)
+            self.train_sum += loss.item() * len(x)
+            self.train_n += len(x)
+            return loss
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            self.val_sum += self.loss_fn(self.net(x), y).item() * len(x)
+            self.val_n += len(x)
+
+        def on_validation_epoch_end(self) -> None:
+            if self.train_n:
+                self.losses.append((self.train_sum / self.train_n, self.val_sum / max(self.val_n, 1)))
+            self.train_sum = self.val_sum = 0.0
+            self.train_n = self.val_n = 0
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.Adam(self.parameters(), lr=lr)
+
+    g = torch.Generator()
+
+    class Clock(L.Callback):
+        def __init__(self) -> None:
+            self.clock = Interleave(plain)
+
+        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+            epoch = trainer.current_epoch + 1
+            now = time.perf_counter()
+            if self.clock.mark is not None:
+                self.clock.trainer_times.append(now - self.clock.mark)
+            seconds, train_loss, val_loss = plain.epoch(epoch)
+            self.clock.plain_times.append(seconds)
+            self.clock.plain_losses.append((train_loss, val_loss))
+            g.manual_seed(shuffle_seed(seed, epoch))  # the same data order as the plain loop
+            self.clock.mark = time.perf_counter()
+
+        def on_fit_end(self, trainer: Any, module: Any) -> None:
+            self.clock.on_fit_end(None, None)  # type: ignore[arg-type]
+
+    module = Module(copy.deepcopy(init))
+    clock = Clock()
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(run_dir),
+        callbacks=[clock],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(
+        module,
+        DataLoader(train, batch_size=batch_size, shuffle=True, generator=g),
+        DataLoader(val, batch_size=batch_size),
+    )
+    return clock.clock, module.losses
+
+
 # --------------------------------------------------------------------------- main
 
 
-def bench(kind: str, *, epochs: int, repeats: int, n: int, batch_size: int, seed: int = 0) -> dict[str, Any]:
+def bench(
+    kind: str, *, config: str, epochs: int, repeats: int, n: int, batch_size: int, seed: int = 0
+) -> dict[str, Any]:
     """Interleaved runs; the first epoch of each run is a warm-up and not timed."""
     train, val = make_data(kind, n)
     torch.manual_seed(seed)
@@ -216,7 +320,15 @@ def bench(kind: str, *, epochs: int, repeats: int, n: int, batch_size: int, seed
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
             clock, trainer_losses = run_pair(
-                init, train, val, epochs=epochs, batch_size=batch_size, lr=1e-3, seed=seed, run_dir=Path(tmp) / f"{r}"
+                init,
+                train,
+                val,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=1e-3,
+                seed=seed,
+                run_dir=Path(tmp) / f"{config}-{r}",
+                config=config,
             )
             plain_times += clock.plain_times[1:]
             trainer_times += clock.trainer_times[1:]
@@ -231,6 +343,7 @@ def bench(kind: str, *, epochs: int, repeats: int, n: int, batch_size: int, seed
     max_diff = max(diffs)
     return {
         "model": kind,
+        "config": config,
         "params": sum(p.numel() for p in init.parameters()),
         "samples": n,
         "batch_size": batch_size,
@@ -242,6 +355,7 @@ def bench(kind: str, *, epochs: int, repeats: int, n: int, batch_size: int, seed
         "trainer_min_s": min(trainer_times),
         "overhead_pct": 100 * overhead,
         "overhead_of_medians_pct": 100 * (trainer_s / plain_s - 1.0),
+        "overhead_of_sums_pct": 100 * (sum(trainer_times) / sum(plain_times) - 1.0),
         "overhead_min_pct": 100 * overhead_min,
         "target_pct": 100 * TARGET_OVERHEAD,
         "overhead_ok": overhead <= TARGET_OVERHEAD,
@@ -253,6 +367,7 @@ def bench(kind: str, *, epochs: int, repeats: int, n: int, batch_size: int, seed
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="mlp,lstm", help="comma-separated: mlp, lstm")
+    parser.add_argument("--configs", default="default,lean,lightning", help="comma-separated: default, lean, lightning")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="small data, 3 epochs, 1 repeat (smoke test)")
@@ -262,20 +377,32 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     sizes = {"mlp": (16384, 64), "lstm": (4096, 64)}
     epochs, repeats = (3, 1) if args.quick else (args.epochs, args.repeats)
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    notes = []
+    if "lightning" in configs and not lightning_available():
+        configs.remove("lightning")
+        notes.append("lightning skipped: PyTorch Lightning is not installed (pip install lightning)")
+        print(notes[-1])
     rows = []
+    started = time.monotonic()
     for kind in [m.strip() for m in args.models.split(",") if m.strip()]:
         n, bs = sizes[kind]
-        rows.append(bench(kind, epochs=epochs, repeats=repeats, n=n // 8 if args.quick else n, batch_size=bs))
+        for config in configs:
+            rows.append(
+                bench(kind, config=config, epochs=epochs, repeats=repeats, n=n // 8 if args.quick else n, batch_size=bs)
+            )
     print_table(
         rows,
         [
             "model",
+            "config",
             "steps_per_epoch",
             "epochs_timed",
             "plain_s_per_epoch",
             "trainer_s_per_epoch",
             "overhead_pct",
             "overhead_of_medians_pct",
+            "overhead_of_sums_pct",
             "overhead_min_pct",
             "overhead_ok",
             "loss_max_abs_diff",
@@ -287,9 +414,14 @@ def main() -> None:
         {
             "description": "seconds/epoch, mlcore Trainer vs plain PyTorch loop (same model, data, order, seed); "
             "overhead_pct = median over epochs of trainer time / mean of the adjacent plain epochs - 1; "
-            "overhead_of_medians_pct from the two medians; overhead_min_pct from the fastest epochs",
-            "trainer_includes": "validation, grad-norm recording, best/last checkpoints, training_stats.json; "
-            "no trackers/callbacks/plots/progress",
+            "overhead_of_medians_pct from the two medians; overhead_of_sums_pct from the total times (counts "
+            "the sampled histogram epochs); overhead_min_pct from the fastest epochs",
+            "trainer_includes": "validation, grad-norm recording, best/last checkpoints (waited for before the "
+            "next plain epoch), training_stats.json; config default: TensorBoard tracker, grad_histograms "
+            "callback (scheduler none); lean: no trackers/callbacks/plots/progress; lightning: PyTorch "
+            "Lightning's Trainer with its default logger and checkpointing",
+            "notes": notes,
+            "wall_seconds": round(time.monotonic() - started, 1),
             "epochs": epochs,
             "repeats": repeats,
             "threads": args.threads,

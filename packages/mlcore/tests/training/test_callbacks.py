@@ -118,7 +118,7 @@ def test_builtin_callbacks_are_registered(test_registry: Registry) -> None:
 
 
 def test_gradient_histograms_reach_the_trackers(fit_tiny: Any) -> None:
-    fit_tiny(epochs=2, trackers=["recorder"], callbacks=["grad_histograms"])
+    fit_tiny(epochs=2, trackers=["recorder"], callbacks=[{"name": "grad_histograms", "every_n_epochs": 1}])
     (tracker,) = RecordingTracker.instances
     names = {(name, step) for name, _, step in tracker.histograms}
     for step in (1, 2):
@@ -135,3 +135,29 @@ def test_lr_logger_shows_the_warmup(fit_tiny: Any) -> None:
     per_step = [(step, v["lr/group0"]) for step, v in tracker.scalars if "lr/group0" in v]
     assert [s for s, _ in per_step] == list(range(1, 16))  # 5 steps per epoch, global step after each
     assert [lr for _, lr in per_step] == pytest.approx([0.1] * 5 + [0.2] * 5 + [0.3] * 5)
+
+
+def test_gradient_histograms_by_default_sample_epochs_and_leave_the_others_lean(
+    fit_tiny: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.training import _loop
+
+    norms_per_epoch: dict[int, int] = {}
+    real = _loop.total_norm
+    current = [0]
+
+    class Epoch(Callback):
+        def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+            current[0] = epoch
+
+    def counting(grads: list[torch.Tensor], uniform: bool = False) -> torch.Tensor:
+        norms_per_epoch[current[0]] = norms_per_epoch.get(current[0], 0) + 1
+        return real(grads, uniform)
+
+    monkeypatch.setattr(_loop, "total_norm", counting)
+    fit_tiny(epochs=11, batch_size=4, trackers=["recorder"], callbacks=["grad_histograms"], cbs=(Epoch(),))
+    (tracker,) = RecordingTracker.instances
+    assert sorted({step for name, _, step in tracker.histograms}) == [1, 10]  # every_n_epochs = 10
+    assert sum(1 for name, _, step in tracker.histograms if step == 1) == 1 + 2 * 4  # global, grads, weights
+    # 18 optimizer steps per epoch: every step in the sampled epochs, steps 0 and 10 in the others
+    assert norms_per_epoch == {e: 18 if e in (1, 10) else 2 for e in range(1, 12)}

@@ -20,11 +20,11 @@ from mlcore.training.checkpoint import (
     CheckpointWriter,
     build_model,
     checkpoint_payload,
+    detached_copy,
     load_checkpoint,
     make_meta,
-    plain,
+    plain_values,
     save_checkpoint,
-    snapshot,
     write_payload,
 )
 
@@ -81,12 +81,14 @@ def test_make_meta_records_provenance(test_registry: Registry) -> None:
 
 
 def test_plain_keeps_only_safe_types() -> None:
-    out = plain({"a": np.arange(3.0), "b": np.float32(1.5), "c": (1, "x", None), "p": Path("/x"), "d": torch.float32})
+    out = plain_values(
+        {"a": np.arange(3.0), "b": np.float32(1.5), "c": (1, "x", None), "p": Path("/x"), "d": torch.float32}
+    )
     assert isinstance(out["a"], torch.Tensor) and out["a"].tolist() == [0.0, 1.0, 2.0]
     assert out["b"] == 1.5 and isinstance(out["b"], float)
     assert out["c"] == (1, "x", None) and out["p"] == "/x" and out["d"] == "torch.float32"
     with pytest.raises(CheckpointError, match=r"cannot store state\.obj in a checkpoint: object is not a tensor"):
-        plain({"obj": object()})
+        plain_values({"obj": object()})
 
 
 def test_round_trip_is_weights_only_safe(saved: tuple[Path, TinyNet]) -> None:
@@ -224,7 +226,7 @@ def test_background_writes_land_in_order_and_hold_the_snapshot(tmp_path: Path) -
     for epoch in range(1, 4):
         with torch.no_grad():
             model.net[0].weight.fill_(float(epoch))  # type: ignore[index]
-        payload = snapshot(checkpoint_payload(model=model, meta={}, epoch=epoch))
+        payload = detached_copy(checkpoint_payload(model=model, meta={}, epoch=epoch))
         expected.append(payload["model"]["net.0.weight"].clone())
         writer.submit(lambda payload=payload: write_payload(path, payload))
         with torch.no_grad():

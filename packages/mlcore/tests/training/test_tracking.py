@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from mlcore.errors import MlcoreError
 from mlcore.registry import Registry, get_registry
@@ -40,7 +41,28 @@ def test_base_tracker_is_a_no_op(tmp_path: Path) -> None:
     t = Tracker()
     t.start(tmp_path, {})
     t.log_scalars({"a": 1.0}, 0)
+    t.log_histogram("h", torch.ones(3), 0)
     t.close()
+    assert list(tmp_path.iterdir()) == []  # nothing written anywhere
+
+
+def test_real_mlflow_file_store_holds_params_metrics_and_histogram_summaries(
+    fit_tiny: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    result, _, run_dir = fit_tiny(epochs=2, trackers=["mlflow"], callbacks=["grad_histograms"])
+    client = mlflow.tracking.MlflowClient((run_dir.resolve() / "mlruns").as_uri())
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.run_name == "run" and run.info.status == "FINISHED"
+    assert run.data.params["trainer.epochs"] == "2" and run.data.params["meta.plugin"] == "testplug"
+    history = client.get_metric_history(run.info.run_id, "loss.train")
+    assert [m.step for m in history] == [1, 2]
+    assert [m.value for m in history] == pytest.approx([r["train_loss"] for r in result.history], rel=1e-6)
+    assert {"loss.val", "lr", "grad_norm.global.mean", "grad_norm.global.std"} <= set(run.data.metrics)
 
 
 def test_mlflow_missing_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:

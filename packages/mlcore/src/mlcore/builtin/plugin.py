@@ -102,11 +102,18 @@ def register_callbacks() -> list[ComponentSpec]:
         ComponentSpec(
             "grad_histograms",
             "mlcore.training.callbacks:GradientHistogramCallback",
-            summary="Gradient-norm and weight histograms to the trackers every epoch",
+            "mlcore.training.callbacks:GradHistogramsConfig",
+            summary="Gradient-norm and weight histograms to the trackers (epoch 1 and every n-th)",
         ),
         ComponentSpec(
             "lr_warmup_log",
             "mlcore.training.callbacks:LearningRateLogger",
             summary="Log the learning rate of every parameter group each step",
+        ),
+        ComponentSpec(
+            "early_stopping",
+            "mlcore.training.callbacks:EarlyStopping",
+            "mlcore.training.callbacks:EarlyStoppingConfig",
+            summary="Stop when a logged value has not improved for `patience` epochs",
         ),
     ]

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlcore.training.callbacks import Callback, EarlyStopping
     from mlcore.training.config import TrainerConfig
-    from mlcore.training.trainer import FitResult, Trainer
+    from mlcore.training.result import FitResult
+    from mlcore.training.trainer import Trainer
 
 __all__ = ["Callback", "EarlyStopping", "FitResult", "Trainer", "TrainerConfig"]
 
@@ -21,7 +22,7 @@ _WHERE = {
     "Callback": "mlcore.training.callbacks",
     "EarlyStopping": "mlcore.training.callbacks",
     "TrainerConfig": "mlcore.training.config",
-    "FitResult": "mlcore.training.trainer",
+    "FitResult": "mlcore.training.result",
     "Trainer": "mlcore.training.trainer",
 }
 

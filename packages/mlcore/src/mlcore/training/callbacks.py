@@ -1,9 +1,8 @@
 """Training callbacks: the trainer's extension point.
 
 A callback overrides any of the hooks below; each receives the running
-:class:`~mlcore.training.Trainer` (``trainer.model``, ``trainer.optimizer``, ``trainer.epoch``,
-``trainer.global_step``, ``trainer.history``, ``trainer.run_dir``, ``trainer.log_scalars(...)``,
-``trainer.log_histogram(...)``) and can end training by setting ``trainer.should_stop = True``.
+:class:`~mlcore.training.Trainer`, of which it may use what :class:`TrainerView` lists, and can end
+training by setting ``trainer.should_stop = True``.
 A callback that keeps state across epochs returns it from :meth:`Callback.state_dict` so a
 resumed run continues exactly where it stopped.
 
@@ -20,43 +19,104 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from mlcore.config import non_negative, one_of, positive
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
-    from mlcore.training.trainer import FitResult, Trainer
+    from mlcore.training.result import FitResult
+
+
+class TrainerView(Protocol):
+    """What a callback may read from the trainer it is handed (and ``should_stop``/``stop_reason`` to set).
+
+    Attributes:
+        model: the model being trained; optimizer, scheduler: its optimizer and epoch scheduler.
+        epoch: the epoch being run (1-based); history: the records of the finished epochs.
+        best_metric, best_epoch, monitor: the best value of the monitored metric so far, and where.
+        run_dir, device: the run directory and the training device.
+        should_stop, stop_reason: set ``should_stop = True`` to end training after this epoch.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    epoch: int
+    history: list[dict[str, Any]]
+    best_metric: float
+    best_epoch: int
+    monitor: str
+    run_dir: Path
+    device: torch.device
+    should_stop: bool
+    stop_reason: str
+
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps taken so far (all sessions)."""
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files (rank 0, or not distributed)."""
+
+    def log_scalars(self, values: Mapping[str, float | None], step: int) -> None:
+        """Send scalars to every tracker (``None`` values are skipped)."""
+
+    def log_histogram(self, name: str, values: torch.Tensor, step: int) -> None:
+        """Send a histogram to every tracker."""
 
 
 class Callback:
-    """Base class: every hook is a no-op. Epoch numbers are 1-based (the epoch being run/just run)."""
+    """Base class: every hook is a no-op. Epoch numbers are 1-based (the epoch being run/just run).
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    ``state_key`` names the callback's :meth:`state_dict` in ``last.pt``; by default a callback
+    named in ``trainer.callbacks`` uses that name and one passed in code its class path. Set it
+    when two instances of one class are given in code and each must get its own state back.
+    """
+
+    state_key: str | None = None
+
+    def on_fit_start(self, trainer: TrainerView) -> None:
         """Called once after setup (and after a resume restored the state), before the first epoch."""
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
         """Called before the training batches of ``epoch``."""
 
-    def on_before_optimizer_step(self, trainer: Trainer, grad_norm: torch.Tensor) -> None:
+    def on_before_optimizer_step(self, trainer: TrainerView, grad_norm: torch.Tensor) -> None:
         """Called after backward (gradients unscaled and clipped) and before ``optimizer.step()``.
 
         ``grad_norm`` is the global gradient norm before clipping (a 0-d tensor).
         """
 
-    def on_batch_end(self, trainer: Trainer, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
+    def on_batch_end(self, trainer: TrainerView, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
         """Called after each training batch with its (detached) loss and the model's extra values."""
 
-    def on_validation_end(self, trainer: Trainer, epoch: int, metrics: dict[str, Any]) -> None:
+    def on_validation_end(self, trainer: TrainerView, epoch: int, metrics: dict[str, Any]) -> None:
         """Called after validation with ``{"val_loss": ..., "val_<name>": ...}`` (empty without a val set)."""
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
         """Called with the epoch's history record, before ``last.pt``/``best.pt`` are written.
 
         ``trainer.best_epoch == epoch`` tells whether this epoch is the new best.
         """
 
-    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+    def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
         """Called once when training ends for any reason (the model then holds the best weights)."""
+
+    def wants_step_hooks(self, epoch: int) -> bool:
+        """Whether :meth:`on_before_optimizer_step` and :meth:`on_batch_end` run during ``epoch``.
+
+        A callback that samples returns ``False`` for the other epochs; the step loop then skips it
+        (and, without clipping, measures the gradient norm only every ``GRAD_NORM_EVERY`` steps).
+        """
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         """State to keep in ``last.pt`` for resuming (tensors and plain values only)."""
@@ -66,17 +126,39 @@ class Callback:
         """Restore :meth:`state_dict`."""
 
 
+@attrs.define
+class EarlyStoppingConfig:
+    """Options of the ``early_stopping`` callback (see :class:`EarlyStopping`)."""
+
+    monitor: str = "val_loss"
+    patience: int = attrs.field(default=5, validator=positive)
+    min_delta: float = attrs.field(default=0.0, validator=non_negative)
+    mode: str = attrs.field(default="min", validator=one_of("min", "max"))
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
+    Registered as ``early_stopping`` (options: :class:`EarlyStoppingConfig`); ``trainer.patience``
+    adds one that monitors ``trainer.monitor``.
+
     Args:
-        monitor: a key of the epoch record, e.g. ``"val_loss"``.
+        monitor: a key of the epoch record, e.g. ``"val_loss"`` (or an :class:`EarlyStoppingConfig`).
         patience: epochs without improvement before stopping (>= 1).
         min_delta: the smallest change that counts as an improvement.
         mode: ``"min"`` or ``"max"``.
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min") -> None:
+    def __init__(
+        self,
+        monitor: str | EarlyStoppingConfig = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "min",
+    ) -> None:
+        if isinstance(monitor, EarlyStoppingConfig):
+            cfg = monitor
+            monitor, patience, min_delta, mode = cfg.monitor, cfg.patience, cfg.min_delta, cfg.mode
         if mode not in ("min", "max"):
             raise ValueError(f"mode={mode!r} is not allowed (allowed: min, max)")
         self.monitor = monitor
@@ -93,7 +175,7 @@ class EarlyStopping(Callback):
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
         """Update the counter and set ``trainer.should_stop`` when patience is exhausted."""
         value = record.get(self.monitor)
         if value is None or not math.isfinite(value):
@@ -118,25 +200,42 @@ class EarlyStopping(Callback):
         self.stopped_epoch = int(state.get("stopped_epoch", 0))
 
 
-class GradientHistogramCallback(Callback):
-    """Gradient-norm and weight histograms to the trackers, once per epoch.
+@attrs.define
+class GradHistogramsConfig:
+    """Options of the ``grad_histograms`` callback.
 
-    At every optimizer step it records the global gradient norm and each parameter's gradient
-    norm (one fused ``torch._foreach_norm``); at the end of the epoch it logs the histograms
-    ``grad_norm/global`` and ``grad_norm/<param>`` over the epoch's steps and ``weights/<param>``.
-    Registered as ``grad_histograms``.
+    Attributes:
+        every_n_epochs: log the histograms in epoch 1 and every n-th epoch (1 = every epoch). Only
+            those epochs pay for per-step gradient norms and one histogram per parameter.
     """
 
-    def __init__(self) -> None:
+    every_n_epochs: int = attrs.field(default=10, validator=positive)
+
+
+class GradientHistogramCallback(Callback):
+    """Gradient-norm and weight histograms to the trackers, in epoch 1 and every ``every_n_epochs``-th.
+
+    In those epochs it records, at every optimizer step, the global gradient norm and each
+    parameter's gradient norm (one fused ``torch._foreach_norm``); at the end of the epoch it logs
+    the histograms ``grad_norm/global`` and ``grad_norm/<param>`` over the epoch's steps and
+    ``weights/<param>``. Other epochs cost nothing. Registered as ``grad_histograms``.
+    """
+
+    def __init__(self, config: GradHistogramsConfig | None = None) -> None:
+        self.config = config if config is not None else GradHistogramsConfig()
         self._global: list[torch.Tensor] = []
         self._per_param: list[torch.Tensor] = []
         self._names: list[str] = []
 
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+    def wants_step_hooks(self, epoch: int) -> bool:
+        """Epoch 1 and every ``every_n_epochs``-th epoch."""
+        return epoch == 1 or epoch % self.config.every_n_epochs == 0
+
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None:
         """Reset the epoch's records."""
         self._global, self._per_param = [], []
 
-    def on_before_optimizer_step(self, trainer: Trainer, grad_norm: torch.Tensor) -> None:
+    def on_before_optimizer_step(self, trainer: TrainerView, grad_norm: torch.Tensor) -> None:
         """Record the global and per-parameter gradient norms of this step."""
         import torch
 
@@ -148,10 +247,12 @@ class GradientHistogramCallback(Callback):
         self._global.append(grad_norm.detach().float().reshape(()))
         self._per_param.append(torch.stack([n.float() for n in norms]))
 
-    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None:
-        """Log the histograms of the epoch."""
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
+        """Log the histograms of the epoch (in the epochs :meth:`wants_step_hooks` selects)."""
         import torch
 
+        if not self.wants_step_hooks(epoch):
+            return
         if self._global:
             trainer.log_histogram("grad_norm/global", torch.stack(self._global).cpu(), epoch)
             per = torch.stack(self._per_param).cpu()  # steps x params
@@ -171,9 +272,27 @@ class LearningRateLogger(Callback):
     def __init__(self) -> None:
         self.values: list[tuple[int, float]] = []
 
-    def on_batch_end(self, trainer: Trainer, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
+    def on_batch_end(self, trainer: TrainerView, batch_idx: int, loss: torch.Tensor, logs: dict[str, float]) -> None:
         """Send ``lr/group<i>`` for the current global step."""
         groups = trainer.optimizer.param_groups
         scalars = {f"lr/group{i}": float(g["lr"]) for i, g in enumerate(groups)}
         self.values.append((trainer.global_step, scalars["lr/group0"]))
         trainer.log_scalars(scalars, trainer.global_step)
+
+
+def build_callbacks(entries: Sequence[str | dict[str, Any]]) -> list[Callback]:
+    """Build the registered callbacks of ``trainer.callbacks`` (names or ``{name = ..., options}`` tables)."""
+    from mlcore.errors import PluginError
+    from mlcore.registry import get_registry
+    from mlcore.training.config import callback_config, callback_entry
+
+    out = []
+    for entry in entries:
+        name, options = callback_entry(entry)
+        config = callback_config(name, options)
+        spec = get_registry().get("callback", name)
+        obj = spec.build(config) if spec.config is not None else spec.build()
+        if not isinstance(obj, Callback):
+            raise PluginError(f"callback {name!r} ({spec.target}) is not a Callback subclass")
+        out.append(obj)
+    return out

@@ -39,7 +39,7 @@ CHECKPOINT_KIND = "mlcore-checkpoint"
 # --------------------------------------------------------------------------- meta
 
 
-def plain(obj: Any, where: str = "state") -> Any:
+def plain_values(obj: Any, where: str = "state") -> Any:
     """``obj`` reduced to tensors and plain Python values (what ``weights_only=True`` loads).
 
     NumPy arrays become tensors and NumPy scalars Python numbers; attrs instances are
@@ -52,9 +52,9 @@ def plain(obj: Any, where: str = "state") -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, Mapping):
-        return {k: plain(v, f"{where}.{k}") for k, v in obj.items()}
+        return {k: plain_values(v, f"{where}.{k}") for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        items = [plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        items = [plain_values(v, f"{where}[{i}]") for i, v in enumerate(obj)]
         return items if isinstance(obj, list) else tuple(items)
     if isinstance(obj, torch.device | torch.dtype):
         return str(obj)
@@ -72,7 +72,7 @@ def plain(obj: Any, where: str = "state") -> Any:
     if attrs.has(type(obj)):
         from mlcore.config import unstructure
 
-        return plain(unstructure(obj), where)
+        return plain_values(unstructure(obj), where)
     raise CheckpointError(f"cannot store {where} in a checkpoint: {type(obj).__name__} is not a tensor or plain value")
 
 
@@ -87,7 +87,7 @@ def _component_entry(name: str, config: Any) -> dict[str, Any]:
         cfg = dict(config)
     else:
         cfg = unstructure(config)
-    return {"name": name, "config": plain(cfg, f"components.{name}.config")}
+    return {"name": name, "config": plain_values(cfg, f"components.{name}.config")}
 
 
 def make_meta(
@@ -124,8 +124,8 @@ def make_meta(
         "mlcore_version": __version__,
         "plugin_api": PLUGIN_API_VERSION,
         "components": {kind: _component_entry(name, cfg) for kind, (name, cfg) in components.items()},
-        "data_state": plain(data.state_dict() if data is not None else {}, "data_state"),
-        **{k: plain(v, k) for k, v in extra.items()},
+        "data_state": plain_values(data.state_dict() if data is not None else {}, "data_state"),
+        **{k: plain_values(v, k) for k, v in extra.items()},
     }
 
 
@@ -151,41 +151,92 @@ def checkpoint_payload(*, model: nn.Module, meta: Mapping[str, Any] | None, **st
         "kind": CHECKPOINT_KIND,
         "format": CHECKPOINT_FORMAT,
         "model": unwrap_model(model).state_dict(),
-        "meta": plain(dict(meta or {}), "meta"),
-        **{k: plain(v, k) for k, v in state.items()},
+        "meta": plain_values(dict(meta or {}), "meta"),
+        **{k: plain_values(v, k) for k, v in state.items()},
     }
 
 
+class _RecordingFile:
+    """A binary file wrapper that remembers the first :class:`OSError` of a write.
+
+    ``torch.save`` turns a failed write into a ``RuntimeError`` without the OS cause; this keeps it.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._fh.write(data)  # type: ignore[no-any-return]
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+def write_error(path: str | Path, exc: OSError) -> CheckpointError:
+    """The one-line error for a file that could not be written: the path and the OS's reason."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return CheckpointError(f"could not write {path}: {reason}")
+
+
 def write_payload(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """``torch.save`` a checkpoint payload atomically (temporary file, fsync, rename)."""
+    """``torch.save`` a checkpoint payload atomically (temporary file, fsync, rename).
+
+    A failed write (disk full, read-only file system...) is a one-line :class:`CheckpointError`
+    naming ``path`` and the OS's reason; the previous file at ``path`` is left untouched.
+    """
     import torch
 
     from mlcore.io import atomic_write
 
-    return atomic_write(path, lambda fh: torch.save(dict(payload), fh))
+    recorder: list[_RecordingFile] = []
+
+    def save(fh: Any) -> None:
+        recorder.append(_RecordingFile(fh))
+        torch.save(dict(payload), recorder[0])
+
+    try:
+        return atomic_write(path, save)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    except RuntimeError:
+        if recorder and recorder[0].error is not None:
+            raise write_error(path, recorder[0].error) from None
+        raise
 
 
 def save_checkpoint(path: str | Path, *, model: nn.Module, meta: Mapping[str, Any] | None, **state: Any) -> Path:
     """Write a checkpoint atomically (a reader never sees a half-written file); returns the path.
 
     ``state`` holds further entries (``epoch``, ``optimizer``, ...); everything must reduce to
-    tensors and plain Python values (see :func:`plain`).
+    tensors and plain Python values (see :func:`plain_values`).
     """
     return write_payload(path, checkpoint_payload(model=model, meta=meta, **state))
 
 
-def snapshot(obj: Any) -> Any:
+def detached_copy(obj: Any) -> Any:
     """A copy of nested dicts/lists/tuples whose tensors are detached clones (safe to write later)."""
     import torch
 
     if isinstance(obj, torch.Tensor):
         return obj.detach().clone()
     if isinstance(obj, Mapping):
-        return {k: snapshot(v) for k, v in obj.items()}
+        return {k: detached_copy(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        items = [snapshot(v) for v in obj]
+        items = [detached_copy(v) for v in obj]
         return items if isinstance(obj, list) else tuple(items)
     return obj
+
+
+#: The former name of :func:`plain_values`, kept for code outside the trainer that imports it.
+plain = plain_values
 
 
 class CheckpointWriter:
@@ -193,7 +244,7 @@ class CheckpointWriter:
 
     With ``background=True`` :meth:`submit` returns at once and the job runs on a worker thread;
     the next :meth:`submit`, :meth:`wait` or :meth:`close` first waits for it and re-raises its
-    error. Jobs must own their data (see :func:`snapshot`): the caller goes on changing the model.
+    error. Jobs must own their data (see :func:`detached_copy`): the caller goes on changing the model.
     Like Lightning's ``AsyncCheckpointIO``, but only the file I/O moves off the training thread.
     """
 
@@ -213,6 +264,11 @@ class CheckpointWriter:
 
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlcore-checkpoint")
         self._pending = self._pool.submit(job)
+
+    def failed(self) -> bool:
+        """Whether the submitted job has already ended with an error (does not block)."""
+        pending = self._pending
+        return pending is not None and pending.done() and pending.exception() is not None
 
     def wait(self) -> None:
         """Block until the submitted job is done; re-raise its exception."""

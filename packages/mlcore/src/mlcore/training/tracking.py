@@ -84,7 +84,9 @@ class TensorBoardTracker(Tracker):
 class MLflowTracker(Tracker):
     """MLflow tracking (``pip install mlflow``).
 
-    Uses ``MLFLOW_TRACKING_URI`` when set, otherwise a file store under ``<run_dir>/mlruns``.
+    Uses ``MLFLOW_TRACKING_URI`` when set, otherwise a file store under ``<run_dir>/mlruns`` (MLflow 3
+    refuses file stores unless ``MLFLOW_ALLOW_FILE_STORE=true``, which is then set for this process
+    when the variable is not set already).
     """
 
     def __init__(self) -> None:
@@ -98,6 +100,7 @@ class MLflowTracker(Tracker):
 
         self.mlflow = mlflow
         if not os.environ.get("MLFLOW_TRACKING_URI"):
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             mlflow.set_tracking_uri((Path(run_dir).resolve() / "mlruns").as_uri())
         mlflow.start_run(run_name=Path(run_dir).name)
         params = {k: str(v)[:250] for k, v in _flatten(_jsonable(config)).items()}
@@ -140,3 +143,18 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(v, f"{prefix}{k}."))
         return out
     return {prefix.rstrip("."): data}
+
+
+def start_trackers(trackers: list[Tracker], run_dir: Path, config: dict[str, Any]) -> list[Tracker]:
+    """Start every tracker (``config["meta"]`` without its ``data_state``); on a failure close those started."""
+    config = {**config, "meta": {k: v for k, v in (config.get("meta") or {}).items() if k != "data_state"}}
+    started: list[Tracker] = []
+    try:
+        for tracker in trackers:
+            tracker.start(run_dir, config)
+            started.append(tracker)
+    except BaseException:
+        for tracker in started:
+            tracker.close()
+        raise
+    return started
