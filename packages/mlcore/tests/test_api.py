@@ -287,6 +287,14 @@ def test_build_validates(toy):
         mlcore.build("loss", "huber", {"delta": -1.0})
 
 
+def test_execution_fields_are_not_a_different_config():
+    """num_workers/progress may change on resume (a smaller machine); a trained quantity may not."""
+    old = {"run": {"threads": 2}, "trainer": {"num_workers": 8, "progress": True, "lr": 0.1}}
+    new = {"run": {"threads": 1}, "trainer": {"num_workers": 2, "progress": False, "lr": 0.1}}
+    assert api.config_differences(old, new) == []
+    assert api.config_differences(old, {**new, "trainer": {**new["trainer"], "lr": 0.2}}) == [("trainer.lr", 0.1, 0.2)]
+
+
 def test_build_takes_a_component_table(toy):
     """``mlcore.build("loss", cfg.loss)`` with a pipeline config's component table (the tutorial's line)."""
     from mlcore.pipelines.sections import ComponentConfig

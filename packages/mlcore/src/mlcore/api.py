@@ -186,6 +186,9 @@ EXTENDABLE_KEYS = (("trainer", "epochs"),)
 EXTENDABLE_METADATA = "mlcore_extendable"
 #: ``[run]`` keys that do not define a run (execution settings), ignored when comparing configs.
 EXECUTION_KEYS = (("run", "threads"),)
+#: Fields that say how a run executes, not what it computes, in whatever table they appear: they
+#: may change when a run is resumed (e.g. on a machine with fewer CPUs for data-loader workers).
+EXECUTION_FIELDS = frozenset({"num_workers", "progress"})
 
 
 def _flatten(doc: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -203,7 +206,7 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[t
     missing = object()
     diffs = []
     for key in sorted(set(a) | set(b)):
-        if key in EXECUTION_KEYS:
+        if key in EXECUTION_KEYS or key[-1] in EXECUTION_FIELDS:
             continue
         va, vb = a.get(key, missing), b.get(key, missing)
         if va != vb:
