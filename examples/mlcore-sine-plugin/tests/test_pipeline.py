@@ -37,6 +37,7 @@ def test_quick_run_writes_the_run_directory(quick_run):
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert "persistence baseline MSE" in report and "Profile `quick`" in report
+    assert report.startswith("# sine: next-value prediction")
 
 
 def test_quick_run_learns_better_than_persistence(quick_run):
@@ -56,8 +57,27 @@ def test_checkpoint_evaluates_and_exports_on_its_own(quick_run, tmp_path):
     assert result.ok and result.batch_sizes_checked == (1, 3)
 
 
-def test_model_window_must_match_data_window(tmp_path):
-    with pytest.raises(mlcore.ConfigError, match=r"model\.window=8 must equal data\.window=16"):
+def test_the_data_sizes_the_model(tmp_path):
+    """``dataset.window`` is configured once: the model follows it, a contradicting model.window is refused."""
+    out = tmp_path / "w8"
+    result = mlcore.run(
+        "sine",
+        profile="quick",
+        overrides=["dataset.window=8", "trainer.epochs=1", "trainer.trackers=[]"],
+        out=out,
+        device="cpu",
+        progress=False,
+    )
+    ckpt = mlcore.load_checkpoint(result.out_dir / "checkpoints" / "best.pt")
+    assert ckpt["meta"]["components"]["model"]["config"]["window"] == 8
+    with pytest.raises(mlcore.ConfigError, match=r"model\.window=8 contradicts the data, which has window=16"):
         mlcore.run(
             "sine", profile="quick", overrides=["model.window=8"], out=tmp_path / "bad", device="cpu", progress=False
         )
+
+
+def test_old_table_name_data_is_still_read(tmp_path):
+    """Configs written before the rename (``[data]``) keep working."""
+    config = {"run": {"plugin": "sine"}, "data": {"num_samples": 256}, "trainer": {"epochs": 1, "trackers": []}}
+    result = mlcore.run(config=config, out=tmp_path / "old", device="cpu", progress=False)
+    assert "256 windows" in (result.out_dir / "report.md").read_text()

@@ -26,6 +26,41 @@ def test_data_generate_command(tmp_path: Path) -> None:
         assert json.loads(str(npz["metadata"][()]))["seed"] == 42
 
 
+def _pipeline(tmp_path: Path, *overrides: str):
+    import torch
+
+    from mlcore.api import resolve
+    from mlcore.runs import RunContext
+
+    small = ["dataset.num_samples=40", "dataset.test_num_samples=8", *overrides]
+    resolved = resolve("trc-control", profile="quick", overrides=small)
+    ctx = RunContext(tmp_path / "run", torch.device("cpu"), 0, "trc-control", "trc", "quick", resolved.config)
+    return resolved.spec.build(resolved.config), ctx
+
+
+def test_the_system_sizes_the_model(tmp_path: Path) -> None:
+    pipe, ctx = _pipeline(tmp_path, "dataset.system=planar_double_integrator", "dataset.num_steps=12")
+    pipe.check(ctx)
+    model = pipe.build(ctx).model
+    assert (model.state_dim, model.control_dim, model.num_steps) == (4, 2, 12)
+    assert not ctx.out_dir.exists()  # check() writes nothing
+
+
+def test_a_model_size_against_the_system_is_refused(tmp_path: Path) -> None:
+    from mlcore.errors import ConfigError
+
+    pipe, ctx = _pipeline(tmp_path, "model.state_dim=3")
+    with pytest.raises(ConfigError, match=r"model\.state_dim=3 contradicts the data, which has state_dim=2"):
+        pipe.check(ctx)
+
+
+def test_old_table_names_are_read() -> None:
+    from mlcore.api import resolve
+
+    run = resolve("trc-control", profile="quick", config={"data": {"num_samples": 64}, "evaluation": {"batch_size": 8}})
+    assert run.config.dataset.num_samples == 64 and run.config.evaluator.batch_size == 8
+
+
 @pytest.mark.slow
 def test_quick_pipeline_end_to_end(tmp_path: Path) -> None:
     import mlcore

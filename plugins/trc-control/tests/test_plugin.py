@@ -24,7 +24,7 @@ def test_components_registered() -> None:
     pipe = get_registry().get("pipeline", "trc")
     assert set(pipe.profiles) == {"quick", "full"}
     full = pipe.profiles["full"]
-    assert full["data"]["num_samples"] == 10000 and full["trainer"]["epochs"] == 100
+    assert full["dataset"]["num_samples"] == 10000 and full["trainer"]["epochs"] == 100
     assert full["model"]["size"] == "medium"
     assert get_registry().get("model", "trc").extras == {"dataset": "lqr"}
 

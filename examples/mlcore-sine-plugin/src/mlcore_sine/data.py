@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from mlcore import DataError
 from mlcore.config import in_range, positive
 from mlcore.data import DataModule
-from mlcore.errors import DataError
+from mlcore.io import atomic_write
 
 FILE_NAME = "sine_windows.npz"
 
@@ -24,7 +25,7 @@ class SineDataConfig:
 
     Attributes:
         num_samples: number of windows.
-        window: values the model sees (k).
+        window: values the model sees (k); the pipeline sizes the model from it.
         noise: standard deviation of the Gaussian noise added to every value.
         min_period, max_period: range of the sine periods, in time steps.
         val_fraction, test_fraction: shares of the validation and test splits.
@@ -82,14 +83,16 @@ class SineWindows(DataModule):
             return make_windows(cfg)
         path = Path(cfg.path)
         if not path.is_file():
-            raise DataError(f"data.path: {path} does not exist (write it with `mlcore data generate sine --out DIR`)")
+            raise DataError(
+                f"dataset.path: {path} does not exist (write it with `mlcore data generate sine --out DIR`)"
+            )
         try:
             with np.load(path) as f:
                 x, y = f["inputs"], f["targets"]
         except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"data.path: {path} is not a sine windows file ({exc})") from None
+            raise DataError(f"dataset.path: {path} is not a sine windows file ({exc})") from None
         if x.ndim != 2 or x.shape[1] != cfg.window or y.shape != (x.shape[0], 1):
-            raise DataError(f"data.path: {path} holds windows of shape {x.shape}, expected (N, {cfg.window})")
+            raise DataError(f"dataset.path: {path} holds windows of shape {x.shape}, expected (N, {cfg.window})")
         return x.astype(np.float32), y.astype(np.float32)
 
     def setup(self) -> None:
@@ -116,7 +119,7 @@ class SineWindows(DataModule):
         self.prepare()
         train = self._splits["train"]
         if train is None:
-            raise DataError(f"data: no training windows left (num_samples={self.config.num_samples})")
+            raise DataError(f"dataset: no training windows left (num_samples={self.config.num_samples})")
         return train
 
     def val_set(self) -> Dataset[Any] | None:
@@ -129,10 +132,12 @@ class SineWindows(DataModule):
         self.prepare()
         return self._splits["test"]
 
+    def dimensions(self) -> dict[str, int]:
+        """The model's input size: ``{"window": k}``."""
+        return {"window": self.config.window}
+
     def generate(self, out_dir: Path) -> list[Path]:
         """Write the raw (unscaled) windows to ``<out_dir>/sine_windows.npz``."""
-        from mlcore.io import atomic_write
-
         x, y = make_windows(self.config)
         path = Path(out_dir) / FILE_NAME
         atomic_write(path, lambda fh: np.savez_compressed(fh, inputs=x, targets=y))

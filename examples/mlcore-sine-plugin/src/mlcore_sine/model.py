@@ -16,7 +16,7 @@ class SineMLPConfig:
     """Config of :class:`SineMLP`.
 
     Attributes:
-        window: input length; must equal the dataset's ``window``.
+        window: input length; the ``sine`` pipeline sets it from the dataset's ``window``.
         hidden: width of the hidden layers.
         layers: number of hidden layers.
         activation: ``tanh``, ``relu`` or ``gelu``.

@@ -46,15 +46,15 @@ def register_pipelines() -> list[ComponentSpec]:
             name="sine",
             target="mlcore_sine.pipeline:SinePipeline",
             config="mlcore_sine.pipeline:SinePipelineConfig",
-            summary="generate -> train (mlcore Trainer) -> evaluate (regression) -> report.md",
+            summary="generate -> train (mlcore Trainer) -> evaluate (regression) -> report.md, as a recipe",
             profiles={
                 "quick": {
-                    "data": {"num_samples": 1024},
+                    "dataset": {"num_samples": 1024},
                     "model": {"hidden": 32},
                     "trainer": {"epochs": 8, "batch_size": 64, "lr": 3e-3},
                 },
                 "full": {
-                    "data": {"num_samples": 20000},
+                    "dataset": {"num_samples": 20000},
                     "model": {"hidden": 128, "layers": 3},
                     "trainer": {"epochs": 60, "batch_size": 128, "lr": 1e-3, "patience": 10},
                 },

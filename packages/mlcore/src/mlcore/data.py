@@ -2,8 +2,15 @@
 
 A data module owns one data set: it generates or loads it (``setup``), splits it, hands out
 torch datasets whose items are ``(inputs, targets)`` (tensors, or dicts/tuples of tensors),
-writes its files for ``mlcore data generate``, and keeps the statistics a model needs at
-inference time (normalisation) in ``state_dict()`` so checkpoints are self-contained.
+writes its files for ``mlcore data generate``, tells the model its sizes (``dimensions``), and
+keeps the statistics a model needs at inference time (normalisation) in ``state_dict()`` so
+checkpoints are self-contained.
+
+Two config names are conventions the core relies on: ``num_samples`` (how many items; ``mlcore
+data generate NAME -n N`` sets it) and ``seed`` (``--seed`` of ``mlcore data generate`` sets it).
+A dataset's ``seed`` is its own: the run's ``--seed`` (``[run] seed``) seeds the model's initial
+weights, the data order and dropout, not the data, so a new ``--seed`` retrains on the same data
+and ``--set dataset.seed=1`` draws new data.
 
 Example::
 
@@ -84,6 +91,14 @@ class DataModule:
             if split is not None:
                 return split
         return self.train_set()
+
+    def dimensions(self) -> dict[str, int]:
+        """Sizes the model must agree with, by the model config's field names (e.g. ``{"window": 16}``).
+
+        A :class:`~mlcore.pipelines.RecipePipeline` copies them into the ``[model]`` table before
+        building the model, so each size is configured once, in the dataset's table. Default: none.
+        """
+        return {}
 
     # -- files and state ---------------------------------------------------------
     def generate(self, out_dir: Path) -> list[Path]:

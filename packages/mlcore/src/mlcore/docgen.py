@@ -1,10 +1,13 @@
-"""Render reference docs from the code: docs/hooks.md (hook specs) and docs/cli.md (click help)."""
+"""Render reference docs from the code: docs/hooks.md (hook specs), docs/api.md (the public
+Python API, from docstrings) and docs/cli.md (click help)."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import textwrap
+from typing import Any
 
 from mlcore import hookspecs
 
@@ -34,9 +37,13 @@ def hook_names() -> list[str]:
     return [f.__name__ for f in sorted(funcs, key=lambda f: f.__code__.co_firstlineno)]
 
 
+_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):`~?([^`]*?\.)?([^`.]+)`")
+
+
 def _docstring_to_markdown(doc: str) -> str:
     """Turn ``Example::`` literal blocks into fenced Python code."""
     lines = textwrap.dedent(doc).strip("\n").splitlines()
+    lines = [_ROLE.sub(r"`\2`", line) for line in lines]
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -98,4 +105,133 @@ def render_cli_markdown() -> str:
                 walk(cmd.commands[name], [*path, name], ctx)
 
     walk(group, ["mlcore"], None)
+    return "\n".join(parts)
+
+
+#: The public API a plugin author uses, module by module (rendered into docs/api.md, in this order).
+#: Anything not listed here is internal and may change without notice.
+PUBLIC_API: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "mlcore",
+        (
+            "ComponentSpec",
+            "hookimpl",
+            "get_registry",
+            "build",
+            "run",
+            "train",
+            "evaluate",
+            "export",
+            "generate_data",
+            "load_checkpoint",
+            "MlcoreError",
+            "ConfigError",
+            "DataError",
+            "CheckpointError",
+            "PluginError",
+            "ComponentNotFoundError",
+        ),
+    ),
+    ("mlcore.errors", ("RunInterrupted",)),
+    ("mlcore.config", ("one_of", "in_range", "positive", "non_negative", "component_field", "ComponentConfig")),
+    ("mlcore.data", ("DataModule",)),
+    (
+        "mlcore.pipelines",
+        ("Pipeline", "Recipe", "RecipePipeline", "Parts", "ExportConfig", "RunContext", "link_dimensions"),
+    ),
+    ("mlcore.training", ("Trainer", "TrainerConfig", "FitResult", "Callback", "EarlyStopping")),
+    ("mlcore.training.checkpoint", ("make_meta", "build_model")),
+    ("mlcore.evaluation", ("Evaluator", "predict")),
+    ("mlcore.evaluation.regression", ("RegressionEvaluator", "RegressionEvaluatorConfig")),
+    ("mlcore.report", ("write_report",)),
+    ("mlcore.io", ("atomic_write", "atomic_write_text", "atomic_write_json")),
+    ("mlcore.export", ("export_model", "ExportResult")),
+    ("mlcore.testing", ("PluginContract", "ContractError")),
+)
+
+API_HEADER = """# Python API
+
+<!-- Generated from the docstrings by `python tools/render_hooks_doc.py` (`hatch run docs`);
+     edit the docstrings, not this file. A test fails when the two disagree. -->
+
+Everything a plugin needs, by the module to import it from. Names not on this page are internal
+(modules named `_x.py`, helpers not listed) and may change without notice. The CLI's Python twins
+(`mlcore.run`, `mlcore.evaluate`, ...) are in [architecture.md](architecture.md); the hooks a
+plugin implements are in [hooks.md](hooks.md); the tutorial is [writing-a-plugin.md](writing-a-plugin.md).
+
+| import from | names |
+|---|---|
+"""
+
+
+def _signature(obj: Any, *, drop_self: bool = False) -> str:
+    """``(a: int = 1, *, b: str = 'x') -> R`` with string annotations unquoted and factories as ``<factory>``."""
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return ""
+    params = []
+    for p in sig.parameters.values():
+        if drop_self and p.name == "self":
+            continue
+        default = p.default
+        if default is not inspect.Parameter.empty and repr(default) == "NOTHING":
+            p = p.replace(default=_Factory())
+        params.append(p)
+    text = str(sig.replace(parameters=params))
+    for name in re.findall(r"'([^']*)'", text):  # string annotations (from __future__ import annotations)
+        if not any(f"{name!r}" == repr(p.default) for p in params):
+            text = text.replace(f"'{name}'", name)
+    return re.sub(r" at 0x[0-9a-f]+", "", text)
+
+
+class _Factory:
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+def _doc(obj: Any) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return _docstring_to_markdown(doc) if doc else "(undocumented)\n"
+
+
+def _members(cls: type) -> list[tuple[str, Any]]:
+    """Public methods and properties defined by ``cls`` itself, in source order."""
+    out = []
+    for name, value in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, staticmethod | classmethod):
+            value = value.__func__
+        if inspect.isfunction(value) or isinstance(value, property):
+            out.append((name, value))
+    return out
+
+
+def render_api_markdown() -> str:
+    """The full ``docs/api.md`` text: every name of :data:`PUBLIC_API` with its signature and docstring."""
+    parts = [API_HEADER.rstrip("\n")]
+    for module, names in PUBLIC_API:
+        parts.append(f"| `{module}` | {', '.join(f'`{n}`' for n in names)} |")
+    parts.append("")
+    for module, names in PUBLIC_API:
+        mod = importlib.import_module(module)
+        parts.append(f"## `{module}`\n")
+        for name in names:
+            obj = getattr(mod, name)
+            if inspect.ismodule(obj) and hasattr(mod, "__getattr__"):  # a submodule shadows a lazy name
+                obj = mod.__getattr__(name)
+            kind = "class" if inspect.isclass(obj) else "function" if callable(obj) else "value"
+            sig = _signature(obj) if kind != "value" else ""
+            parts.append(
+                f"### `{name}` ({kind})\n\n`{name}{sig}`\n\n{_doc(obj)}"
+                if sig
+                else f"### `{name}` ({kind})\n\n{_doc(obj)}"
+            )
+            if inspect.isclass(obj):
+                for member, value in _members(obj):
+                    if isinstance(value, property):
+                        parts.append(f"#### `{name}.{member}` (property)\n\n{_doc(value)}")
+                    else:
+                        parts.append(f"#### `{name}.{member}{_signature(value, drop_self=True)}`\n\n{_doc(value)}")
     return "\n".join(parts)

@@ -10,13 +10,13 @@ MLCORE_API = ">=1.0,<2"
 #: ``mlcore run --plugin trc-control --profile quick|full``: overrides of the pipeline config.
 PROFILES = {
     "quick": {
-        "data": {"num_samples": 4000, "test_num_samples": 500},
+        "dataset": {"num_samples": 4000, "test_num_samples": 500},
         "model": {"size": "small"},
         "trainer": {"epochs": 15, "batch_size": 64, "lr": 1e-3},
         "comparison": {"generalisation_samples": 200},
     },
     "full": {
-        "data": {"num_samples": 10000, "test_num_samples": 1000},
+        "dataset": {"num_samples": 10000, "test_num_samples": 1000},
         "model": {"size": "medium"},
         "trainer": {"epochs": 100, "batch_size": 64, "lr": 1e-3},
     },
@@ -66,7 +66,7 @@ def register_evaluators() -> list[ComponentSpec]:
 
 @hookimpl
 def register_pipelines() -> list[ComponentSpec]:
-    """generate -> train -> evaluate -> compare -> export -> report."""
+    """generate -> train -> evaluate -> compare -> export -> report (a recipe: mlcore.pipelines.RecipePipeline)."""
     return [
         ComponentSpec(
             "trc",

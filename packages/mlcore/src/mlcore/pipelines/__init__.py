@@ -1,6 +1,11 @@
-"""The pipeline contract: a named end-to-end recipe run by ``mlcore run --plugin P``.
+"""Pipelines: what ``mlcore run --plugin P`` runs.
 
-Example::
+- :class:`Pipeline`: the contract, ``Pipeline(config)``, :meth:`Pipeline.check`, :meth:`Pipeline.run`.
+- :class:`Recipe`, :class:`RecipePipeline`, :class:`ExportConfig`, :class:`Parts`: a supervised
+  pipeline declared as data (see :mod:`mlcore.pipelines.recipe`).
+- :class:`RunContext` (from :mod:`mlcore.runs`): what ``check``/``run`` receive.
+
+A pipeline with its own flow::
 
     import attrs
     from mlcore.pipelines import Pipeline
@@ -17,10 +22,30 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mlcore.pipelines.recipe import ExportConfig, Parts, Recipe, RecipePipeline, link_dimensions
     from mlcore.runs import RunContext
+
+__all__ = ["ExportConfig", "Parts", "Pipeline", "Recipe", "RecipePipeline", "RunContext", "link_dimensions"]
+
+_WHERE = {
+    "ExportConfig": "mlcore.pipelines.recipe",
+    "Parts": "mlcore.pipelines.recipe",
+    "Recipe": "mlcore.pipelines.recipe",
+    "RecipePipeline": "mlcore.pipelines.recipe",
+    "RunContext": "mlcore.runs",
+    "link_dimensions": "mlcore.pipelines.recipe",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The recipe names and :class:`RunContext`, imported on first use (the recipe module imports this one)."""
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'mlcore.pipelines' has no attribute {name!r}")
 
 
 class Pipeline:

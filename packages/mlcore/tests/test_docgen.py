@@ -1,0 +1,45 @@
+"""docs/api.md is rendered from the docstrings of the public API and kept in step with them."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from mlcore.docgen import PUBLIC_API, render_api_markdown
+
+API_MD = Path(__file__).resolve().parents[3] / "docs" / "api.md"
+
+
+def test_api_md_is_current() -> None:
+    assert API_MD.read_text(encoding="utf-8") == render_api_markdown(), (
+        "docs/api.md is stale: run `hatch run docs` (python tools/render_hooks_doc.py)"
+    )
+
+
+def test_every_public_name_exists_and_is_documented() -> None:
+    text = render_api_markdown()
+    for module, names in PUBLIC_API:
+        mod = importlib.import_module(module)
+        for name in names:
+            assert getattr(mod, name, None) is not None, f"{module}.{name} is documented but not importable"
+    assert "(undocumented)" not in text
+
+
+def test_api_md_answers_where_to_import_from() -> None:
+    text = render_api_markdown()
+    for module, name in [
+        ("mlcore.training", "Trainer"),
+        ("mlcore.training.checkpoint", "make_meta"),
+        ("mlcore.evaluation.regression", "RegressionEvaluator"),
+        ("mlcore.pipelines", "RecipePipeline"),
+        ("mlcore.report", "write_report"),
+        ("mlcore.io", "atomic_write_json"),
+        ("mlcore.testing", "PluginContract"),
+    ]:
+        section = text.split(f"## `{module}`\n", 1)[1].split("\n## ", 1)[0]
+        assert f"### `{name}`" in section, (module, name)
+    # the override points, with their signatures
+    assert "#### `Evaluator.compute(predictions: Any, targets: Any) -> dict[str, float]`" in text
+    assert "#### `Callback.on_epoch_end(trainer: " in text  # the trainer's type may be a Protocol
+    assert ", epoch: int, record: dict[str, Any]) -> None`" in text
+    assert "#### `RecipePipeline.link(config: C, data: DataModule) -> C`" in text
