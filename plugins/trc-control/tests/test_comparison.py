@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import numpy as np
+import pytest
 
 from mlcore_trc_control.comparison import (
     baseline_table,
@@ -19,9 +18,9 @@ from mlcore_trc_control.comparison import (
     plot_cycle_sweep,
     train_mlp_baseline,
 )
+from mlcore_trc_control.data import LQRData, LQRDataConfig
 from mlcore_trc_control.evaluation import predict_controls, rollout_metrics
 from mlcore_trc_control.models.mlp import MLPPolicy
-from mlcore_trc_control.data import LQRData, LQRDataConfig
 from mlcore_trc_control.models.trc import TinyRecursiveControl
 
 

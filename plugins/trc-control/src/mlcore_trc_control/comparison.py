@@ -39,14 +39,14 @@ __all__ = [
     "ComparisonConfig",
     "LinearPolicy",
     "baseline_table",
-    "fit_linear_policy",
-    "mlp_hidden_width",
-    "train_mlp_baseline",
     "cycle_sweep",
+    "fit_linear_policy",
     "generalisation_suite",
     "markdown_table",
+    "mlp_hidden_width",
     "plot_baselines",
     "plot_cycle_sweep",
+    "train_mlp_baseline",
 ]
 
 
