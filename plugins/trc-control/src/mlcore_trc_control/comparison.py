@@ -129,10 +129,12 @@ def train_mlp_baseline(
     lr: float,
     seed: int = 0,
     device: Any = "cpu",
+    projection: bool = False,
 ) -> nn.Module:
     """An MLP ``[x_0, r, T] -> controls`` with ~``num_parameters`` weights (2 SiLU hidden layers),
     trained by Adam on the control MSE with a cosine schedule; the epoch with the lowest
-    validation MSE is kept. Inputs and outputs are normalised like TRC's."""
+    validation MSE is kept. Inputs and outputs are normalised like TRC's; ``projection`` adds TRC's
+    terminal projection onto ``x_N = r`` and the box (for train's system)."""
     import torch
     from torch import nn
 
@@ -141,8 +143,10 @@ def train_mlp_baseline(
     problems, controls = train.tensors()
     steps, m = controls.shape[1], controls.shape[2]
     torch.manual_seed(seed)
-    model = MLPPolicy(problems.shape[1], steps, m, mlp_hidden_width(problems.shape[1], steps * m, num_parameters))
+    width = mlp_hidden_width(problems.shape[1], steps * m, num_parameters)
+    model = MLPPolicy(problems.shape[1], steps, m, width, projection=projection)
     model.set_normalisation(problems, controls)
+    model.set_system(train.system)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     batches = max(1, -(-problems.shape[0] // batch_size))

@@ -214,6 +214,11 @@ def learned_baselines(
         limit = data.system.control_limit
         if limit > 0:
             out.append(("linear, clipped to the box", np.clip(controls, -limit, limit), linear.num_parameters))
+            if cfg.model.terminal_projection:
+                projected = project_controls(
+                    data.system, problems.problems(), controls, cfg.model.projection_iterations
+                )
+                out.append(("linear + terminal projection", projected, linear.num_parameters))
     if cfg.comparison.mlp_baseline:
         start = time.perf_counter()
         budget = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -226,17 +231,32 @@ def learned_baselines(
             lr=cfg.trainer.lr,
             seed=cfg.comparison.seed,
             device=ctx.device,
+            projection=cfg.model.terminal_projection,
         )
         log.info("MLP baseline trained in %.1fs", time.perf_counter() - start)
         params = sum(p.numel() for p in mlp.parameters())
+        how = ", terminal projection" if cfg.model.terminal_projection else ""
         out.append(
             (
-                f"MLP (2 hidden layers, {params} parameters)",
+                f"MLP (2 hidden layers{how}, {params} parameters)",
                 predict_controls(mlp, problems.problems(), device=ctx.device),
                 params,
             )
         )
     return out
+
+
+def project_controls(system: Any, problems: np.ndarray, controls: np.ndarray, iterations: int) -> np.ndarray:
+    """``controls`` passed through TRC's :class:`TerminalProjection` for ``system`` (float64)."""
+    import torch
+
+    from mlcore_trc_control.models.projection import TerminalProjection
+
+    proj = TerminalProjection(system.n, system.m, system.num_steps, iterations).double()
+    proj.set_system(system)
+    with torch.no_grad():
+        out = proj(torch.as_tensor(problems, dtype=torch.float64), torch.as_tensor(controls, dtype=torch.float64))
+    return out.numpy()
 
 
 def report_sections(
