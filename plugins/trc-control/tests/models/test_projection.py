@@ -58,3 +58,13 @@ def test_without_a_system_the_projection_is_the_identity() -> None:
     proj = TerminalProjection(2, 1, 15)
     u = torch.randn(4, 15, 1)
     assert torch.equal(proj(torch.randn(4, 5), u), u)
+
+
+def test_a_checkpoint_from_before_the_projection_loads_as_the_identity() -> None:
+    from mlcore_trc_control.models.trc import TinyRecursiveControl
+
+    old = TinyRecursiveControl.create_small(latent_dim=8, hidden_dim=8, terminal_projection=False)
+    new = TinyRecursiveControl.create_small(latent_dim=8, hidden_dim=8)
+    new.load_state_dict(old.state_dict())  # strict: the projection's buffers are filled in
+    x = old.example_input(4)
+    assert torch.allclose(new(x), old(x))

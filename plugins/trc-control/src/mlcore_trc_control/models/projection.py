@@ -61,6 +61,14 @@ class TerminalProjection(nn.Module):
         self.free_map.copy_(torch.as_tensor(powers[steps].T))
         self.correction.copy_(torch.as_tensor((w_inv @ g.T @ np.linalg.inv(gram)).T))
 
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        # checkpoints of models trained before the projection existed lack these buffers: keep the
+        # current ones (the identity unless set_system ran), so such a model computes what it learnt
+        for name, buf in self._buffers.items():
+            if buf is not None:
+                state_dict.setdefault(prefix + name, buf.detach().clone())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _project(self, u: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         return u - (u @ self.terminal_map - goal) @ self.correction
 
