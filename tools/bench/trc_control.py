@@ -9,6 +9,9 @@ The data are labelled by the cost-optimal expert (``optimal``: min J with x_N = 
 
     python tools/bench/trc_control.py                    # the full profile
     python tools/bench/trc_control.py --epochs 30        # a reduced scale (recorded in the JSON)
+    python tools/bench/trc_control.py --other-systems planar_double_integrator,cartpole --profile quick
+        # adds each system's baseline table (TRC vs linear vs MLP vs LQR vs oracle) to the JSON's
+        # ``other_systems`` without re-running the main benchmark
     python tools/bench/trc_control.py --set model.size=small --out runs/bench-small
 """
 
@@ -46,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (default 1: small models on a shared CPU run faster)"
     )
+    parser.add_argument(
+        "--other-systems",
+        default=None,
+        help="comma-separated systems: run each (with --profile) and add its comparison to the existing JSON",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -61,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [*args.overrides, "trainer.progress=false"]
     if args.epochs is not None:
         overrides.append(f"trainer.epochs={args.epochs}")
+    if args.other_systems:
+        return other_systems(args, overrides)
     out = Path(args.out or ROOT / "runs" / f"bench-trc-control-{args.profile}")
     start = time.perf_counter()
     result = mlcore.run("trc-control", profile=args.profile, overrides=overrides, out=out, device="cpu", progress=False)
@@ -134,6 +144,48 @@ def main(argv: list[str] | None = None) -> int:
         "config_toml": config,
     }
     path = Path(args.results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    print(f"\nwrote {path}")
+    return 0
+
+
+def other_systems(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Run each system of ``--other-systems`` and store its comparison under ``other_systems`` in the JSON."""
+    import mlcore
+
+    path = Path(args.results)
+    record = json.loads(path.read_text()) if path.exists() else {"benchmark": "trc_control"}
+    found = record.setdefault("other_systems", {})
+    for system in args.other_systems.split(","):
+        out = Path(args.out or ROOT / "runs" / "bench-trc-control-systems") / system
+        start = time.perf_counter()
+        result = mlcore.run(
+            "trc-control",
+            profile=args.profile,
+            overrides=[*overrides, f"dataset.system={system}", "comparison.generalisation=false"],
+            out=out,
+            device="cpu",
+            progress=False,
+        )
+        comparison = json.loads((out / "comparison_results.json").read_text())
+        found[system] = {
+            "profile": args.profile,
+            "overrides": overrides,
+            "machine": machine_info(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "wall_seconds": time.perf_counter() - start,
+            "metrics": result.metrics,
+            "baselines": comparison["baselines"],
+            "cycle_sweep": comparison["cycle_sweep"],
+        }
+        print(f"\n{system} ({args.profile}):")
+        for b in comparison["baselines"]:
+            print(
+                f"  {b['method']:<30} err {b['mean_terminal_error']:.4g}  "
+                f"success {b['success_rate']:.4f}  cost {b['mean_cost']:.4g}  "
+                f"exceeds box {b['limit_violation_rate']:.3f}"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(f"\nwrote {path}")
