@@ -37,6 +37,15 @@ def hook_names() -> list[str]:
     return [f.__name__ for f in sorted(funcs, key=lambda f: f.__code__.co_firstlineno)]
 
 
+def _fence(code: str) -> str:
+    """``python`` for a literal block that is Python, ``text`` for a layout, a table or a sketch."""
+    try:
+        compile(code, "<docstring>", "exec")
+    except SyntaxError:
+        return "text"
+    return "python"
+
+
 _ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):`~?([^`]*?\.)?([^`.]+)`")
 
 
@@ -55,7 +64,8 @@ def _docstring_to_markdown(doc: str) -> str:
             while i < len(lines) and (not lines[i].strip() or lines[i].startswith("    ")):
                 block.append(lines[i])
                 i += 1
-            out += ["", "```python", textwrap.dedent("\n".join(block)).strip("\n"), "```", ""]
+            code = textwrap.dedent("\n".join(block)).strip("\n")
+            out += ["", f"```{_fence(code)}", code, "```", ""]
             continue
         out.append(line)
         i += 1
@@ -217,6 +227,8 @@ def render_api_markdown() -> str:
     for module, names in PUBLIC_API:
         mod = importlib.import_module(module)
         parts.append(f"## `{module}`\n")
+        if mod.__doc__:
+            parts.append(_docstring_to_markdown(mod.__doc__))
         for name in names:
             obj = getattr(mod, name)
             if inspect.ismodule(obj) and hasattr(mod, "__getattr__"):  # a submodule shadows a lazy name

@@ -106,3 +106,19 @@ def test_loss_table_switches_the_loss(toy_recipe, tmp_path):
     ckpt = load_checkpoint(huber.out_dir / "checkpoints" / "best.pt")
     assert ckpt["meta"]["components"]["loss"]["name"] == "huber"
     assert huber.metrics["best_metric"] != mse.metrics["best_metric"]
+
+
+def test_missing_dataset_or_loss_is_one_line(toy_recipe, tmp_path):
+    from mlcore.pipelines import Recipe, RecipePipeline
+    from mlcore.pipelines.train import TrainPipeline, TrainPipelineConfig
+
+    ctx = _pipeline(tmp_path)[1]
+    with pytest.raises(ConfigError, match=r"^\[dataset\] is required"):
+        TrainPipeline(TrainPipelineConfig()).check(ctx)
+
+    class NoLoss(RecipePipeline[object]):
+        recipe = Recipe(dataset="waves", model="net", loss=None)
+
+    with pytest.raises(ConfigError, match=r"\[loss\] is required: model 'net' has no compute_loss"):
+        NoLoss(object()).check(ctx)
+    assert not ctx.out_dir.exists()

@@ -1,45 +1,6 @@
-"""Supervised pipelines declared as data: a :class:`Recipe` names the parts, the core runs them.
+"""Supervised pipelines declared as data: a :class:`Recipe` names the parts, :class:`RecipePipeline` runs them.
 
-A plugin whose pipeline is "dataset -> model -> loss -> trainer -> evaluator -> report" writes
-its config (one table per part) and a :class:`Recipe`; :class:`RecipePipeline` does the rest:
-
-1. build the dataset, let it give the model its dimensions (:meth:`RecipePipeline.link`), build
-   the model, loss, trainer and evaluator through the registry;
-2. :meth:`~RecipePipeline.check`: one forward pass on one batch, the prediction's shape against
-   the target's, a one-line :class:`~mlcore.errors.ConfigError` naming both shapes and the config
-   keys behind them, before anything is written;
-3. :func:`~mlcore.training.checkpoint.make_meta` (so ``mlcore evaluate``/``export`` need only the
-   checkpoint), :class:`~mlcore.training.Trainer` (resuming from ``checkpoints/last.pt``), the
-   evaluator, an optional export (a config field ``export: ExportConfig``) and ``report.md``.
-
-Example (``my_plugin/pipeline.py``; ``plugin.py`` registers ``MyPipeline``/``MyConfig`` by path)::
-
-    import attrs
-    from mlcore.config import ComponentConfig, component_field
-    from mlcore.evaluation.regression import RegressionEvaluatorConfig
-    from mlcore.pipelines import Recipe, RecipePipeline
-    from mlcore.training import TrainerConfig
-    from my_plugin.data import SineDataConfig
-    from my_plugin.model import SineMLPConfig
-
-    @attrs.define
-    class MyConfig:
-        dataset: SineDataConfig = attrs.field(factory=SineDataConfig)
-        model: SineMLPConfig = attrs.field(factory=SineMLPConfig)
-        loss: ComponentConfig = component_field("loss", "mse")   # any registered loss
-        trainer: TrainerConfig = attrs.field(factory=TrainerConfig)
-        evaluator: RegressionEvaluatorConfig = attrs.field(factory=RegressionEvaluatorConfig)
-
-    class MyPipeline(RecipePipeline[MyConfig]):
-        recipe = Recipe(dataset="sine", model="sine_mlp", evaluator="regression")
-
-A table holding a part's own config class uses the recipe's name for that part; a
-``component_field`` table (``name = ...`` in TOML) names the part itself; a plain string names
-a registered part with its default config. Optional hooks, all no-ops by default:
-:meth:`~RecipePipeline.link`, :meth:`~RecipePipeline.save_data`,
-:meth:`~RecipePipeline.prepare_model`, :meth:`~RecipePipeline.extra_metrics`,
-:meth:`~RecipePipeline.report_sections`. A pipeline with a different flow (RL, several models)
-subclasses :class:`~mlcore.pipelines.Pipeline` instead.
+See :class:`RecipePipeline` for the flow, the hooks and an example.
 """
 
 from __future__ import annotations
@@ -169,7 +130,47 @@ def link_dimensions(model_config: Any, dims: Mapping[str, Any], *, where: str = 
 class RecipePipeline(Pipeline, Generic[C]):
     """Runs a :class:`Recipe`: build -> check -> make_meta -> Trainer -> evaluator -> export -> report.
 
-    Subclass it with a ``recipe`` and, optionally, override the hooks (all no-ops by default).
+    A plugin whose pipeline is "dataset -> model -> loss -> trainer -> evaluator -> report" writes
+    its config (one table per part) and a :class:`Recipe`; :class:`RecipePipeline` does the rest:
+
+    1. build the dataset, let it give the model its dimensions (:meth:`RecipePipeline.link`), build
+       the model, loss, trainer and evaluator through the registry;
+    2. :meth:`~RecipePipeline.check`: one forward pass on one batch, the prediction's shape against
+       the target's, a one-line :class:`~mlcore.errors.ConfigError` naming both shapes and the config
+       keys behind them, before anything is written;
+    3. :func:`~mlcore.training.checkpoint.make_meta` (so ``mlcore evaluate``/``export`` need only the
+       checkpoint), :class:`~mlcore.training.Trainer` (resuming from ``checkpoints/last.pt``), the
+       evaluator, an optional export (a config field ``export: ExportConfig``) and ``report.md``.
+
+    Example (``my_plugin/pipeline.py``; ``plugin.py`` registers ``MyPipeline``/``MyConfig`` by path)::
+
+        import attrs
+        from mlcore.config import ComponentConfig, component_field
+        from mlcore.evaluation.regression import RegressionEvaluatorConfig
+        from mlcore.pipelines import Recipe, RecipePipeline
+        from mlcore.training import TrainerConfig
+        from my_plugin.data import SineDataConfig
+        from my_plugin.model import SineMLPConfig
+
+        @attrs.define
+        class MyConfig:
+            dataset: SineDataConfig = attrs.field(factory=SineDataConfig)
+            model: SineMLPConfig = attrs.field(factory=SineMLPConfig)
+            loss: ComponentConfig = component_field("loss", "mse")   # any registered loss
+            trainer: TrainerConfig = attrs.field(factory=TrainerConfig)
+            evaluator: RegressionEvaluatorConfig = attrs.field(factory=RegressionEvaluatorConfig)
+
+        class MyPipeline(RecipePipeline[MyConfig]):
+            recipe = Recipe(dataset="sine", model="sine_mlp", evaluator="regression")
+
+    A table holding a part's own config class uses the recipe's name for that part; a
+    ``component_field`` table (``name = ...`` in TOML) names the part itself; a plain string names
+    a registered part with its default config. Optional hooks, all no-ops by default:
+    :meth:`~RecipePipeline.link`, :meth:`~RecipePipeline.save_data`,
+    :meth:`~RecipePipeline.prepare_model`, :meth:`~RecipePipeline.extra_metrics`,
+    :meth:`~RecipePipeline.report_sections`. A pipeline with a different flow (RL, several models)
+    subclasses :class:`~mlcore.pipelines.Pipeline` instead.
+
     Everything is built once: :meth:`check` builds the parts, :meth:`run` reuses them.
     """
 
@@ -268,6 +269,11 @@ class RecipePipeline(Pipeline, Generic[C]):
     def check(self, ctx: RunContext) -> None:
         """Build the parts and run one batch through the model; a wrong prediction shape is a one-line ConfigError."""
         parts = self.build(ctx)
+        if parts.loss is None and not callable(getattr(parts.model, "compute_loss", None)):
+            raise ConfigError(
+                f"[loss] is required: model {parts.components['model'][0]!r} has no compute_loss(batch, loss_fn) "
+                "(see `mlcore list loss`)"
+            )
         check_prediction_shape(parts, model_key=_key(parts, "model"), dataset_key=_key(parts, "dataset"))
         self._checked = True
 
