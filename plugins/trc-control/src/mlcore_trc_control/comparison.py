@@ -1,7 +1,13 @@
 """Comparisons for the ``trc`` pipeline: baselines, test-time cycle sweep and generalisation suite.
 
-- :func:`baseline_table`: random controls vs TRC vs the LQR optimum (and the expert oracle when
-  the data was labelled by the minimum-energy expert), one row each.
+- :func:`baseline_table`: random controls vs TRC vs a least-squares linear policy vs an MLP of
+  about TRC's parameter count (trained on the same data with the same budget) vs the
+  box-constrained LQR optimum vs the expert oracle, one row each.
+- :class:`LinearPolicy` / :func:`fit_linear_policy`: controls as a linear map of
+  ``[x_0, r, T]``, fitted by least squares on the training labels. With an exact-terminal
+  expert and an inactive box the optimal map *is* linear, so this baseline is exact there.
+- :func:`train_mlp_baseline`: a plain MLP ``[x_0, r, T] -> controls`` (same normalisation, epochs,
+  batch size, learning rate and cosine schedule as the TRC run).
 - :func:`cycle_sweep`: the same trained model run with 1..K outer cycles at test time.
 - :func:`generalisation_suite`: fresh problem sets beyond the training distribution (larger
   initial deviations, larger target range, other horizons, initial states outside the training
@@ -31,12 +37,16 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ComparisonConfig",
+    "LinearPolicy",
     "baseline_table",
     "cycle_sweep",
+    "fit_linear_policy",
     "generalisation_suite",
     "markdown_table",
+    "mlp_hidden_width",
     "plot_baselines",
     "plot_cycle_sweep",
+    "train_mlp_baseline",
 ]
 
 
@@ -54,7 +64,10 @@ class ComparisonConfig:
         sweep_cycles: outer-cycle counts of the test-time sweep.
         generalisation: run the generalisation suite.
         generalisation_samples: problems per generalisation scenario.
-        seed: seed of the generalisation problem sets.
+        seed: seed of the generalisation problem sets (and of the MLP baseline's initialisation).
+        linear_baseline: add the least-squares linear policy to the baselines.
+        mlp_baseline: add an MLP with about the TRC model's parameter count, trained with the
+            trainer's epochs, batch size and learning rate.
     """
 
     enabled: bool = True
@@ -62,32 +75,140 @@ class ComparisonConfig:
     generalisation: bool = True
     generalisation_samples: int = attrs.field(default=500, validator=positive)
     seed: int = 2024
+    linear_baseline: bool = True
+    mlp_baseline: bool = True
+
+
+@attrs.define
+class LinearPolicy:
+    """Controls ``(M, N, m)`` as ``[x_0, r, T] @ weights``: ``(2n+1) * N * m`` parameters, no bias
+    (the horizon input plays the bias when it is constant)."""
+
+    weights: np.ndarray  # (2n+1, N*m)
+    num_steps: int
+    control_dim: int
+
+    @property
+    def num_parameters(self) -> int:
+        """Number of fitted coefficients."""
+        return int(self.weights.size)
+
+    def __call__(self, problems: np.ndarray) -> np.ndarray:
+        """Controls for problems ``(M, 2n+1)``."""
+        out = np.asarray(problems, dtype=np.float64) @ self.weights
+        return out.reshape(-1, self.num_steps, self.control_dim)
+
+
+def fit_linear_policy(train: LQRProblemSet) -> LinearPolicy:
+    """Least-squares fit of the training labels as a linear function of ``[x_0, r, T]``."""
+    targets = train.control_sequences.reshape(len(train), -1)
+    weights = np.linalg.lstsq(train.problems(), targets, rcond=None)[0]
+    return LinearPolicy(weights, train.system.num_steps, train.system.m)
+
+
+def mlp_hidden_width(input_dim: int, output_dim: int, num_parameters: int, depth: int = 2) -> int:
+    """Hidden width ``h`` of a ``depth``-hidden-layer MLP whose parameter count is closest to ``num_parameters``."""
+    best, best_gap = 1, None
+    for h in range(1, 4096):
+        count = (input_dim + 1) * h + (depth - 1) * (h + 1) * h + (h + 1) * output_dim
+        gap = abs(count - num_parameters)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = h, gap
+        if count > num_parameters:
+            break
+    return best
+
+
+def train_mlp_baseline(
+    train: LQRProblemSet,
+    val: LQRProblemSet | None,
+    num_parameters: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int = 0,
+    device: Any = "cpu",
+    projection: bool = False,
+) -> nn.Module:
+    """An MLP ``[x_0, r, T] -> controls`` with ~``num_parameters`` weights (2 SiLU hidden layers),
+    trained by Adam on the control MSE with a cosine schedule; the epoch with the lowest
+    validation MSE is kept. Inputs and outputs are normalised like TRC's; ``projection`` adds TRC's
+    terminal projection onto ``x_N = r`` and the box (for train's system)."""
+    import torch
+    from torch import nn
+
+    from mlcore_trc_control.models.mlp import MLPPolicy
+
+    problems, controls = train.tensors()
+    steps, m = controls.shape[1], controls.shape[2]
+    torch.manual_seed(seed)
+    width = mlp_hidden_width(problems.shape[1], steps * m, num_parameters)
+    model = MLPPolicy(problems.shape[1], steps, m, width, projection=projection)
+    model.set_normalisation(problems, controls)
+    model.set_system(train.system)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    batches = max(1, -(-problems.shape[0] // batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * batches))
+    val_x, val_y = val.tensors() if val is not None and len(val) else (problems, controls)
+    gen = torch.Generator().manual_seed(seed)
+    best, best_state = float("inf"), None
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(problems.shape[0], generator=gen)
+        for i in range(0, problems.shape[0], batch_size):
+            idx = perm[i : i + batch_size]
+            loss = nn.functional.mse_loss(model(problems[idx].to(device)), controls[idx].to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(nn.functional.mse_loss(model(val_x.to(device)), val_y.to(device)))
+        if val_loss < best:
+            best, best_state = val_loss, {k: v.clone() for k, v in model.state_dict().items()}
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval()
 
 
 def baseline_table(
-    model: nn.Module, problems: LQRProblemSet, *, device: Any = "cpu", threshold: float = 0.1, seed: int = 0
+    model: nn.Module,
+    problems: LQRProblemSet,
+    *,
+    device: Any = "cpu",
+    threshold: float = 0.1,
+    seed: int = 0,
+    extra: Sequence[tuple[str, np.ndarray, int | None]] = (),
 ) -> list[dict[str, Any]]:
-    """Rows for random controls, TRC, the LQR optimum and (if different) the expert oracle."""
+    """Rows for random controls, TRC, the ``extra`` policies ``(name, controls, parameters)``, the
+    box-constrained LQR optimum and the expert oracle (cost gaps against the oracle)."""
     system = problems.system
     oracle_cost = float(problems.optimal_costs.mean())
-    candidates: list[tuple[str, np.ndarray]] = [
-        ("random", random_controls(system, problems, seed)),
-        ("TRC", predict_controls(model, problems.problems(), device=device)),
-        ("LQR optimum (stated cost)", problems.lqr_control_sequences),
+    trc_params = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    candidates: list[tuple[str, np.ndarray, int | None]] = [
+        ("random", random_controls(system, problems, seed), None),
+        ("TRC", predict_controls(model, problems.problems(), device=device), trc_params),
+        *extra,
     ]
     if problems.expert != "lqr":
-        candidates.append((f"oracle ({problems.expert} expert)", problems.control_sequences))
+        candidates.append(("LQR optimum, box (stated cost, no x_N = r)", problems.lqr_control_sequences, None))
+    candidates.append((f"oracle ({problems.expert} expert)", problems.control_sequences, None))
     rows = []
-    for name, controls in candidates:
+    for name, controls, params in candidates:
         m = rollout_metrics(system, problems, controls, threshold)
         rows.append(
             {
                 "method": name,
+                "parameters": params if params is not None else "-",
                 "mean_terminal_error": m["mean_terminal_error"],
                 "success_rate": m["success_rate"],
                 "mean_cost": m["lqr_cost"],
                 "cost_gap_vs_oracle": m["lqr_cost"] / oracle_cost - 1.0,
                 "control_mse": m["control_mse"],
+                "limit_violation_rate": m["limit_violation_rate"],
             }
         )
     return rows

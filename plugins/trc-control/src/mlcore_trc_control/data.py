@@ -91,10 +91,14 @@ class LQRDataConfig:
         a, b, continuous: the matrices of a ``custom`` system (continuous ones are ZOH-discretised).
         initial_range, target_range: half-widths of the uniform boxes ``x_0, r`` are drawn from
             (one value for every state, or one per state; [2, 2] and [2, 2]).
-        expert: ``auto`` (LQR optimum if it reaches ``required_success``, else minimum energy),
-            ``lqr`` or ``min_energy``.
+        expert: ``optimal`` (default: the minimiser of the stated cost with ``x_N = r`` and the
+            box, an exact QP), ``auto`` (the box-constrained LQR optimum if it reaches
+            ``required_success``, else ``optimal``), ``lqr`` (box-constrained LQR),
+            ``lqr_unconstrained`` (plain LQR) or ``min_energy``.
         success_threshold: terminal error counted as success (0.1).
         required_success: success rate the ``auto`` expert must reach to use LQR (0.999).
+
+    ``seed == test_seed`` makes the test problems the training problems; a warning is logged.
 
     Data:
         num_samples, seed: size and seed of the generated training set (10000, 42).
@@ -118,7 +122,7 @@ class LQRDataConfig:
     continuous: bool = False
     initial_range: list[float] | None = None
     target_range: list[float] | None = None
-    expert: str = attrs.field(default="auto", validator=one_of(*EXPERTS))
+    expert: str = attrs.field(default="optimal", validator=one_of(*EXPERTS))
     success_threshold: float = attrs.field(default=0.1, validator=in_range(0, low_open=True))
     required_success: float = attrs.field(default=0.999, validator=in_range(0, 1))
     num_samples: int = attrs.field(default=10000, validator=positive)
@@ -190,7 +194,7 @@ class LQRProblemSet:
 
     @property
     def expert(self) -> str:
-        """Which expert made ``control_sequences`` (``lqr`` or ``min_energy``)."""
+        """Which expert made ``control_sequences`` (one of :data:`~mlcore_trc_control.lqr.solvers.EXPERTS`)."""
         return str(self.metadata.get("expert", "unknown"))
 
     @property
@@ -300,7 +304,7 @@ def generate_problem_set(
     initial_range: np.ndarray,
     target_range: np.ndarray,
     *,
-    expert: str = "auto",
+    expert: str = "optimal",
     success_threshold: float = 0.1,
     required_success: float = 0.999,
     initial_sampler: Any = None,
@@ -322,15 +326,18 @@ def generate_problem_set(
         system, x0, targets, expert, success_threshold=success_threshold, required_success=required_success
     )
     lqr_summary = lqr.summary(success_threshold)
-    if labels.expert == "lqr":
-        reason = "expert='lqr' requested" if expert == "lqr" else "the LQR optimum reaches the success bar"
-    elif expert == "min_energy":
-        reason = "expert='min_energy' requested"
-    else:
+    if expert == "auto" and labels.expert == "lqr":
+        reason = "expert='auto': the box-constrained LQR optimum reaches the success bar"
+    elif expert == "auto":
         reason = (
-            f"the exact LQR optimum of the stated cost reaches only {100 * lqr_summary['success_rate']:.1f}% "
-            f"success (terminal error < {success_threshold}), below the required {100 * required_success:.1f}%"
+            f"expert='auto': the box-constrained LQR optimum of the stated cost reaches only "
+            f"{100 * lqr_summary['success_rate']:.1f}% success (terminal error < {success_threshold}), below the "
+            f"required {100 * required_success:.1f}%, so the terminal-constrained optimum labels the data"
         )
+    elif expert == "optimal":
+        reason = "expert='optimal': the minimiser of the stated cost J subject to x_N = r and the control box"
+    else:
+        reason = f"expert={expert!r} requested"
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -419,7 +426,14 @@ class LQRData(DataModule):
     def setup(self) -> None:
         """Check the config (cheap); problem sets are generated or loaded on first use."""
         _ = self.system
-        self.config.ranges(self.system.n)
+        cfg = self.config
+        cfg.ranges(self.system.n)
+        if cfg.path is None and cfg.test_path is None and cfg.test_num_samples > 0 and cfg.seed == cfg.test_seed:
+            log.warning(
+                "dataset.seed == dataset.test_seed (%d): the test problems are the training problems; "
+                "set a different dataset.test_seed",
+                cfg.seed,
+            )
 
     def _generate(self, num_samples: int, seed: int) -> LQRProblemSet:
         init, target = self.config.ranges(self.system.n)

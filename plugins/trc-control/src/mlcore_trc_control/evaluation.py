@@ -6,11 +6,12 @@ Figures (all on the evaluation split; errors are ``||x_N - r||``, costs the stat
 ``mean_terminal_error``    mean terminal error of the model's controls
 ``success_rate``           fraction with terminal error < ``success_threshold`` (0.1)
 ``error_gap``              ``(err_model - err_LQR) / err_LQR`` on mean terminal errors, where
-                           LQR is the exact (box-constrained) optimum of the stated cost — the
-                           original work's definition
+                           LQR is the exact box-constrained optimum of the stated cost without
+                           ``x_N = r`` — the original work's definition
 ``lqr_cost``               mean ``J`` of the model's controls
 ``cost_gap``               ``cost_model / cost_oracle - 1``: against the expert that labelled
-                           the data (the oracle the model imitates)
+                           the data (by default ``optimal``: the minimiser of ``J`` with
+                           ``x_N = r`` and the box)
 ``cost_gap_lqr``           ``cost_model / cost_LQR - 1`` against the LQR optimum of ``J``
                            (equals ``cost_gap`` when the expert is LQR)
 ``control_mse``            mean squared error to the expert's controls

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
+import numpy as np
 
 from mlcore.pipelines import ExportConfig, Parts, Recipe, RecipePipeline, RunContext, link_dimensions
 from mlcore.training import TrainerConfig
@@ -169,7 +170,12 @@ def compare(ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData) 
     problems = data.eval_set().problem_set  # type: ignore[attr-defined]
     result: dict[str, Any] = {
         "baselines": baseline_table(
-            model, problems, device=ctx.device, threshold=threshold, seed=cfg.evaluator.random_seed
+            model,
+            problems,
+            device=ctx.device,
+            threshold=threshold,
+            seed=cfg.evaluator.random_seed,
+            extra=learned_baselines(ctx, cfg, model, data, problems),
         ),
         "cycle_sweep": cycle_sweep(
             model, problems, cfg.comparison.sweep_cycles, device=ctx.device, threshold=threshold
@@ -189,6 +195,68 @@ def compare(ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData) 
     plot_cycle_sweep(result["cycle_sweep"], ctx.plots_dir / "cycle_sweep.png")
     ctx.write_json("comparison_results.json", result)
     return result
+
+
+def learned_baselines(
+    ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData, problems: Any
+) -> list[tuple[str, Any, int]]:
+    """The least-squares linear policy and the same-size MLP (same data, epochs, batch, lr) on ``problems``."""
+    from mlcore_trc_control.comparison import fit_linear_policy, train_mlp_baseline
+    from mlcore_trc_control.evaluation import predict_controls
+
+    train = data.train_set().problem_set
+    val_split = data.val_set()
+    out: list[tuple[str, Any, int]] = []
+    if cfg.comparison.linear_baseline:
+        linear = fit_linear_policy(train)
+        controls = linear(problems.problems())
+        out.append(("linear (least squares)", controls, linear.num_parameters))
+        limit = data.system.control_limit
+        if limit > 0:
+            out.append(("linear, clipped to the box", np.clip(controls, -limit, limit), linear.num_parameters))
+            if cfg.model.terminal_projection:
+                projected = project_controls(
+                    data.system, problems.problems(), controls, cfg.model.projection_iterations
+                )
+                out.append(("linear + terminal projection", projected, linear.num_parameters))
+    if cfg.comparison.mlp_baseline:
+        start = time.perf_counter()
+        budget = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        mlp = train_mlp_baseline(
+            train,
+            val_split.problem_set if val_split is not None else None,
+            budget,
+            epochs=cfg.trainer.epochs,
+            batch_size=cfg.trainer.batch_size,
+            lr=cfg.trainer.lr,
+            seed=cfg.comparison.seed,
+            device=ctx.device,
+            projection=cfg.model.terminal_projection,
+        )
+        log.info("MLP baseline trained in %.1fs", time.perf_counter() - start)
+        params = sum(p.numel() for p in mlp.parameters())
+        how = ", terminal projection" if cfg.model.terminal_projection else ""
+        out.append(
+            (
+                f"MLP (2 hidden layers{how}, {params} parameters)",
+                predict_controls(mlp, problems.problems(), device=ctx.device),
+                params,
+            )
+        )
+    return out
+
+
+def project_controls(system: Any, problems: np.ndarray, controls: np.ndarray, iterations: int) -> np.ndarray:
+    """``controls`` passed through TRC's :class:`TerminalProjection` for ``system`` (float64)."""
+    import torch
+
+    from mlcore_trc_control.models.projection import TerminalProjection
+
+    proj = TerminalProjection(system.n, system.m, system.num_steps, iterations).double()
+    proj.set_system(system)
+    with torch.no_grad():
+        out = proj(torch.as_tensor(problems, dtype=torch.float64), torch.as_tensor(controls, dtype=torch.float64))
+    return out.numpy()
 
 
 def report_sections(
@@ -233,10 +301,12 @@ def report_sections(
     if comparison:
         baselines = [
             ("method", "method"),
+            ("parameters", "parameters"),
             ("mean_terminal_error", "mean terminal error"),
             ("success_rate", "success rate"),
             ("mean_cost", "mean cost J"),
             ("cost_gap_vs_oracle", "cost gap vs oracle"),
+            ("limit_violation_rate", "exceeds |u| limit"),
         ]
         sweep = [
             ("outer_cycles", "outer cycles"),
@@ -247,7 +317,11 @@ def report_sections(
         ]
         trained_with = comparison["cycle_sweep"][0]["trained_with"]
         sections += [
-            ("Random vs TRC vs LQR", markdown_table(comparison["baselines"], baselines)),
+            (
+                "Random vs TRC vs linear vs MLP vs LQR vs oracle",
+                markdown_table(comparison["baselines"], baselines)
+                + f"\n\ncost gap vs oracle = mean cost / mean cost of the {train.expert} expert - 1.",
+            ),
             (
                 "Outer cycles at test time",
                 markdown_table(comparison["cycle_sweep"], sweep)

@@ -10,10 +10,10 @@ MLCORE_API = ">=1.0,<2"
 #: ``mlcore run --plugin trc-control --profile quick|full``: overrides of the pipeline config.
 PROFILES = {
     "quick": {
-        "dataset": {"num_samples": 4000, "test_num_samples": 500},
+        "dataset": {"num_samples": 2000, "test_num_samples": 500},
         "model": {"size": "small"},
-        "trainer": {"epochs": 15, "batch_size": 64, "lr": 1e-3},
-        "comparison": {"generalisation_samples": 200},
+        "trainer": {"epochs": 8, "batch_size": 64, "lr": 1e-3},
+        "comparison": {"generalisation_samples": 100},
     },
     "full": {
         "dataset": {"num_samples": 10000, "test_num_samples": 1000},

@@ -15,6 +15,7 @@ from mlcore_trc_control.lqr.solvers import (
     riccati_tracking,
     solve_expert,
     success_rate,
+    terminal_constrained_optimum,
 )
 from mlcore_trc_control.lqr.systems import build_system
 
@@ -122,13 +123,13 @@ def test_min_energy_unreachable_target_is_a_config_error() -> None:
         min_energy(sys, x0, r)
 
 
-def test_default_oracle_reaches_success_bar() -> None:
-    """The stated weights cannot reach 99.9 %, so 'auto' must fall back to the exact-terminal expert."""
+def test_auto_falls_back_to_the_terminal_constrained_optimum() -> None:
+    """The stated weights cannot reach 99.9 %, so 'auto' must fall back to the exact-terminal optimum."""
     sys = build_system()
     x0, r = _problems(sys, 2000, seed=42)
     expert, lqr = solve_expert(sys, x0, r, "auto")
     assert lqr.expert == "lqr" and success_rate(lqr.terminal_errors) < 0.999
-    assert expert.expert == "min_energy"
+    assert expert.expert == "optimal"
     assert success_rate(expert.terminal_errors) >= 0.999
     assert lqr.binds.mean() > 0.5  # and the box binds for most LQR problems
     assert np.all(lqr.costs <= expert.costs + 1e-9)  # the LQR optimum is cheaper under the stated cost
@@ -140,3 +141,128 @@ def test_auto_keeps_lqr_when_it_reaches_the_bar() -> None:
     expert, lqr = solve_expert(sys, x0, r, "auto")
     assert expert is lqr and expert.expert == "lqr"
     assert success_rate(expert.terminal_errors) >= 0.999
+
+
+# ---------------------------------------------------------------- the terminal-constrained optimum
+# These checks build the cost's gradient and the terminal map from LinearSystem.rollout/cost only
+# (finite differences of an exact quadratic), independently of the solver's condensed matrices.
+
+
+def _terminal_map(sys) -> np.ndarray:
+    """``G`` with ``x_N = A^N x0 + G U``, from rollouts of unit controls."""
+    dim = sys.num_steps * sys.m
+    unit = np.eye(dim).reshape(dim, sys.num_steps, sys.m)
+    return sys.rollout(np.zeros((dim, sys.n)), unit)[:, -1].T
+
+
+def _cost_gradient(sys, x0: np.ndarray, r: np.ndarray, u: np.ndarray, h: float = 1e-3) -> np.ndarray:
+    """Central differences of the stated cost (exact up to rounding: J is quadratic)."""
+    flat = u.reshape(-1)
+    grad = np.empty_like(flat)
+    for j in range(flat.size):
+        step = np.zeros_like(flat)
+        step[j] = h
+        up, down = (flat + step).reshape(1, *u.shape), (flat - step).reshape(1, *u.shape)
+        grad[j] = (
+            sys.cost(sys.rollout(x0[None], up), up, r[None]) - sys.cost(sys.rollout(x0[None], down), down, r[None])
+        )[0] / (2 * h)
+    return grad
+
+
+def _quadratic_form(sys, x0: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(H, q)`` with ``J(U) = U'HU/2 + q'U + c``, identified from cost evaluations."""
+    dim = sys.num_steps * sys.m
+
+    def cost(v: np.ndarray) -> float:
+        uu = v.reshape(1, sys.num_steps, sys.m)
+        return float(sys.cost(sys.rollout(x0[None], uu), uu, r[None])[0])
+
+    zero, eye = cost(np.zeros(dim)), np.eye(dim)
+    single = np.array([cost(eye[i]) for i in range(dim)])
+    h = np.array([[cost(eye[i] + eye[j]) - single[i] - single[j] + zero for j in range(dim)] for i in range(dim)])
+    return h, single - zero - 0.5 * np.diag(h)
+
+
+def test_optimal_expert_satisfies_the_kkt_conditions() -> None:
+    sys = build_system()  # |u| <= 4 binds for some default problems
+    x0, r = _problems(sys, 40, seed=5)
+    opt = terminal_constrained_optimum(sys, x0, r)
+    assert opt.binds.sum() >= 5 and (~opt.binds).sum() >= 5
+    g = _terminal_map(sys)
+    limit = sys.control_limit
+    for i in range(len(x0)):
+        u = opt.controls[i].reshape(-1)
+        # primal feasibility: the target is reached and the box holds
+        assert np.linalg.norm(sys.rollout(x0[i : i + 1], opt.controls[i : i + 1])[0, -1] - r[i]) < 1e-9
+        assert np.abs(u).max() <= limit + 1e-12
+        grad = _cost_gradient(sys, x0[i], r[i], opt.controls[i])
+        scale = max(1.0, np.abs(grad).max())
+        # stationarity with the solver's multipliers: grad J + G'y + z = 0
+        y, z = opt.eq_multipliers[i], opt.box_multipliers[i]
+        np.testing.assert_allclose(grad + g.T @ y + z, 0.0, atol=1e-6 * scale)
+        # dual feasibility and complementary slackness: z >= 0 at the upper bound, <= 0 at the lower, 0 inside
+        assert np.all(z * np.sign(u) >= -1e-7 * scale)
+        np.testing.assert_allclose(z * (limit - np.abs(u)), 0.0, atol=1e-7 * scale)
+        # and the multipliers are not just the solver's word: recover y from the free controls alone
+        free = np.abs(u) < limit - 1e-7
+        y_free = np.linalg.lstsq(g[:, free].T, -grad[free], rcond=None)[0]
+        np.testing.assert_allclose(grad[free] + g[:, free].T @ y_free, 0.0, atol=1e-6 * scale)
+
+
+def test_optimal_expert_equals_the_closed_form_when_the_box_is_inactive() -> None:
+    sys = build_system(control_limit=0.0)
+    x0, r = _problems(sys, 6, seed=11)
+    opt = terminal_constrained_optimum(sys, x0, r)
+    assert not opt.binds.any() and set(opt.solver) == {"closed_form"}
+    g = _terminal_map(sys)
+    a_n = sys.rollout(np.eye(sys.n), np.zeros((sys.n, sys.num_steps, sys.m)))[:, -1].T
+    dim = g.shape[1]
+    for i in range(len(x0)):
+        h, q = _quadratic_form(sys, x0[i], r[i])
+        kkt = np.block([[h, g.T], [g, np.zeros((sys.n, sys.n))]])
+        u = np.linalg.solve(kkt, np.concatenate([-q, r[i] - a_n @ x0[i]]))[:dim]
+        np.testing.assert_allclose(opt.controls[i].reshape(-1), u, atol=1e-7 * max(1.0, np.abs(u).max()))
+    # a box that never binds leaves the same solution
+    loose = terminal_constrained_optimum(build_system(control_limit=100.0), x0, r)
+    np.testing.assert_allclose(loose.controls, opt.controls, atol=1e-12)
+
+
+def test_optimal_expert_sits_between_lqr_and_min_energy_in_cost() -> None:
+    """The box LQR drops x_N = r (cheaper, misses); min-energy ignores Q (reaches, costs more)."""
+    sys = build_system()
+    x0, r = _problems(sys, 300, seed=8)
+    opt = terminal_constrained_optimum(sys, x0, r)
+    _, lqr_cost, _ = box_constrained_lqr(sys, x0, r)
+    u_me, _ = min_energy(sys, x0, r)
+    me_cost = sys.cost(sys.rollout(x0, u_me), u_me, r)
+    assert np.all(opt.costs >= lqr_cost - 1e-7 * np.abs(lqr_cost))
+    assert np.all(opt.costs <= me_cost + 1e-7 * me_cost)
+    assert me_cost.mean() > 1.5 * opt.costs.mean()  # min-energy is far from the optimum of J
+    assert opt.costs.mean() < 1.05 * lqr_cost.mean()  # the exact terminal costs little
+
+
+def test_optimal_expert_clarabel_path_beats_feasible_perturbations() -> None:
+    sys = build_system()
+    x0, r = _problems(sys, 40, seed=5)
+    opt = terminal_constrained_optimum(sys, x0, r)
+    i = int(np.flatnonzero(opt.binds)[0])
+    u = opt.controls[i].reshape(-1)
+    # move the active controls inwards and the free ones anywhere, keeping x_N = r
+    g = _terminal_map(sys)
+    null = np.linalg.svd(g)[2][sys.n :]
+    rng = np.random.default_rng(0)
+    tested = 0
+    for _ in range(400):
+        v = u + null.T @ rng.normal(scale=0.05, size=null.shape[0])
+        if np.abs(v).max() > sys.control_limit:
+            continue  # leaves the box
+        tested += 1
+        vv = v.reshape(1, sys.num_steps, sys.m)
+        assert sys.cost(sys.rollout(x0[i : i + 1], vv), vv, r[i : i + 1])[0] >= opt.costs[i] - 1e-9
+    assert tested >= 5
+
+
+def test_optimal_expert_unreachable_target_is_a_config_error() -> None:
+    sys = build_system(control_limit=0.2)
+    with pytest.raises(ConfigError, match=r"data.expert='optimal'.*control_limit=0\.2"):
+        terminal_constrained_optimum(sys, np.array([[-2.0, -2.0]]), np.array([[2.0, 2.0]]))

@@ -39,6 +39,11 @@ class TRCConfig:
         rollout_weight: weight of the terminal-state rollout loss (0 = off).
         cost_weight: weight of the relative LQR-cost rollout loss (0 = off).
         dropout: dropout inside the core MLP.
+        terminal_projection: project every cycle's controls onto ``x_N = r`` (exact for the
+            linear system) alternated with clamping to the box, ending with the clamp
+            (:class:`~mlcore_trc_control.models.projection.TerminalProjection`).
+        projection_iterations: clamp/project alternations after the first projection (20; on a
+            quick-profile model 3 left a mean terminal error of 0.06, 10 left 7e-4, 30 left 0).
     """
 
     size: str = attrs.field(default="medium", validator=one_of(*SIZES))
@@ -56,6 +61,8 @@ class TRCConfig:
     rollout_weight: float = attrs.field(default=0.0, validator=non_negative)
     cost_weight: float = attrs.field(default=0.0, validator=non_negative)
     dropout: float = attrs.field(default=0.0, validator=in_range(0, 1, high_open=True))
+    terminal_projection: bool = True
+    projection_iterations: int = attrs.field(default=20, validator=non_negative)
 
     def resolved(self) -> dict[str, int]:
         """The preset of ``size`` with the explicit overrides applied."""

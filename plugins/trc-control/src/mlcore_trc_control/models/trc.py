@@ -53,6 +53,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mlcore_trc_control.models.config import SIZES, TRCConfig
+from mlcore_trc_control.models.projection import TerminalProjection
 
 __all__ = ["SIZES", "TRCConfig", "TinyRecursiveControl"]
 
@@ -124,6 +125,9 @@ class TinyRecursiveControl(nn.Module):
         self.register_buffer("sys_R", 0.1 * torch.eye(m))
         self.register_buffer("sys_Qf", 20.0 * q)
         self.register_buffer("horizon", torch.tensor(5.0))
+        self.projection = (
+            TerminalProjection(n, m, steps, config.projection_iterations) if config.terminal_projection else None
+        )
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -161,6 +165,8 @@ class TinyRecursiveControl(nn.Module):
         for name in ("A", "B", "Q", "R", "Qf"):
             getattr(self, f"sys_{name}").copy_(torch.as_tensor(getattr(system, name), dtype=torch.float32))
         self.horizon.fill_(float(system.time_horizon))
+        if self.projection is not None:
+            self.projection.set_system(system)
 
     def example_input(self, batch_size: int = 2) -> torch.Tensor:
         """A batch of plausible problems ``(batch_size, 2n+1)`` for export checks."""
@@ -176,10 +182,12 @@ class TinyRecursiveControl(nn.Module):
             z = self.core(e + y + z)
         return self.core(y + z), z
 
-    def decode(self, y: torch.Tensor) -> torch.Tensor:
-        """Controls ``(B, N, m)`` from the answer embedding ``y``."""
+    def decode(self, y: torch.Tensor, problems: torch.Tensor) -> torch.Tensor:
+        """Controls ``(B, N, m)`` from the answer embedding ``y`` (projected onto ``x_N = r`` and the
+        box when ``terminal_projection`` is on)."""
         scale = self.control_scale.repeat(self.num_steps)
-        return (self.head(y) * scale).view(-1, self.num_steps, self.control_dim)
+        controls = (self.head(y) * scale).view(-1, self.num_steps, self.control_dim)
+        return controls if self.projection is None else self.projection(problems, controls)
 
     def forward_cycles(
         self, problems: torch.Tensor, num_outer_cycles: int | None = None, gradient: str = "full"
@@ -198,7 +206,7 @@ class TinyRecursiveControl(nn.Module):
                     y, z = self._cycle(e, y, z)
             else:
                 y, z = self._cycle(e, y, z)
-            outputs.append(self.decode(y))
+            outputs.append(self.decode(y, problems))
         return outputs
 
     def final_answer(self, problems: torch.Tensor, num_outer_cycles: int | None = None) -> torch.Tensor:
@@ -209,7 +217,7 @@ class TinyRecursiveControl(nn.Module):
         z = self.z_init.expand_as(e)
         for _ in range(num_outer_cycles or self.num_outer_cycles):
             y, z = self._cycle(e, y, z)
-        return self.decode(y)
+        return self.decode(y, problems)
 
     def forward(self, problems: torch.Tensor) -> torch.Tensor:
         """Controls ``(B, N, m)`` for problems ``(B, 2n+1) = [x_0, r, T]`` after all outer cycles."""
