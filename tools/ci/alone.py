@@ -134,11 +134,11 @@ def check_plugin(folder: Path, work: Path) -> None:
     rel = folder.relative_to(ROOT)
 
     step(log, "python -m venv", [sys.executable, "-m", "venv", str(venv)], env=env, timeout=300)
-    step(log, f"pip install {TORCH}", [py, "-m", "pip", "install", "-q", TORCH], env=env, timeout=1200)
+    step(log, f"pip install {TORCH}", [py, "-m", "pip", "install", "-q", "--no-compile", TORCH], env=env, timeout=1200)
     step(
         log,
         f"pip install ./packages/mlcore ./{rel}",
-        [py, "-m", "pip", "install", "-q", "./packages/mlcore", f"./{rel}"],
+        [py, "-m", "pip", "install", "-q", "--no-compile", "./packages/mlcore", f"./{rel}"],
         env=env,
         timeout=1200,
     )
