@@ -533,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[ModuleResult] = []
     with tempfile.TemporaryDirectory(prefix="mlcore-mutation-") as tmp:
         tree = Path(tmp)
+        commit = git_commit()  # what the copy holds
         copy_tree(tree)
         env: dict[str, str] = {}
         env["PYTHONPATH"] = os.pathsep.join(source_roots(tree))
@@ -572,18 +573,18 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         score = f"{r.score:.0%}" if r.score is not None else "-"
         print(f"{r.name:<16} {score:>6} {r.killed:>7} {r.run:>4} {r.sites:>6}  {r.stopped}")
-    write(Path(args.results), results, args)
+    write(Path(args.results), results, args, commit)
     return 0
 
 
-def write(path: Path, results: list[ModuleResult], args: argparse.Namespace) -> None:
+def write(path: Path, results: list[ModuleResult], args: argparse.Namespace, commit: str) -> None:
     """Merge this run's modules into the JSON file (other modules keep their last record)."""
     from _common import machine_info
 
     old: dict[str, Any] = {}
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8")).get("modules", {})
-    stamp = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": git_commit(), "machine": machine_info()}
+    stamp = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit, "machine": machine_info()}
     settings = {"max_mutants": args.max_mutants, "seed": args.seed, "slow_tests": args.slow}
     for r in results:
         if r.run:  # a module not run keeps its previous record
