@@ -259,3 +259,79 @@ def test_unknown_tracker_is_a_one_line_config_error(tmp_path):
         SB3Trainer(cfg, device="cpu").fit(agent, data, None, run_dir=tmp_path, meta=meta)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
+
+
+def test_stats_say_running_until_training_really_ends(tmp_path, monkeypatch):
+    """What a kill -9 between evaluation points leaves on disk: ``running``, never ``completed``.
+
+    Also: with the default ``torch_threads=0`` the trainer leaves the core's thread setting alone.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    seen = []
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+
+    class ReadStats(BaseCallback):
+        def _on_step(self) -> bool:
+            path = tmp_path / "training_stats.json"
+            if path.exists():
+                seen.append(json.loads(path.read_text())["stopped_reason"])
+            return True
+
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(total_timesteps=160, eval_freq=60, eval_episodes=1, progress=False, plot=False)
+    res = SB3Trainer(cfg, device="cpu", seed=0, callbacks=[ReadStats()]).fit(
+        agent, data, None, run_dir=tmp_path, meta=meta
+    )
+    assert seen and set(seen) == {"running"}
+    assert threads == []
+    assert res.stopped_reason == "completed"
+    assert json.loads((tmp_path / "training_stats.json").read_text())["stopped_reason"] == "completed"
+
+
+def test_interrupt_keeps_last_checkpoint_and_raises_run_interrupted(tmp_path):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from mlcore.errors import RunInterrupted
+
+    class CtrlC(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == 70:
+                raise KeyboardInterrupt
+            return True
+
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(total_timesteps=160, eval_freq=60, eval_episodes=1, progress=False, plot=False)
+    with pytest.raises(RunInterrupted, match="70 environment steps"):
+        SB3Trainer(cfg, device="cpu", seed=0, callbacks=[CtrlC()]).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert json.loads((tmp_path / "training_stats.json").read_text())["stopped_reason"] == "interrupted"
+    assert torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)["timesteps"] == 70
+
+
+def test_best_checkpoint_is_selected_on_the_final_stage(tmp_path, monkeypatch):
+    """With ``eval_stage="current"`` the curve is on the current stage, best.pt on the final one."""
+    from mlcore_nav_rl.curriculum import CurriculumConfig, StageSpec
+    from mlcore_nav_rl.evaluation import episodes
+
+    # success by stage and evaluation point: the easy current stage gets worse, the final stage better
+    table = {0: [1.0, 0.5], 3: [0.0, 1.0]}  # keyed by the stage's n_moving
+    calls = {0: 0, 3: 0}
+
+    def fake_run_episodes(policy, env, n, **kw):
+        stage = env.unwrapped.config.n_moving
+        success = table[stage][calls[stage]]
+        calls[stage] += 1
+        rec = {"return": success, "length": 5.0, "success": success, "collision": 0.0}
+        return [{**rec, "goals_reached": success, "path_length": 1.0, "optimal_length": 1.0}]
+
+    monkeypatch.setattr(episodes, "run_episodes", fake_run_episodes)
+    stages = [StageSpec("easy", 0, 0, 1, 30, success_rate=1.0), StageSpec("hard", 0, 3, 1, 30)]
+    cfg = SACConfig(**TINY, curriculum=True, curriculum_config=CurriculumConfig(stages=stages, force_stage=0))
+    agent, data, meta = _setup(cfg)
+    tcfg = SB3TrainerConfig(total_timesteps=120, eval_freq=60, eval_episodes=1, progress=False, plot=False)
+    res = SB3Trainer(tcfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert [h["success_rate"] for h in res.history] == [1.0, 0.5]  # the curve: current stage
+    assert [h["final_stage_success_rate"] for h in res.history] == [0.0, 1.0]
+    assert res.best_epoch == 2 and res.best_metric == 1.0
+    assert load_checkpoint(tmp_path / "checkpoints/best.pt")["best_epoch"] == 2

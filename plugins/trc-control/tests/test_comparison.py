@@ -34,7 +34,7 @@ def test_baselines_rank_the_oracle_first(setup, tmp_path: Path) -> None:
     assert by["oracle (min_energy expert)"]["cost_gap_vs_oracle"] == pytest.approx(0.0, abs=1e-12)
     assert by["LQR optimum (stated cost)"]["mean_cost"] <= by["oracle (min_energy expert)"]["mean_cost"]
     assert by["random"]["mean_terminal_error"] > by["oracle (min_energy expert)"]["mean_terminal_error"]
-    assert plot_baselines(rows, tmp_path / "b.png").stat().st_size > 0
+    assert plot_baselines(rows, tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cycle_sweep_runs_each_count(setup, tmp_path: Path) -> None:

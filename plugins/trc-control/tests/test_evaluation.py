@@ -33,11 +33,40 @@ def data() -> LQRData:
     return LQRData(LQRDataConfig(num_samples=16, test_num_samples=40, test_seed=9)).prepare()
 
 
-def _evaluate(data: LQRData, controls: np.ndarray, out: Path | None = None) -> dict[str, float]:
+def _evaluate(data: LQRData, controls: np.ndarray, out: Path | None = None, **config: float) -> dict[str, float]:
     test = data.test_set()
     model = _Lookup(test.problems, torch.as_tensor(controls, dtype=torch.float32))
-    ev = TRCEvaluator(TRCEvaluatorConfig(timing_problems=5, timing_batch_size=10))
+    ev = TRCEvaluator(TRCEvaluatorConfig(timing_problems=5, timing_batch_size=10, **config))
     return ev.evaluate(model, data, out_dir=out)
+
+
+def _with_terminal_error(data: LQRData, error: np.ndarray, rows: slice) -> np.ndarray:
+    """Expert controls whose last two steps are shifted so that ``x_N - r`` moves by ``error`` on ``rows``."""
+    ps = data.test_problems()
+    a, b = ps.system.A, ps.system.B
+    # x_N changes by A B da + B db for shifts da, db of the last two controls
+    shifts = np.linalg.solve(np.hstack([a @ b, b]), error)
+    controls = ps.control_sequences.copy()
+    controls[rows, -2, 0] += shifts[0]
+    controls[rows, -1, 0] += shifts[1]
+    return controls
+
+
+def test_success_uses_the_euclidean_norm_of_an_anisotropic_terminal_error(data: LQRData) -> None:
+    """(0.08, 0.08): max-abs 0.08 would pass a 0.1 threshold, the norm 0.113 does not."""
+    controls = _with_terminal_error(data, np.array([0.08, 0.08]), slice(0, 20))
+    metrics = _evaluate(data, controls)
+    assert metrics["success_rate"] == pytest.approx(0.5)
+    assert metrics["mean_terminal_error"] == pytest.approx(0.5 * np.hypot(0.08, 0.08), rel=1e-3)
+
+
+def test_evaluator_honours_the_configured_success_threshold(data: LQRData) -> None:
+    controls = _with_terminal_error(data, np.array([0.0, 0.15]), slice(0, 20))
+    assert _evaluate(data, controls)["success_rate"] == pytest.approx(0.5)  # default 0.1
+    assert _evaluate(data, controls, success_threshold=0.2)["success_rate"] == 1.0
+    strict = _evaluate(data, data.test_problems().control_sequences, success_threshold=1e-9)
+    assert strict["success_rate"] < 1.0  # float32 round trip of the expert's controls: ~1e-6 > 1e-9
+    assert strict["oracle_success_rate"] == 1.0  # float64 expert rollout is exact to ~1e-12
 
 
 def test_zero_controls_match_hand_computation(data: LQRData, tmp_path: Path) -> None:
@@ -74,7 +103,6 @@ def test_expert_controls_are_perfect(data: LQRData) -> None:
     assert abs(metrics["cost_gap"]) < 1e-5
     assert metrics["oracle_success_rate"] == 1.0
     assert metrics["random_success_rate"] < 0.2
-    assert metrics["inference_ms_batch1"] > 0 and metrics["inference_ms_batched"] > 0
     for name in TRCEvaluator.metrics:
         assert name in metrics
 
@@ -98,6 +126,21 @@ def test_wrong_dataset_is_a_clear_error() -> None:
 
     with pytest.raises(MlcoreError, match="needs the 'lqr' dataset"):
         TRCEvaluator().evaluate(nn.Linear(5, 15), Other())
+
+
+def test_inference_times_are_milliseconds_per_problem(data: LQRData, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a clock that advances 2 ms per reading, every timed call lasts exactly 2 ms."""
+    import itertools
+
+    from mlcore_trc_control import evaluation
+
+    ticks = itertools.count()
+    monkeypatch.setattr(evaluation.time, "perf_counter", lambda: 0.002 * next(ticks))
+    ps = data.test_problems()
+    metrics = _evaluate(data, ps.control_sequences)  # timing_problems=5, timing_batch_size=10
+    assert metrics["inference_ms_batch1"] == pytest.approx(2.0)
+    assert metrics["inference_ms_batched"] == pytest.approx(2.0 / 10)  # one 2 ms call for 10 problems
+    assert metrics["inference_ms_batch1_torchscript"] == pytest.approx(2.0)
 
 
 def test_time_inference_reports_eager_and_frozen_torchscript() -> None:

@@ -49,7 +49,13 @@ class _AgentConfig:
     per: bool = False
     per_alpha: float = attrs.field(default=0.6, validator=in_range(0.0))
     per_beta: float = attrs.field(default=0.4, validator=in_range(0.0, 1.0))
-    per_eps: float = attrs.field(default=1e-6, validator=positive)
+    #: added to the clipped |TD error|: large enough that no transition starves (see docs/plugins/nav-rl.md)
+    per_eps: float = attrs.field(default=0.01, validator=positive)
+    #: |TD error| is clipped at this before it becomes a priority, matched to the loss: 0 (none) for
+    #: SAC/TD3's squared loss, 1 for DQN's Huber loss (whose gradient is capped at 1)
+    per_td_clip: float = attrs.field(default=0.0, validator=in_range(0.0))
+    #: new transitions get the recent maximum priority, decayed by this factor at every update
+    per_max_priority_decay: float = attrs.field(default=0.999, validator=in_range(0.0, 1.0, low_open=True))
     n_step: int = attrs.field(default=1, validator=in_range(1, 100))
     curriculum: bool = False
     curriculum_config: CurriculumConfig = attrs.field(factory=CurriculumConfig)
@@ -88,6 +94,7 @@ class DQNConfig(_AgentConfig):
     exploration_fraction: float = attrs.field(default=0.3, validator=in_range(0.0, 1.0))
     exploration_initial_eps: float = attrs.field(default=1.0, validator=in_range(0.0, 1.0))
     exploration_final_eps: float = attrs.field(default=0.05, validator=in_range(0.0, 1.0))
+    per_td_clip: float = attrs.field(default=1.0, validator=in_range(0.0))
 
 
 _ALGOS = {SACConfig: "sac", TD3Config: "td3", DQNConfig: "dqn"}
@@ -129,8 +136,12 @@ class NavAgent(nn.Module):
         """``policy_kwargs`` shared by the standalone policy and the algorithm (so state dicts match)."""
         return {"net_arch": list(self.config.net_arch)}
 
-    def algorithm_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of the SB3 algorithm (buffer class and strategies included)."""
+    def algorithm_kwargs(self, seed: int | None = None) -> dict[str, Any]:
+        """Keyword arguments of the SB3 algorithm (buffer class and strategies included).
+
+        ``seed`` seeds the PER buffer's sampling generator (SB3 itself seeds numpy's, torch's and
+        Python's global generators, which HER's relabelling and the action noise draw from).
+        """
         c = self.config
         kw: dict[str, Any] = {
             "learning_rate": c.learning_rate,
@@ -174,8 +185,11 @@ class NavAgent(nn.Module):
                 "alpha": c.per_alpha,
                 "beta": c.per_beta,
                 "eps": c.per_eps,
+                "td_clip": c.per_td_clip,
+                "max_priority_decay": c.per_max_priority_decay,
                 "n_steps": c.n_step,
                 "gamma": c.gamma,
+                "seed": seed,
             }
         elif c.n_step > 1:
             kw["n_steps"] = c.n_step
@@ -186,7 +200,7 @@ class NavAgent(nn.Module):
     ) -> Any:
         """A fresh SB3 algorithm on ``env`` whose policy starts from this agent's weights."""
         cls = _algo_classes(self.algorithm, self.config.per)
-        kw = self.algorithm_kwargs()
+        kw = self.algorithm_kwargs(seed)
         if isinstance(self.config, TD3Config) and self.config.action_noise > 0:
             import numpy as np
             from stable_baselines3.common.noise import NormalActionNoise

@@ -231,7 +231,7 @@ def make_curriculum_callback(curriculum: Curriculum, progress_path: str | Path |
 
         def _apply_exploration(self) -> None:
             value = self.curriculum.exploration()
-            model = self.model
+            model: Any = self.model
             if hasattr(model, "exploration_schedule"):  # DQN: epsilon
                 model.exploration_schedule = lambda _progress, v=value: v
                 model.exploration_rate = value
@@ -244,7 +244,7 @@ def make_curriculum_callback(curriculum: Curriculum, progress_path: str | Path |
             wanted = self.curriculum.stage.env_fields()
             self._apply()
             if any(current[k] != v for k, v in wanted.items()):
-                self.model._last_obs = self.training_env.reset()  # start the resumed stage right away
+                self.model._last_obs = self.training_env.reset()  # type: ignore[assignment]  # start the resumed stage right away
 
         def _on_step(self) -> bool:
             dones = self.locals.get("dones")

@@ -157,7 +157,7 @@ class NavData(DataModule):
     def setup(self) -> None:
         """Collect (or load) the demonstrations and split them."""
         obs, actions = self._load(Path(self.config.path)) if self.config.path else self._collect()
-        full = _DemoSet(obs, actions)
+        full: Any = _DemoSet(obs, actions)  # a map-style dataset (torch's Dataset protocol)
         n_val = int(len(full) * self.config.val_fraction)
         if n_val > 0:
             self._train, self._val = self.split(full, [len(full) - n_val, n_val], seed=self.config.seed)

@@ -10,6 +10,7 @@ Profiles:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -40,11 +41,12 @@ class NavPipeline(Pipeline):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         """Train (resuming from ``last.pt`` when present), evaluate, write ``report.md``."""
+        from mlcore.io import atomic_write_text
         from mlcore.registry import get_registry
-        from mlcore.report import write_report
         from mlcore.training.checkpoint import make_meta
         from mlcore_nav_rl.data import NavData
         from mlcore_nav_rl.evaluation.evaluator import NavEvaluator
+        from mlcore_nav_rl.report import report_markdown
         from mlcore_nav_rl.trainer import SB3Trainer
 
         cfg = self.config
@@ -75,19 +77,18 @@ class NavPipeline(Pipeline):
         )
         metrics["train_timesteps"] = float(result.history[-1]["timesteps"]) if result.history else 0.0
         metrics["best_eval_point"] = float(result.best_epoch)
-        first = result.history[0] if result.history else {}
-        curve = "\n".join(
-            f"| {h['timesteps']} | {h['success_rate']:.2f} | {h['return_mean']:.2f} | {h['collision_rate']:.2f} |"
-            for h in result.history
+        text = report_markdown(
+            title=f"nav-rl: {cfg.model.name} ({ctx.profile})",
+            algorithm=cfg.model.name,
+            model_config=cfg.model.config,
+            env_config=data_cfg.env,
+            trainer_config=cfg.trainer,
+            history=result.history,
+            best_epoch=result.best_epoch,
+            metrics=metrics,
+            episodes=cfg.evaluator.episodes,
+            run_dir=ctx.out_dir,
+            goal_conditioned=model.goal_conditioned,
         )
-        sections = [
-            ("Learning curve", "| steps | success | return | collisions |\n|---|---|---|---|\n" + curve),
-            (
-                "Against the baselines",
-                f"agent success {metrics['success_rate']:.2f} (first evaluation {first.get('success_rate', 0):.2f}); "
-                f"random {metrics.get('random_success_rate', float('nan')):.2f}; "
-                f"potential-field planner {metrics.get('planner_success_rate', float('nan')):.2f}.",
-            ),
-        ]
-        write_report(ctx.out_dir, title=f"nav-rl: {cfg.model.name} ({ctx.profile})", metrics=metrics, sections=sections)
+        atomic_write_text(Path(ctx.out_dir) / "report.md", text)
         return metrics

@@ -23,7 +23,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "buffer_size": 50_000,
             "gamma": 0.95,
         },
-        "trainer": {"total_timesteps": 10_000, "eval_freq": 2_000, "eval_episodes": 20, "torch_threads": 1},
+        "trainer": {"total_timesteps": 10_000, "eval_freq": 2_000, "eval_episodes": 20},
         "evaluator": {"episodes": 50, "robustness": True, "unseen_layouts": True},
     },
     "full": {
@@ -62,7 +62,7 @@ ABLATION_PROFILES: dict[str, dict[str, Any]] = {
         },
         "variants": {"plain": {}, "per": {"per": True, "per_eps": 0.1}, "n_step": {"n_step": 3}},
         "seeds": [0, 1, 2],
-        "trainer": {"total_timesteps": 15_000, "eval_freq": 1_000, "eval_episodes": 10, "torch_threads": 1},
+        "trainer": {"total_timesteps": 15_000, "eval_freq": 1_000, "eval_episodes": 10},
         "threshold": 0.8,
     },
     "full": {

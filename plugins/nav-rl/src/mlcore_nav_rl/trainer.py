@@ -39,7 +39,7 @@ from typing import Any
 import attrs
 
 from mlcore.config import in_range, one_of, positive
-from mlcore.errors import CheckpointError, ConfigError
+from mlcore.errors import CheckpointError, ConfigError, RunInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ class SB3TrainerConfig:
     n_envs: int = attrs.field(default=1, validator=in_range(1, 256))
     eval_freq: int = attrs.field(default=5_000, validator=positive)
     eval_episodes: int = attrs.field(default=20, validator=positive)
-    #: which curriculum stage evaluations run on: the ``current`` one or the ``final`` one
+    #: which curriculum stage the learning curve is evaluated on: the ``current`` one or the ``final``
+    #: one. ``best.pt`` is always selected on the final stage: with ``current`` and a curriculum that
+    #: has not reached it yet, each evaluation point also runs ``eval_episodes`` on the final stage.
     eval_stage: str = attrs.field(default="current", validator=one_of("current", "final"))
     monitor: str = attrs.field(default="success_rate", validator=one_of("success_rate", "return_mean", "spl"))
     deterministic_eval: bool = True
@@ -66,7 +68,8 @@ class SB3TrainerConfig:
     save_replay_buffer: bool = True
     plot: bool = True
     max_time_minutes: float = attrs.field(default=0.0, validator=in_range(0.0))
-    #: torch intra-op threads during training (0 = leave as is)
+    #: torch intra-op threads during training; 0 = follow the core's setting (``run.threads``), which
+    #: the core applies before the pipeline runs. Only a value set here makes the trainer change it.
     torch_threads: int = attrs.field(default=0, validator=in_range(0))
 
 
@@ -90,7 +93,9 @@ def _finite_scalars(values: dict[str, Any], prefixes: tuple[str, ...] | None = N
     for key, value in values.items():
         if prefixes is not None and not key.startswith(prefixes):
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, bool):
+            continue
+        if not isinstance(value, numbers.Real):
             try:  # numpy / torch scalars
                 value = value.item()
             except (AttributeError, ValueError):
@@ -257,7 +262,8 @@ class SB3Trainer:
         t_start = time.time()
         train_seconds0 = float(resumed.get("train_seconds", 0.0)) if resumed is not None else 0.0
         deadline = t_start + cfg.max_time_minutes * 60 if cfg.max_time_minutes > 0 else None
-        state = {"stopped": "completed", "last_eval": int(history[-1]["timesteps"]) if history else 0}
+        # "running" until learn() returns: a run killed with -9 never claims to have completed
+        state: dict[str, Any] = {"stopped": "running", "last_eval": int(history[-1]["timesteps"]) if history else 0}
 
         def save(path: Path, *, with_buffer: bool) -> None:
             model.adopt(algo)
@@ -278,14 +284,19 @@ class SB3Trainer:
                 algo.save_replay_buffer(str(tmp))
                 os.replace(tmp, rb_path)
 
-        def evaluate() -> None:
-            nonlocal best_metric, best_epoch
-            fields = trainer._stage_fields(curriculum, cfg.eval_stage)
-            env = data.make_env(**env_kw, **fields)
+        def episodes_on(which: str) -> dict[str, float]:
+            env = data.make_env(**env_kw, **trainer._stage_fields(curriculum, which))
             records = run_episodes(
                 algo, env, cfg.eval_episodes, seed=10_000 + trainer.seed, deterministic=cfg.deterministic_eval
             )
-            metrics = summarize(records)
+            return summarize(records)
+
+        def evaluate() -> None:
+            nonlocal best_metric, best_epoch
+            metrics = episodes_on(cfg.eval_stage)
+            # best.pt is chosen on the final stage, the one the final evaluation measures
+            on_final_stage = curriculum is None or cfg.eval_stage == "final" or curriculum.is_last_stage
+            selection = metrics if on_final_stage else episodes_on("final")
             rec: dict[str, Any] = {
                 "epoch": len(history) + 1,
                 "timesteps": int(algo.num_timesteps),
@@ -294,6 +305,7 @@ class SB3Trainer:
             }
             if curriculum is not None:
                 rec["stage"] = curriculum.stage_index
+                rec[f"final_stage_{cfg.monitor}"] = selection[cfg.monitor]
             history.append(rec)
             scalars = _finite_scalars({f"eval/{k}": v for k, v in metrics.items()})
             scalars["eval/timesteps"] = float(rec["timesteps"])
@@ -301,9 +313,9 @@ class SB3Trainer:
                 scalars["eval/stage"] = float(curriculum.stage_index)
             for tracker in trackers:
                 tracker.log_scalars(scalars, rec["timesteps"])
-            improved = metrics[cfg.monitor] > best_metric
+            improved = selection[cfg.monitor] > best_metric
             if improved:
-                best_metric, best_epoch = float(metrics[cfg.monitor]), rec["epoch"]
+                best_metric, best_epoch = float(selection[cfg.monitor]), rec["epoch"]
             save(last_path, with_buffer=True)
             if improved or not best_path.exists():
                 save(best_path, with_buffer=False)
@@ -328,6 +340,7 @@ class SB3Trainer:
             callbacks.append(make_curriculum_callback(curriculum, run_dir / "curriculum_progress.json"))
         callbacks += [c for c in self.callbacks if isinstance(c, BaseCallback)]
         remaining = cfg.total_timesteps - int(algo.num_timesteps)
+        ended = "completed"
         try:
             try:
                 if remaining > 0:
@@ -338,7 +351,17 @@ class SB3Trainer:
                         reset_num_timesteps=resumed is None,
                     )
             except KeyboardInterrupt:
-                state["stopped"] = "interrupted"
+                # keep what was learned, record the interruption, and stop the pipeline (no evaluation)
+                save(last_path, with_buffer=True)
+                self._write_stats(
+                    run_dir, history, best_metric, best_epoch, "interrupted", train_seconds0 + time.time() - t_start
+                )
+                raise RunInterrupted(
+                    f"training interrupted at {algo.num_timesteps} environment steps; last.pt holds them",
+                    run_dir=str(run_dir),
+                ) from None
+            if state["stopped"] == "time_limit":
+                ended = "time_limit"
             if not history or history[-1]["timesteps"] < algo.num_timesteps:
                 evaluate()
             else:
@@ -348,6 +371,7 @@ class SB3Trainer:
             for tracker in trackers:
                 tracker.close()
             venv.close()
+        state["stopped"] = ended
         train_seconds = train_seconds0 + time.time() - t_start
         self._write_stats(run_dir, history, best_metric, best_epoch, state["stopped"], train_seconds)
         if cfg.plot:

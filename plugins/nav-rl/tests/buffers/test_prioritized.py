@@ -48,7 +48,7 @@ def test_sampling_frequencies_match_brute_force_probabilities():
     rng = np.random.default_rng(1)
     td = rng.random(40) * 3
     buf.update_priorities(np.arange(40), td)
-    expected = (np.abs(td) + buf.eps) ** 0.7
+    expected = (np.minimum(np.abs(td), 1.0) + buf.eps) ** 0.7
     expected /= expected.sum()
     assert np.allclose(buf.probabilities(), expected)
     counts = np.zeros(40)
@@ -60,8 +60,33 @@ def test_sampling_frequencies_match_brute_force_probabilities():
     assert stats.chisquare(counts, np.full(40, counts.sum() / 40)).pvalue < 1e-6
 
 
+def test_priority_is_the_clipped_td_error_plus_eps():
+    buf = _filled(alpha=0.5, eps=0.01)  # td_clip = 1 by default (the Huber loss's linear region)
+    buf.update_priorities(np.arange(4), np.array([0.5, -3.0, 0.0, 1e-9]))
+    assert buf.tree.leaves(np.arange(4)) == pytest.approx(np.sqrt([0.51, 1.01, 0.01, 0.01]))
+    unclipped = _filled(alpha=0.5, eps=0.01, td_clip=0.0)
+    unclipped.update_priorities(np.arange(2), np.array([0.5, -3.0]))
+    assert unclipped.tree.leaves(np.arange(2)) == pytest.approx(np.sqrt([0.51, 3.01]))
+    with pytest.raises(ValueError, match="eps=0"):
+        _filled(eps=0.0)
+
+
+def test_max_priority_rises_with_larger_priorities_and_decays_otherwise():
+    buf = _filled(alpha=0.5, td_clip=0.0, eps=0.01, max_priority_decay=0.9)
+    assert buf.max_priority == 1.0
+    buf.update_priorities(np.arange(3), np.array([0.2, 5.0, 0.1]))
+    assert buf.max_priority == pytest.approx(5.01)  # raised to the batch's largest priority
+    buf.update_priorities(np.arange(3), np.array([0.2, 0.3, 0.1]))
+    assert buf.max_priority == pytest.approx(5.01 * 0.9)  # decayed, not pinned by one old outlier
+    buf.update_priorities(np.arange(3), np.array([0.2, 4.6, 0.1]))
+    assert buf.max_priority == pytest.approx(4.61)
+    # the next transitions enter at the current max priority
+    buf.add(np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 2)), np.zeros(1), np.zeros(1), [{}])
+    assert buf.tree.leaves(np.array([0])) == pytest.approx([4.61**0.5])  # slot 0: the buffer wrapped
+
+
 def test_importance_weights_formula_and_beta_annealing():
-    buf = _filled(beta=0.4)
+    buf = _filled(beta=0.4, td_clip=0.0)
     buf.update_priorities(np.arange(40), np.arange(1, 41, dtype=float))
     s = buf.sample(64)
     p = buf.probabilities()[s.indices]

@@ -21,6 +21,51 @@ def test_check_env_passes(cls, robot, action_type):
     check_env(env, skip_render_check=False)
 
 
+GOAL_VARIANTS = [
+    {"robot": robot, "action_type": action, "reward": reward}
+    for robot in ("point", "diff_drive")
+    for action in ("continuous", "discrete")
+    for reward in ("sparse", "shaped")
+]
+
+
+@pytest.mark.filterwarnings("ignore:.*alternative render modes", "ignore:.*is not within the observation space")
+@pytest.mark.parametrize("fields", GOAL_VARIANTS, ids=lambda f: "-".join(f.values()))
+def test_goal_env_passes_both_checkers_over_many_seeds(fields):
+    """SB3's checker compares every step's reward with ``compute_reward`` (exact equality), seed after seed."""
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    for seed in range(25):
+        for terminate_on_success in (False, True):
+            env = NavGoalEnv(NavEnvConfig(**fields), terminate_on_success=terminate_on_success)
+            env.reset(seed=seed)
+            env.action_space.seed(seed)
+            sb3_check_env(env, warn=False)
+    check_env(NavGoalEnv(NavEnvConfig(**fields)))
+
+
+@pytest.mark.parametrize("reward", ["sparse", "shaped"])
+def test_goal_env_reward_equals_compute_reward_of_its_observations(reward):
+    """Every step's reward is ``compute_reward(next achieved_goal, desired_goal seen before the step)``, bit for bit."""
+    env = NavGoalEnv(NavEnvConfig(reward=reward, n_goals=3, n_static=0, arena_size=2.0, max_steps=60))
+    steps = switches = 0
+    for seed in range(30):
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            # head for the goal (so goals are reached and switched), with noise
+            delta = obs["desired_goal"] - obs["achieved_goal"]
+            action = np.clip(delta / (np.abs(delta).max() + 1e-9) + env.np_random.normal(0, 0.3, 2), -1, 1)
+            nxt, r, term, trunc, info = env.step(action.astype(np.float32))
+            assert r == float(env.compute_reward(nxt["achieved_goal"], obs["desired_goal"], info))
+            if np.array_equal(nxt["desired_goal"], obs["desired_goal"]):
+                assert r == env.compute_reward(nxt["achieved_goal"], nxt["desired_goal"], info)  # SB3's convention
+            else:
+                switches += 1
+            obs, done, steps = nxt, term or trunc, steps + 1
+    assert steps > 1000 and switches > 10
+
+
 def _rollout(env, seed, n=60):
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)

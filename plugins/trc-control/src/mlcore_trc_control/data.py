@@ -222,7 +222,7 @@ class LQRProblemSet:
         arrays = {k: np.asarray(getattr(self, k)) for k in ARRAY_KEYS}
         meta = {**self.metadata, "problem": self.system.to_dict()}
         arrays["metadata"] = np.array(json.dumps(meta))
-        return atomic_write(Path(path), lambda fh: np.savez_compressed(fh, **arrays))
+        return atomic_write(Path(path), lambda fh: np.savez_compressed(fh, **arrays))  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | Path, *, num_samples: int = 10000, seed: int = 42) -> LQRProblemSet:

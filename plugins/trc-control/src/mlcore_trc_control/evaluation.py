@@ -127,8 +127,9 @@ def predict_controls(
             x = torch.as_tensor(problems, dtype=torch.float32)
             for i in range(0, x.shape[0], batch_size):
                 batch = x[i : i + batch_size].to(device)
-                if num_outer_cycles is not None and hasattr(model, "predict"):
-                    y = model.predict(batch, num_outer_cycles=num_outer_cycles)
+                predict = getattr(model, "predict", None)
+                if num_outer_cycles is not None and callable(predict):
+                    y = predict(batch, num_outer_cycles=num_outer_cycles)
                 else:
                     y = model(batch)
                 out.append(y.float().cpu().numpy())

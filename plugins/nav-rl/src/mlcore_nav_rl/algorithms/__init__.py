@@ -60,7 +60,7 @@ class PerSAC(SAC):
             ent_coef_loss = None
             if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
                 ent_coef = th.exp(self.log_ent_coef.detach())
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                ent_coef_loss = -(self.log_ent_coef * (log_prob + float(self.target_entropy)).detach()).mean()
                 ent_coef_losses.append(ent_coef_loss.item())
             else:
                 ent_coef = self.ent_coef_tensor
@@ -77,6 +77,7 @@ class PerSAC(SAC):
                 target_q = data.rewards + (1 - data.dones) * discounts * next_q
             current_q = self.critic(data.observations, data.actions)
             critic_loss = 0.5 * sum(_wmse(q, target_q, w) for q in current_q)
+            assert isinstance(critic_loss, th.Tensor)  # for the type checker, as in SB3
             critic_losses.append(critic_loss.item())
             self.critic.optimizer.zero_grad()
             critic_loss.backward()
@@ -123,6 +124,7 @@ class PerTD3(TD3):
                 target_q = data.rewards + (1 - data.dones) * discounts * next_q
             current_q = self.critic(data.observations, data.actions)
             critic_loss = sum(_wmse(q, target_q, w) for q in current_q)
+            assert isinstance(critic_loss, th.Tensor)  # for the type checker, as in SB3
             critic_losses.append(critic_loss.item())
             self.critic.optimizer.zero_grad()
             critic_loss.backward()

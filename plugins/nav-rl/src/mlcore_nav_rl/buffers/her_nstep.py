@@ -15,7 +15,7 @@ The batch's ``discounts`` field carries ``gamma^m`` so SB3's SAC/TD3/DQN ``train
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -53,7 +53,7 @@ class NStepHerReplayBuffer(HerReplayBuffer):
             },
             dones=th.cat((real.dones, virtual.dones)),
             rewards=th.cat((real.rewards, virtual.rewards)),
-            discounts=th.cat((real.discounts, virtual.discounts)),
+            discounts=th.cat((cast(th.Tensor, real.discounts), cast(th.Tensor, virtual.discounts))),
         )
 
     def nstep_window(self, batch_indices: np.ndarray, env_indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,12 +76,15 @@ class NStepHerReplayBuffer(HerReplayBuffer):
         else:
             achieved = self.next_observations["achieved_goal"][rows, cols].reshape(bsz * n, -1)
             goals = np.repeat(new_goals, n, axis=0)
-            infos = [{} for _ in range(bsz * n)]
-            rewards_seq = np.asarray(self.env.env_method("compute_reward", achieved, goals, infos, indices=[0])[0])
+            if self.env is None:
+                raise RuntimeError("NStepHerReplayBuffer needs the VecEnv that SB3 attaches (set_env) to relabel")
+            venv = self.env
+            infos: list[dict[str, Any]] = [{} for _ in range(bsz * n)]
+            rewards_seq = np.asarray(venv.env_method("compute_reward", achieved, goals, infos, indices=[0])[0])
             rewards_seq = rewards_seq.reshape(bsz, n).astype(np.float32)
             if bsz:
                 try:
-                    term = self.env.env_method("compute_terminated", achieved, goals, infos, indices=[0])[0]
+                    term = venv.env_method("compute_terminated", achieved, goals, infos, indices=[0])[0]
                 except AttributeError:
                     term = None
                 if term is not None:

@@ -4,8 +4,11 @@ SB3 ships no PER (open request DLR-RM/stable-baselines3#1242), so this is hand-w
 
 - :class:`SumTree`: a numpy sum tree whose updates and stratified sampling are vectorised over
   the batch (one numpy operation per tree level, ``O(B log N)`` work, no Python loop per item).
-- :class:`PrioritizedReplayBuffer`: an SB3 ``ReplayBuffer`` subclass. New transitions get the
-  maximum priority seen so far; ``sample`` draws ``P(i) = p_i^alpha / sum_k p_k^alpha`` and
+- :class:`PrioritizedReplayBuffer`: an SB3 ``ReplayBuffer`` subclass. The priority of a
+  transition is ``p = min(|delta|, td_clip) + eps`` (Schaul et al. clip the TD error like the
+  Huber loss does; ``td_clip=0`` = no clipping); new transitions get ``max_priority``, the largest
+  priority of recent updates (raised by every larger one, decayed by ``max_priority_decay`` per
+  update so one outlier does not pin it); ``sample`` draws ``P(i) = p_i^alpha / sum_k p_k^alpha`` and
   returns importance-sampling weights ``w_i = (N P(i))^-beta / max_j w_j`` plus the flat indices
   to pass back to :meth:`PrioritizedReplayBuffer.update_priorities` with the TD errors.
   ``beta`` is annealed linearly from ``beta`` to ``beta_final`` by :meth:`set_progress`
@@ -17,7 +20,7 @@ SB3 ships no PER (open request DLR-RM/stable-baselines3#1242), so this is hand-w
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch as th
@@ -129,9 +132,14 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         alpha: priority exponent (0 = uniform).
         beta: initial importance-sampling exponent, annealed to ``beta_final`` by :meth:`set_progress`.
         beta_final: final IS exponent (1 = full correction).
-        eps: added to ``|TD error|`` so no transition gets zero priority.
+        eps: added to the (clipped) ``|TD error|`` so no transition starves: with ``td_clip=1`` and
+            ``alpha=0.6`` the default 0.01 keeps every leaf within a factor ~16 of the largest.
+        td_clip: ``|TD error|`` is clipped at this before it becomes a priority (1 = the Huber
+            loss's linear region; 0 = no clipping).
+        max_priority_decay: ``max_priority`` is multiplied by this at every update before the
+            batch's largest priority is folded in (1 = never decays).
         n_steps, gamma: n-step returns when ``n_steps > 1``.
-        seed: seed of the sampling generator (``None`` = fresh entropy).
+        seed: seed of the sampling generator (``None`` = fresh entropy; the agents pass the run seed).
     """
 
     def __init__(
@@ -146,7 +154,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         alpha: float = 0.6,
         beta: float = 0.4,
         beta_final: float = 1.0,
-        eps: float = 1e-6,
+        eps: float = 0.01,
+        td_clip: float = 1.0,
+        max_priority_decay: float = 0.999,
         n_steps: int = 1,
         gamma: float = 0.99,
         seed: int | None = None,
@@ -162,7 +172,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.beta0 = float(beta)
         self.beta_final = float(beta_final)
         self.beta = float(beta)
+        if not eps > 0.0:
+            raise ValueError(f"eps={eps} must be > 0 (a zero priority is never sampled again)")
+        if not td_clip >= 0.0:
+            raise ValueError(f"td_clip={td_clip} must be >= 0 (0 = no clipping)")
+        if not 0.0 < max_priority_decay <= 1.0:
+            raise ValueError(f"max_priority_decay={max_priority_decay} must be in (0, 1]")
         self.eps = float(eps)
+        self.td_clip = float(td_clip)
+        self.max_priority_decay = float(max_priority_decay)
         self.n_steps = int(n_steps)
         self.gamma = float(gamma)
         self.max_priority = 1.0
@@ -182,12 +200,23 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.tree.update(flat, np.full(self.n_envs, self.max_priority**self.alpha))
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray | th.Tensor) -> None:
-        """Set priorities ``(|td| + eps)^alpha`` for the sampled flat ``indices``."""
+        """Set priorities ``(min(|td|, td_clip) + eps)^alpha`` for the sampled flat ``indices``.
+
+        ``max_priority`` (what new transitions get) decays by ``max_priority_decay`` and is then
+        raised to the batch's largest priority when that is larger.
+        """
         if isinstance(td_errors, th.Tensor):
             td_errors = td_errors.detach().cpu().numpy()
-        p = np.abs(np.asarray(td_errors, dtype=np.float64).ravel()) + self.eps
-        self.max_priority = max(self.max_priority, float(p.max()))
+        p = self.priority(np.asarray(td_errors, dtype=np.float64).ravel())
+        self.max_priority = max(self.max_priority * self.max_priority_decay, float(p.max()))
         self.tree.update(np.asarray(indices), p**self.alpha)
+
+    def priority(self, td_errors: np.ndarray) -> np.ndarray:
+        """The priority ``min(|td|, td_clip) + eps`` (before the ``alpha`` exponent) of TD errors."""
+        p = np.abs(td_errors)
+        if self.td_clip > 0:
+            p = np.minimum(p, self.td_clip)
+        return p + self.eps
 
     def probabilities(self) -> np.ndarray:
         """Sampling probability of every leaf (flat ``pos * n_envs + env`` order)."""
@@ -214,16 +243,27 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             *data, weights=self.to_torch(weights.astype(np.float32).reshape(-1, 1), copy=False), indices=idx
         )
 
-    def _gather(self, batch_inds: np.ndarray, env_inds: np.ndarray, env: Any) -> tuple[th.Tensor, ...]:
-        obs = self._normalize_obs(self.observations[batch_inds, env_inds, :], env)
+    def _gather(
+        self, batch_inds: np.ndarray, env_inds: np.ndarray, env: Any
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor, th.Tensor | None]:
+        """``(obs, actions, next_obs, dones, rewards, discounts)``; ``discounts`` only for n-step."""
+        to_torch = self.to_torch
+        obs = cast(np.ndarray, self._normalize_obs(self.observations[batch_inds, env_inds, :], env))
         actions = self.actions[batch_inds, env_inds, :]
         if self.n_steps <= 1:
-            next_obs = self._normalize_obs(self.next_observations[batch_inds, env_inds, :], env)
+            next_obs = cast(np.ndarray, self._normalize_obs(self.next_observations[batch_inds, env_inds, :], env))
             dones = (self.dones[batch_inds, env_inds] * (1 - self.timeouts[batch_inds, env_inds])).reshape(-1, 1)
             rewards = self._normalize_reward(self.rewards[batch_inds, env_inds].reshape(-1, 1), env)
             # ``copy=False`` everywhere here: every array is a fresh result of fancy indexing or arithmetic,
             # never a view of the storage, so torch may share it (a copy costs ~1.5 us per tensor at batch 256)
-            return (*(self.to_torch(a, copy=False) for a in (obs, actions, next_obs, dones, rewards)), None)
+            return (
+                to_torch(obs, copy=False),
+                to_torch(actions, copy=False),
+                to_torch(next_obs, copy=False),
+                to_torch(dones, copy=False),
+                to_torch(rewards, copy=False),
+                None,
+            )
         # n-step: accumulate rewards until the first termination/time-out (inclusive); the slot
         # just before ``pos`` is treated as a cut so no window runs into overwritten data.
         timeouts = self.timeouts
@@ -243,9 +283,15 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             discounts = self.gamma ** mask.sum(axis=1, keepdims=True).astype(np.float32)
             rewards = (rewards_seq * (self.gamma ** steps.astype(np.float32)) * mask).sum(axis=1, keepdims=True)
             end = (batch_inds + first) % self.buffer_size
-            next_obs = self._normalize_obs(self.next_observations[end, env_inds], env)
+            next_obs = cast(np.ndarray, self._normalize_obs(self.next_observations[end, env_inds], env))
             dones = (self.dones[end, env_inds] * (1 - timeouts[end, env_inds])).reshape(-1, 1)
         finally:
             timeouts[last] = saved
-        arrays = (obs, actions, next_obs, dones.astype(np.float32), rewards, discounts)
-        return tuple(self.to_torch(a, copy=False) for a in arrays)
+        return (
+            to_torch(obs, copy=False),
+            to_torch(actions, copy=False),
+            to_torch(next_obs, copy=False),
+            to_torch(dones.astype(np.float32), copy=False),
+            to_torch(rewards, copy=False),
+            to_torch(discounts, copy=False),
+        )

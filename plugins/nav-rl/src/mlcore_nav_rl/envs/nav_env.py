@@ -18,7 +18,7 @@ variant with ``Dict(observation, achieved_goal, desired_goal)`` observations and
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 import gymnasium as gym
@@ -104,7 +104,7 @@ class NavEnv(gym.Env):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012 (an instance attribute in gym.Env)
 
     def __init__(self, config: NavEnvConfig | None = None, render_mode: str | None = None, **overrides: Any) -> None:
         cfg = config or NavEnvConfig()
@@ -428,11 +428,10 @@ class NavGoalEnv(NavEnv):
                 [math.sin(self.heading), math.cos(self.heading)],
             ]
         )
-        gi = min(self.goal_idx, cfg.n_goals - 1)
         return {
             "observation": np.clip(core, -2.0, 2.0).astype(np.float32),
             "achieved_goal": np.clip(self.pos / cfg.arena_size, 0.0, 1.0).astype(np.float32),
-            "desired_goal": (self.goals[gi] / cfg.arena_size).astype(np.float32),
+            "desired_goal": self._desired_goal(),
         }
 
     def compute_reward(self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any) -> np.ndarray:
@@ -451,11 +450,16 @@ class NavGoalEnv(NavEnv):
         """Vectorised truncation: never goal-dependent (the step budget is handled by ``step``)."""
         return np.zeros(np.asarray(achieved_goal).shape[:-1], dtype=bool)
 
+    def _desired_goal(self) -> np.ndarray:
+        return (self.goals[min(self.goal_idx, self.config.n_goals - 1)] / self.config.arena_size).astype(np.float32)
+
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """Step the base dynamics; reward from :meth:`compute_reward` on the goal before the step."""
-        desired = self.goals[min(self.goal_idx, self.config.n_goals - 1)] / self.config.arena_size
+        """Step the base dynamics; the reward is :meth:`compute_reward` of the returned (float32, clipped)
+        ``achieved_goal`` and the ``desired_goal`` the agent saw before the step, so a relabelled
+        transition recomputes exactly the stored reward."""
+        desired = self._desired_goal()
         obs, _, terminated, truncated, info = super().step(action)
-        reward = float(self.compute_reward(self.pos / self.config.arena_size, desired, info))
+        reward = float(self.compute_reward(obs["achieved_goal"], desired, info))
         success = info["is_success"]
         if success and not self.terminate_on_success and not self.collided:
             terminated = False

@@ -73,7 +73,12 @@ def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: int = 10) -> 
         fig, ax = plt.subplots()
         ax.axis("off")
         im = ax.imshow(frames[0])
-        anim = FuncAnimation(fig, lambda i: [im.set_data(frames[i])], frames=len(frames))
+
+        def show(i: int) -> list[Any]:
+            im.set_data(frames[i])
+            return [im]
+
+        anim = FuncAnimation(fig, show, frames=len(frames))
         anim.save(str(path), writer=PillowWriter(fps=fps))
         plt.close(fig)
         return path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -45,7 +45,8 @@ class SensorDropout(_ObsWrapper):
     def __init__(self, env: gym.Env, p: float, seed: int = 0) -> None:
         super().__init__(env)
         self.p = float(p)
-        self.n_rays = env.unwrapped.config.n_rays
+        nav: Any = env.unwrapped  # a NavEnv
+        self.n_rays = nav.config.n_rays
         self.rng = np.random.default_rng(seed)
 
     def perturb(self, core: np.ndarray) -> np.ndarray:
@@ -66,7 +67,8 @@ class ActionDelay(gym.Wrapper):
     def _idle(self) -> Any:
         space = self.env.action_space
         if isinstance(space, gym.spaces.Discrete):
-            table = self.env.unwrapped._discrete_table()
+            nav: Any = self.env.unwrapped  # a NavEnv
+            table = nav._discrete_table()
             return int(np.argmin(np.linalg.norm(table, axis=1)))  # the slowest action
         return np.zeros(space.shape, dtype=space.dtype)
 
@@ -75,7 +77,7 @@ class ActionDelay(gym.Wrapper):
         self.queue = deque([self._idle()] * self.delay)
         return self.env.reset(**kwargs)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """Queue ``action``, execute the oldest."""
         self.queue.append(action)
         return self.env.step(self.queue.popleft())

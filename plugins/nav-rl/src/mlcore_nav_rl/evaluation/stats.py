@@ -77,9 +77,9 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, confidence: float
         "mean_a": float(x.mean()),
         "mean_b": float(y.mean()),
         "diff": float(x.mean() - y.mean()),
-        "hedges_g": hedges_g(x, y),
+        "hedges_g": hedges_g(a, b),
     }
-    lo, hi = bootstrap_diff_ci(x, y, confidence=confidence)
+    lo, hi = bootstrap_diff_ci(a, b, confidence=confidence)
     out["diff_ci_low"], out["diff_ci_high"] = lo, hi
     if len(x) >= 2 and len(y) >= 2 and (x.var() > 0 or y.var() > 0):
         t = stats.ttest_ind(x, y, equal_var=False)

@@ -80,6 +80,17 @@ class _Block(nn.Module):
 class TinyRecursiveControl(nn.Module):
     """Recursive refinement of a control sequence by one shared tiny network (see the module docstring)."""
 
+    # buffers registered in __init__ (declared so type checkers know they are tensors)
+    input_mean: torch.Tensor
+    input_std: torch.Tensor
+    control_scale: torch.Tensor
+    sys_A: torch.Tensor
+    sys_B: torch.Tensor
+    sys_Q: torch.Tensor
+    sys_R: torch.Tensor
+    sys_Qf: torch.Tensor
+    horizon: torch.Tensor
+
     def __init__(self, config: TRCConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or TRCConfig()
