@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import print_table, write_results
+from _common import machine_info, print_table, write_results
 
 #: the README's commands (Quick start, first line; and the nav-rl line below it)
 COMMANDS = {
@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             {
                 "plugin": name,
+                "machine": machine_info(),
+                "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                "repeats": args.repeats,
                 "command": "mlcore " + " ".join(COMMANDS[name]),
                 "ok": ok,
                 "median_s": statistics.median(seconds),
@@ -84,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     print_table(rows, ["command", "ok", "median_s", "min_s", "max_s"])
-    write_results("demo_time", {"repeats": args.repeats, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "rows": rows})
+    write_results(
+        "demo_time", {"repeats": args.repeats, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "rows": rows}
+    )
     return 0 if all(r["ok"] for r in rows) else 1
 
 
