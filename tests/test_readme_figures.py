@@ -41,8 +41,14 @@ def _cli(r: Results, command: str) -> float:
     return next(row["median_s"] for row in r("cli_startup.json")["rows"] if row["command"] == command)
 
 
-def _overhead(r: Results, model: str) -> dict[str, Any]:
-    return next(row for row in r("trainer_overhead.json")["results"] if row["model"] == model)
+def _overhead(r: Results, model: str, config: str = "default") -> dict[str, Any]:
+    return next(
+        row for row in r("trainer_overhead.json")["results"] if row["model"] == model and row["config"] == config
+    )
+
+
+def _trc_baseline(r: Results, method: str) -> dict[str, Any]:
+    return next(b for b in r("trc_control.json")["baselines"] if b["method"].startswith(method))
 
 
 def _trc_target(r: Results, metric: str) -> dict[str, Any]:
@@ -69,22 +75,37 @@ ROWS: dict[str, list[Expect]] = {
     "generic Trainer vs a hand-written loop": [
         lambda r: (
             "identical loss curves"
-            if all(x["identical_curves"] for x in r("trainer_overhead.json")["results"])
+            if all(x["identical_curves"] for x in r("trainer_overhead.json")["results"] if x["config"] != "lightning")
             else "?"
         ),
-        lambda r: _minus(f"{_overhead(r, 'mlp')['overhead_pct']:.1f} % (MLP)"),
-        lambda r: _minus(f"{_overhead(r, 'lstm')['overhead_pct']:.1f} % (LSTM"),
+        lambda r: _minus(
+            f"default config {_overhead(r, 'mlp')['overhead_pct']:.1f} % (MLP) and "
+            f"{_overhead(r, 'lstm')['overhead_pct']:.1f} % (LSTM)"
+        ),
+        lambda r: _minus(
+            f"lean config {_overhead(r, 'mlp', 'lean')['overhead_pct']:.1f} % / "
+            f"{_overhead(r, 'lstm', 'lean')['overhead_pct']:.1f} %"
+        ),
+        lambda r: _minus(
+            f"PyTorch Lightning {_overhead(r, 'mlp', 'lightning')['overhead_pct']:.1f} % / "
+            f"{_overhead(r, 'lstm', 'lightning')['overhead_pct']:.1f} %"
+        ),
     ],
     "trc-control, full profile": [
         lambda r: f"{100 * r('trc_control.json')['metrics']['success_rate']:.0f} % success",
-        lambda r: f"terminal error {r('trc_control.json')['metrics']['mean_terminal_error']:.4f}",
-        lambda r: f"cost gap {100 * r('trc_control.json')['metrics']['cost_gap']:+.3f} %",
+        lambda r: f"terminal error {r('trc_control.json')['metrics']['mean_terminal_error']:.2e}",
+        lambda r: f"cost gap {100 * r('trc_control.json')['metrics']['cost_gap']:+.4f} %",
+        lambda r: f"same-size MLP {100 * _trc_baseline(r, 'MLP')['cost_gap_vs_oracle']:+.4f} %",
         lambda r: (
-            f"{r('trc_control.json')['metrics']['inference_ms_batch1']:.1f} ms in eager PyTorch"
-            + (" (misses)" if not _trc_target(r, "inference_ms_batch1")["met"] else "")
+            f"{_trc_baseline(r, 'linear + terminal projection')['parameters']}-parameter linear policy made feasible "
+            f"{100 * _trc_baseline(r, 'linear + terminal projection')['cost_gap_vs_oracle']:+.2f} %"
         ),
-        lambda r: f"{r('trc_control.json')['metrics']['inference_ms_batch1_torchscript']:.2f} ms TorchScript-frozen",
-        lambda r: f"{r('trc_control.json')['export']['onnx_ms_batch1']:.2f} ms ONNX Runtime",
+        lambda r: f"{r('trc_control.json')['export']['onnx_ms_batch1']:.3f} ms ONNX Runtime",
+        lambda r: (
+            f"{r('trc_control.json')['metrics']['inference_ms_batch1_torchscript']:.2f} ms TorchScript-frozen"
+            + (" (misses)" if not _trc_target(r, "inference_ms_batch1_torchscript")["met"] else "")
+        ),
+        lambda r: f"{r('trc_control.json')['metrics']['inference_ms_batch1']:.2f} ms eager",
     ],
     "nav-rl, HER + SAC on sparse goal reaching": [
         lambda r: f"{100 * r('nav_rl.json')['her']['summary']['her']['final_success_mean']:.0f} % success",
@@ -111,7 +132,7 @@ ROWS: dict[str, list[Expect]] = {
 }
 #: numbers in a row's first cell (the setting) that come from the results too
 SETTINGS: dict[str, list[Expect]] = {
-    "trc-control, full profile": [lambda r: f"{r('trc_control.json')['metrics']['epochs_run']:.0f} epochs"],
+    "trc-control, full profile": [lambda r: f"**{r('trc_control.json')['metrics']['epochs_run']:.0f} epochs**"],
     "nav-rl, DQN on sparse navigation": [
         lambda r: f"env steps to {100 * r('nav_rl.json')['per_nstep_sparse']['threshold']:.0f} % success",
         lambda r: (
@@ -193,7 +214,7 @@ def test_a_changed_figure_is_caught() -> None:
     """The check itself can fail: the trc row with a stale latency does not pass."""
     r = _results()
     _, measured = _glance_table()["trc-control, full profile"]
-    stale = measured.replace(f"{r('trc_control.json')['export']['onnx_ms_batch1']:.2f} ms", "0.40 ms")
+    stale = measured.replace(f"{r('trc_control.json')['export']['onnx_ms_batch1']:.3f} ms", "0.400 ms")
     expected = [f(r) for f in ROWS["trc-control, full profile"]]
     assert stale != measured
     assert not all(text in stale for text in expected)
