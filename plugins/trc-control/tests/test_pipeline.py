@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,11 @@ def test_old_table_names_are_read() -> None:
     assert run.config.dataset.num_samples == 64 and run.config.evaluator.batch_size == 8
 
 
+#: the ONNX export needs the core's `onnx` extra; installed alone (plain `pip install mlcore-trc-control`)
+#: the run skips the export with a warning and everything else must still hold
+HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
 @pytest.mark.slow
 def test_quick_pipeline_end_to_end(tmp_path: Path) -> None:
     import mlcore
@@ -79,10 +86,11 @@ def test_quick_pipeline_end_to_end(tmp_path: Path) -> None:
         "report.md",
         "plots/comparison.png",
         "plots/cycle_sweep.png",
-        "model.onnx",
+        *(["model.onnx"] if HAS_ONNX else []),
         "data/lqr_train/lqr_dataset.npz",
     ):
         assert (out / name).exists(), name
+    assert (out / "model.onnx").exists() == HAS_ONNX
     # a trained TRC is far better than random controls and its export matches the eager model
     comparison = json.loads((out / "comparison_results.json").read_text())
     rows = {r["method"]: r for r in comparison["baselines"]}
@@ -93,7 +101,10 @@ def test_quick_pipeline_end_to_end(tmp_path: Path) -> None:
     mlp = next(r for r in rows.values() if r["method"].startswith("MLP"))
     assert abs(mlp["parameters"] - rows["TRC"]["parameters"]) <= 0.02 * rows["TRC"]["parameters"]
     assert rows["oracle (optimal expert)"]["cost_gap_vs_oracle"] == pytest.approx(0.0, abs=1e-12)
-    assert m["export_ok"] == 1.0
+    if HAS_ONNX:
+        assert m["export_ok"] == 1.0 and m["onnx_ms_batch1"] > 0.0
+    else:
+        assert "export_ok" not in m and "onnx_ms_batch1" not in m
     assert len(comparison["generalisation"]) == 7
     stats = json.loads((out / "training_stats.json").read_text())
     history = stats["history"] if isinstance(stats, dict) else stats
@@ -110,8 +121,11 @@ def test_quick_pipeline_end_to_end(tmp_path: Path) -> None:
     done = subprocess.run(
         [*MLCORE, "export", "--checkpoint", str(ckpt), "--format", "onnx"], capture_output=True, text=True
     )
-    assert done.returncode == 0, done.stderr
-    assert (out / "checkpoints" / "best.onnx").exists()
+    if HAS_ONNX:
+        assert done.returncode == 0, done.stderr
+        assert (out / "checkpoints" / "best.onnx").exists()
+    else:  # one line naming what to install, no traceback
+        assert done.returncode != 0 and "Traceback" not in done.stderr and "onnx" in done.stderr, done.stderr
 
     # a missing data file: one line naming the file and the command, non-zero exit, no traceback
     (out / "data" / "lqr_test" / "lqr_dataset.npz").unlink()
