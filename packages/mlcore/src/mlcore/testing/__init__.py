@@ -17,6 +17,8 @@ The modules:
   functions raising :class:`ContractError` (no pytest needed, like SB3's ``check_env``);
 - :mod:`mlcore.testing.contract`: :class:`PluginContract`, the pytest test-class generator (its
   docstring lists every generated test and the ``extras`` keys it reads);
+- :mod:`mlcore.testing.packaging`: :func:`check_dependencies_declared` (every import a plugin
+  makes is in its own dependencies, so it installs alone);
 - :mod:`mlcore.testing.toys`: a toy data module and model for tests (``ToyData``, ``ToyNet``);
 - :mod:`mlcore.testing.pytest_plugin`: the ``pytest11`` plugin (``slow`` marker, fixtures,
   ``--mlcore-plugin``).
@@ -51,6 +53,7 @@ from mlcore.testing.component_checks import (
     check_tracker,
     check_trainer,
 )
+from mlcore.testing.packaging import check_dependencies_declared
 
 if TYPE_CHECKING:
     from mlcore.testing.contract import PluginContract
@@ -63,6 +66,7 @@ __all__ = [
     "check_checkpoint_roundtrip",
     "check_dataset",
     "check_dataset_seed",
+    "check_dependencies_declared",
     "check_evaluator",
     "check_example_input",
     "check_loss",
