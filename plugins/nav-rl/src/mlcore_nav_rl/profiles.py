@@ -73,3 +73,12 @@ ABLATION_PROFILES: dict[str, dict[str, Any]] = {
         "threshold": 0.7,
     },
 }
+
+
+#: Profiles of the ``selfplay`` pipeline.
+SELFPLAY_PROFILES: dict[str, dict[str, Any]] = {
+    # a check that the whole loop runs (a minute or two on one core)
+    "quick": {"selfplay": {"total_timesteps": 3_000, "snapshot_every": 1_000, "eval_episodes": 20}},
+    # a longer comparison over 5 seeds
+    "full": {"selfplay": {"total_timesteps": 50_000, "snapshot_every": 5_000, "league_size": 10}, "seeds": [0, 1, 2, 3, 4]},
+}
