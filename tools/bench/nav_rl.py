@@ -14,6 +14,10 @@ Parts (``--only`` selects some; results are merged into ``tools/bench/results/na
   definition) vs +n-step (3) over ``paired_seeds`` (same seed -> same initial weights), on the sparse
   and the shaped obstacle-free 2 m task: per variant the median steps to 0.8 success and the mean final
   success with bootstrap 95 % CIs, and paired tests vs plain (Wilcoxon signed-rank, paired t).
+- ``selfplay``: DQN trained among a league of its own frozen snapshots vs DQN trained among
+  scripted constant-velocity robots (same seed, same initial weights), both evaluated among unseen
+  goal-seeking robots; ``--selfplay-seeds`` trains only some seeds (finished seeds are reused, so
+  seeds can run in two processes and a last call without the option analyses all).
 - ``curriculum``: SAC + curriculum vs SAC trained directly on stage 4, both evaluated on stage 4
   (50 episodes); ``--curriculum-agent`` trains only one of them, to run the two in two processes.
 
@@ -53,6 +57,9 @@ _SMALL: dict[str, Any] = {
     "cur_episodes": 10,
     "paired_seeds": list(range(200, 210)),
     "paired_steps": 15_000,
+    "sp_steps": 15_000,
+    "sp_seeds": [0, 1, 2, 3],
+    "sp_episodes": 100,
 }
 # longer runs of the parts whose targets the small budget misses (about 30 min on 2 shared cores)
 _MEDIUM: dict[str, Any] = {**_SMALL, "cur_steps": 60_000, "eval_freq": 2_000, "dqn_steps": 30_000, "cur_episodes": 20}
@@ -72,6 +79,9 @@ SCALES: dict[str, dict[str, Any]] = {
         "cur_episodes": 5,
         "paired_seeds": [200, 201],
         "paired_steps": 2_000,
+        "sp_steps": 1_000,
+        "sp_seeds": [0, 1],
+        "sp_episodes": 5,
     },
     "small": _SMALL,
     "medium": _MEDIUM,
@@ -91,6 +101,9 @@ SCALES: dict[str, dict[str, Any]] = {
         "cur_episodes": 50,
         "paired_seeds": list(range(200, 220)),
         "paired_steps": 50_000,
+        "sp_steps": 100_000,
+        "sp_seeds": list(range(10)),
+        "sp_episodes": 200,
     },
 }
 
@@ -436,6 +449,24 @@ def bench_per_nstep_paired(
     }
 
 
+def bench_selfplay(scale: dict[str, Any], out_root: Path, train_seeds: list[int] | None) -> dict[str, Any]:
+    """League self-play vs scripted-obstacle training, success among unseen goal-seeking robots."""
+    from mlcore_nav_rl.selfplay.pipeline import run_selfplay
+    from mlcore_nav_rl.selfplay.training import SelfPlayConfig
+
+    steps = scale["sp_steps"]
+    cfg = SelfPlayConfig(
+        total_timesteps=steps,
+        snapshot_every=max(steps // 10, 100),
+        league_size=10,
+        learning_starts=min(1_000, steps // 2),
+        eval_episodes=scale["sp_episodes"],
+    )
+    t = time.time()
+    res = run_selfplay(cfg, out_root / "selfplay", scale["sp_seeds"], reuse_completed=True, train_seeds=train_seeds)
+    return {**res, "seconds": time.time() - t, "report": str(out_root / "selfplay" / "report.md")}
+
+
 def bench_curriculum(
     scale: dict[str, Any], out_root: Path, only: str = "", seeds: list[int] | None = None
 ) -> dict[str, Any]:
@@ -561,7 +592,23 @@ def table(results: dict[str, Any]) -> str:
             extra = ""
             if v in r["paired_vs_plain"]:
                 extra = f"; Wilcoxon p={r['paired_vs_plain'][v]['steps_to_threshold']['wilcoxon_p']:.3g} vs plain"
-            rows.append((f"{part} {v}: median steps to {r['threshold']:g} [95% CI]", val, "PER < plain, p<0.05" + extra))
+            rows.append(
+                (f"{part} {v}: median steps to {r['threshold']:g} [95% CI]", val, "PER < plain, p<0.05" + extra)
+            )
+    if results.get("selfplay", {}).get("summary"):
+        sp = results["selfplay"]
+        for agent, s in sp["summary"].items():
+            lo, hi = s["unseen_success_ci"]
+            rows.append(
+                (
+                    f"selfplay {agent}: success among unseen robots [95% CI]",
+                    f"{s['unseen_success_mean']:.2f} [{lo:.2f}, {hi:.2f}]",
+                    "league > scripted",
+                )
+            )
+        if "paired_league_vs_scripted" in sp:
+            p = sp["paired_league_vs_scripted"]
+            rows.append(("selfplay league - scripted (paired by seed), Wilcoxon p", f"{p['wilcoxon_p']:.3g}", "< 0.05"))
     for key in [k for k in results if k == "curriculum" or k.startswith("curriculum_")]:
         c = results[key]
         for name in ("curriculum", "direct_stage4"):
@@ -612,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         help="per_nstep_paired_*: train only these variants (comma-separated; finished runs in --out are "
         "reused, so the variants can run in separate processes and a last call without this option analyses all)",
     )
+    ap.add_argument("--selfplay-seeds", default="", help="selfplay: train only these seeds (comma-separated)")
     args = ap.parse_args(argv)
     import torch
 
@@ -642,6 +690,9 @@ def main(argv: list[str] | None = None) -> int:
         elif part in ("per_nstep_paired_sparse", "per_nstep_paired_shaped"):
             train_variants = [v for v in args.paired_variants.split(",") if v] or None
             results[part] = bench_per_nstep_paired(scale, out_root, part.rsplit("_", 1)[1], train_variants)
+        elif part == "selfplay":
+            sp_seeds = [int(x) for x in args.selfplay_seeds.split(",") if x.strip()] or None
+            results[part] = bench_selfplay(scale, out_root, sp_seeds)
         elif part == "curriculum":
             cur_seeds = [int(x) for x in args.curriculum_seeds.split(",") if x.strip()] or None
             if args.scale not in ("smoke", "small", "medium"):

@@ -80,5 +80,8 @@ SELFPLAY_PROFILES: dict[str, dict[str, Any]] = {
     # a check that the whole loop runs (a minute or two on one core)
     "quick": {"selfplay": {"total_timesteps": 3_000, "snapshot_every": 1_000, "eval_episodes": 20}},
     # a longer comparison over 5 seeds
-    "full": {"selfplay": {"total_timesteps": 50_000, "snapshot_every": 5_000, "league_size": 10}, "seeds": [0, 1, 2, 3, 4]},
+    "full": {
+        "selfplay": {"total_timesteps": 50_000, "snapshot_every": 5_000, "league_size": 10},
+        "seeds": [0, 1, 2, 3, 4],
+    },
 }

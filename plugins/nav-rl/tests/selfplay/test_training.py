@@ -23,7 +23,7 @@ def _weights(model):
 
 
 def test_league_snapshots_on_schedule_and_rates_episodes():
-    model, league = train_dqn(TINY, "league", seed=0)
+    _model, league = train_dqn(TINY, "league", seed=0)
     assert [m.step for m in league.members] == [0, 150, 300]
     assert sum(m.games for m in league.members) > 0
     assert league.learner_rating != 1000.0
@@ -51,7 +51,7 @@ def test_config_rejects_continuous_and_diff_drive():
 
     from mlcore_nav_rl.envs.nav_env import NavEnvConfig
 
-    with pytest.raises(ValueError, match="env.action_type"):
+    with pytest.raises(ValueError, match=r"env\.action_type"):
         attrs.evolve(TINY, env=NavEnvConfig(action_type="continuous"))
-    with pytest.raises(ValueError, match="env.robot"):
+    with pytest.raises(ValueError, match=r"env\.robot"):
         attrs.evolve(TINY, env=NavEnvConfig(action_type="discrete", robot="diff_drive"))

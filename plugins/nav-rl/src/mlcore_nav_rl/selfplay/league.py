@@ -87,7 +87,9 @@ class League:
         ages = len(self.members)
         for i in range(n):
             if rng.random() < self.rating_share:
-                w = np.array([(1.0 - elo_expected(self.learner_rating, m.rating)) ** self.pfsp_power for m in self.members])
+                w = np.array(
+                    [(1.0 - elo_expected(self.learner_rating, m.rating)) ** self.pfsp_power for m in self.members]
+                )
                 w = w / w.sum() if w.sum() > 0 else np.full(ages, 1.0 / ages)
                 out.append(self.members[int(rng.choice(ages, p=w))])
             else:

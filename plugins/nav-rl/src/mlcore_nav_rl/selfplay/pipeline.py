@@ -10,6 +10,7 @@ the same layouts. ``selfplay.json`` holds every figure, ``league_seed<k>.json`` 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import time
 from pathlib import Path
@@ -41,8 +42,21 @@ def _save_model(model: Any, path: Path) -> None:
     atomic_write(path, lambda fh: fh.write(buf.getvalue()))
 
 
-def run_selfplay(cfg: SelfPlayConfig, out_dir: str | Path, seeds: list[int], *, device: Any = "cpu") -> dict[str, Any]:
-    """Train and compare for every seed; write ``selfplay.json``, ``league_seed<k>.json``, ``report.md``."""
+def run_selfplay(
+    cfg: SelfPlayConfig,
+    out_dir: str | Path,
+    seeds: list[int],
+    *,
+    device: Any = "cpu",
+    reuse_completed: bool = False,
+    train_seeds: list[int] | None = None,
+) -> dict[str, Any]:
+    """Train and compare for every seed; write ``selfplay.json``, ``league_seed<k>.json``, ``report.md``.
+
+    Every seed's figures are also written to ``seed<k>.json`` with the config; ``reuse_completed``
+    takes them from there (same config) instead of training again, and ``train_seeds`` trains only
+    those seeds, so the seeds can be spread over processes and analysed together afterwards.
+    """
     from mlcore.io import atomic_write_json, atomic_write_text
     from mlcore_nav_rl.evaluation.stats import bootstrap_ci, paired_compare
     from mlcore_nav_rl.selfplay.training import evaluate_policy_among, train_dqn
@@ -50,7 +64,16 @@ def run_selfplay(cfg: SelfPlayConfig, out_dir: str | Path, seeds: list[int], *, 
     out = Path(out_dir)
     agents = ["league", "scripted"] if cfg.compare_scripted else ["league"]
     per_seed: list[dict[str, Any]] = []
+    cfg_dict = attrs.asdict(cfg)
     for seed in seeds:
+        seed_file = out / f"seed{seed}.json"
+        if reuse_completed and seed_file.is_file():
+            saved = json.loads(seed_file.read_text())
+            if saved.get("config") == cfg_dict:
+                per_seed.append(saved["row"])
+                continue
+        if train_seeds is not None and seed not in train_seeds:
+            continue
         row: dict[str, Any] = {"seed": seed}
         for agent in agents:
             t = time.time()
@@ -77,9 +100,15 @@ def run_selfplay(cfg: SelfPlayConfig, out_dir: str | Path, seeds: list[int], *, 
                     "learner_rating": league.learner_rating,
                     "best_member": {"id": best.member_id, "step": best.step, "rating": best.rating},
                 }
-                atomic_write_json(out / f"league_seed{seed}.json", {"learner_rating": league.learner_rating, "members": league.table()})
+                atomic_write_json(
+                    out / f"league_seed{seed}.json",
+                    {"learner_rating": league.learner_rating, "members": league.table()},
+                )
             log.info("selfplay seed %d %s: unseen success %.2f", seed, agent, ev["success_rate"])
+        atomic_write_json(seed_file, {"config": cfg_dict, "row": row})
         per_seed.append(row)
+    if not per_seed:
+        return {"config": cfg_dict, "seeds": [], "per_seed": [], "summary": {}}
     summary: dict[str, Any] = {}
     for agent in agents:
         rates = [r[agent]["unseen"]["success_rate"] for r in per_seed]
@@ -91,12 +120,12 @@ def run_selfplay(cfg: SelfPlayConfig, out_dir: str | Path, seeds: list[int], *, 
             "unseen_collision_mean": float(np.mean(coll)),
         }
     result: dict[str, Any] = {
-        "config": attrs.asdict(cfg),
-        "seeds": list(seeds),
+        "config": cfg_dict,
+        "seeds": [r["seed"] for r in per_seed],
         "per_seed": per_seed,
         "summary": summary,
     }
-    if cfg.compare_scripted:
+    if cfg.compare_scripted and len(per_seed) >= 2:
         result["paired_league_vs_scripted"] = paired_compare(
             [r["league"]["unseen"]["success_rate"] for r in per_seed],
             [r["scripted"]["unseen"]["success_rate"] for r in per_seed],

@@ -87,9 +87,7 @@ def make_env(cfg: SelfPlayConfig, opponents: str, league: League | None = None) 
     )
 
 
-def train_dqn(
-    cfg: SelfPlayConfig, opponents: str, seed: int, *, device: Any = "cpu"
-) -> tuple[Any, League | None]:
+def train_dqn(cfg: SelfPlayConfig, opponents: str, seed: int, *, device: Any = "cpu") -> tuple[Any, League | None]:
     """Train a DQN among ``opponents`` robots (``"league"``: self-play); returns the model and the league.
 
     The initial weights depend on ``seed`` only, so a self-play and a scripted agent with the same
@@ -100,9 +98,7 @@ def train_dqn(
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     league = (
-        League(
-            snapshot_every=cfg.snapshot_every, max_size=cfg.league_size, k=cfg.elo_k, rating_share=cfg.rating_share
-        )
+        League(snapshot_every=cfg.snapshot_every, max_size=cfg.league_size, k=cfg.elo_k, rating_share=cfg.rating_share)
         if opponents == "league"
         else None
     )
@@ -123,7 +119,7 @@ def train_dqn(
     )
     if league is not None:
         league.add(FrozenQPolicy(model.policy), 0)  # the first opponents (the env resets before any callback runs)
-    callbacks = [LeagueCallback(league)] if league is not None else []
+    callbacks: list[BaseCallback] = [LeagueCallback(league)] if league is not None else []
     model.learn(cfg.total_timesteps, callback=callbacks)
     return model, league
 
@@ -139,7 +135,7 @@ def evaluate_policy_among(
     success, collision, returns = [], [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
-        total, done, info = 0.0, False, {}
+        total, done, info = 0.0, False, dict[str, Any]()
         while not done:
             action, _ = policy.predict(obs[None], deterministic=True)
             obs, r, term, trunc, info = env.step(np.asarray(action)[0])
