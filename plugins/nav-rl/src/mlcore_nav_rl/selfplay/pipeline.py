@@ -64,7 +64,7 @@ def run_selfplay(
     out = Path(out_dir)
     agents = ["league", "scripted"] if cfg.compare_scripted else ["league"]
     per_seed: list[dict[str, Any]] = []
-    cfg_dict = attrs.asdict(cfg)
+    cfg_dict = json.loads(json.dumps(attrs.asdict(cfg)))  # as read back from seed<k>.json (tuples -> lists)
     for seed in seeds:
         seed_file = out / f"seed{seed}.json"
         if reuse_completed and seed_file.is_file():
