@@ -659,6 +659,9 @@ def main(argv: list[str] | None = None) -> int:
         help="per_nstep_paired_*: train only these variants (comma-separated; finished runs in --out are "
         "reused, so the variants can run in separate processes and a last call without this option analyses all)",
     )
+    ap.add_argument(
+        "--paired-train-seeds", default="", help="per_nstep_paired_*: train only these seeds (comma-separated)"
+    )
     ap.add_argument("--selfplay-seeds", default="", help="selfplay: train only these seeds (comma-separated)")
     args = ap.parse_args(argv)
     import torch
@@ -689,7 +692,10 @@ def main(argv: list[str] | None = None) -> int:
             results["per_nstep_sparse"] = bench_per_nstep_sparse(scale, out_root)
         elif part in ("per_nstep_paired_sparse", "per_nstep_paired_shaped"):
             train_variants = [v for v in args.paired_variants.split(",") if v] or None
-            results[part] = bench_per_nstep_paired(scale, out_root, part.rsplit("_", 1)[1], train_variants)
+            part_scale = scale
+            if args.paired_train_seeds:  # a subset of the seeds, e.g. to finish a variant in a second process
+                part_scale = {**scale, "paired_seeds": [int(x) for x in args.paired_train_seeds.split(",")]}
+            results[part] = bench_per_nstep_paired(part_scale, out_root, part.rsplit("_", 1)[1], train_variants)
         elif part == "selfplay":
             sp_seeds = [int(x) for x in args.selfplay_seeds.split(",") if x.strip()] or None
             results[part] = bench_selfplay(scale, out_root, sp_seeds)
