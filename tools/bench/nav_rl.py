@@ -10,6 +10,14 @@ Parts (``--only`` selects some; results are merged into ``tools/bench/results/na
   reach a success threshold (median over seeds); ``per_nstep_open``: the same on the obstacle-free
   shaped task (short episodes), where the small budget is enough to reach the threshold.
 - ``per_nstep_dqn``: the same with DQN on shaped stage 1 (threshold 0.7, evaluation every 1 000 steps).
+- ``per_nstep_paired_sparse`` / ``per_nstep_paired_shaped``: DQN plain vs +PER (the clipped-priority
+  definition) vs +n-step (3) over ``paired_seeds`` (same seed -> same initial weights), on the sparse
+  and the shaped obstacle-free 2 m task: per variant the median steps to 0.8 success and the mean final
+  success with bootstrap 95 % CIs, and paired tests vs plain (Wilcoxon signed-rank, paired t).
+- ``selfplay``: DQN trained among a league of its own frozen snapshots vs DQN trained among
+  scripted constant-velocity robots (same seed, same initial weights), both evaluated among unseen
+  goal-seeking robots; ``--selfplay-seeds`` trains only some seeds (finished seeds are reused, so
+  seeds can run in two processes and a last call without the option analyses all).
 - ``curriculum``: SAC + curriculum vs SAC trained directly on stage 4, both evaluated on stage 4
   (50 episodes); ``--curriculum-agent`` trains only one of them, to run the two in two processes.
 
@@ -47,6 +55,11 @@ _SMALL: dict[str, Any] = {
     "episodes": 10,
     "dqn_steps": 20_000,
     "cur_episodes": 10,
+    "paired_seeds": list(range(200, 210)),
+    "paired_steps": 15_000,
+    "sp_steps": 15_000,
+    "sp_seeds": [0, 1, 2, 3],
+    "sp_episodes": 100,
 }
 # longer runs of the parts whose targets the small budget misses (about 30 min on 2 shared cores)
 _MEDIUM: dict[str, Any] = {**_SMALL, "cur_steps": 60_000, "eval_freq": 2_000, "dqn_steps": 30_000, "cur_episodes": 20}
@@ -64,6 +77,11 @@ SCALES: dict[str, dict[str, Any]] = {
         "episodes": 5,
         "dqn_steps": 3_000,
         "cur_episodes": 5,
+        "paired_seeds": [200, 201],
+        "paired_steps": 2_000,
+        "sp_steps": 1_000,
+        "sp_seeds": [0, 1],
+        "sp_episodes": 5,
     },
     "small": _SMALL,
     "medium": _MEDIUM,
@@ -81,6 +99,11 @@ SCALES: dict[str, dict[str, Any]] = {
         "episodes": 50,
         "dqn_steps": 200_000,
         "cur_episodes": 50,
+        "paired_seeds": list(range(200, 220)),
+        "paired_steps": 50_000,
+        "sp_steps": 100_000,
+        "sp_seeds": list(range(10)),
+        "sp_episodes": 200,
     },
 }
 
@@ -226,6 +249,7 @@ def _ablation(
     variant_datasets=None,
     algorithm: str = "sac",
     eval_freq: int | None = None,
+    train_variants: list[str] | None = None,
 ) -> dict[str, Any]:
     from mlcore.config import structure
     from mlcore_nav_rl.ablation import AblationConfig, run_ablation
@@ -251,7 +275,10 @@ def _ablation(
         },
     )
     t = time.time()
-    res = run_ablation(cfg, out_root / name)
+    if train_variants is None:
+        res = run_ablation(cfg, out_root / name)
+    else:  # finished runs are reused: the variants can be trained in separate processes
+        res = run_ablation(cfg, out_root / name, variants=train_variants, reuse_completed=True)
     summ = {
         v: {
             k: s[k]
@@ -359,6 +386,85 @@ def bench_per_nstep_sparse(scale: dict[str, Any], out_root: Path) -> dict[str, A
         algorithm="dqn",
         eval_freq=1_000,
     )
+
+
+def bench_per_nstep_paired(
+    scale: dict[str, Any], out_root: Path, reward: str, train_variants: list[str] | None = None
+) -> dict[str, Any]:
+    """DQN plain vs +PER vs +n-step(3), paired by seed, on the obstacle-free 2 m task with ``reward``.
+
+    PER uses the plugin's defaults (TD errors clipped at 1 like the Huber loss, eps 0.01, a decaying
+    max priority). Steps to threshold are ``inf`` when never reached; the paired tests count such a
+    seed as one evaluation past the budget (worse than any seed that reached it).
+    """
+    import numpy as np
+
+    from mlcore_nav_rl.evaluation.stats import bootstrap_ci, bootstrap_median_ci, paired_compare
+
+    dataset = {"demo_steps": 16, "env": {"reward": reward, "n_static": 0, "max_steps": 50, "arena_size": 2.0}}
+    variants = {"plain": {}, "per": {"per": True}, "n_step": {"n_step": 3}}
+    base = {"net_arch": [64, 64], "batch_size": 128, "learning_starts": 1_000, "buffer_size": 100_000, "gamma": 0.95}
+    steps, eval_freq, threshold = scale["paired_steps"], 1_000, 0.8
+    res = _ablation(
+        f"per_nstep_paired_{reward}",
+        {**scale, "seeds": scale["paired_seeds"]},
+        variants,
+        dataset,
+        base,
+        threshold,
+        steps,
+        out_root,
+        algorithm="dqn",
+        eval_freq=eval_freq,
+        train_variants=train_variants,
+    )
+    censor = float(steps + eval_freq)
+    per_variant: dict[str, Any] = {}
+    for v, s in res["summary"].items():
+        lo, hi = bootstrap_median_ci(s["steps_to_threshold"])
+        flo, fhi = bootstrap_ci(s["final_success"])
+        per_variant[v] = {
+            "median_steps_to_threshold": float(np.median(s["steps_to_threshold"])),
+            "median_steps_ci": [lo, hi],
+            "reached": s["reached"],
+            "final_success_mean": s["final_success_mean"],
+            "final_success_ci": [flo, fhi],
+        }
+    paired = {}
+    for v in res["summary"]:
+        if v == "plain":
+            continue
+        a, b = res["summary"][v], res["summary"]["plain"]
+        paired[v] = {
+            "steps_to_threshold": paired_compare(a["steps_to_threshold"], b["steps_to_threshold"], censor=censor),
+            "final_success": paired_compare(a["final_success"], b["final_success"]),
+        }
+    return {
+        **res,
+        "task": dataset,
+        "seeds": scale["paired_seeds"],
+        "censored_steps": censor,
+        "variants": per_variant,
+        "paired_vs_plain": paired,
+    }
+
+
+def bench_selfplay(scale: dict[str, Any], out_root: Path, train_seeds: list[int] | None) -> dict[str, Any]:
+    """League self-play vs scripted-obstacle training, success among unseen goal-seeking robots."""
+    from mlcore_nav_rl.selfplay.pipeline import run_selfplay
+    from mlcore_nav_rl.selfplay.training import SelfPlayConfig
+
+    steps = scale["sp_steps"]
+    cfg = SelfPlayConfig(
+        total_timesteps=steps,
+        snapshot_every=max(steps // 10, 100),
+        league_size=10,
+        learning_starts=min(1_000, steps // 2),
+        eval_episodes=scale["sp_episodes"],
+    )
+    t = time.time()
+    res = run_selfplay(cfg, out_root / "selfplay", scale["sp_seeds"], reuse_completed=True, train_seeds=train_seeds)
+    return {**res, "seconds": time.time() - t, "report": str(out_root / "selfplay" / "report.md")}
 
 
 def bench_curriculum(
@@ -475,6 +581,34 @@ def table(results: dict[str, Any]) -> str:
                     "PER, n-step < plain",
                 )
             )
+    for part in ("per_nstep_paired_sparse", "per_nstep_paired_shaped"):
+        if part not in results:
+            continue
+        r = results[part]
+        for v, s in r["variants"].items():
+            med, (lo, hi) = s["median_steps_to_threshold"], s["median_steps_ci"]
+            fmt = lambda x: "never" if x is None or not math.isfinite(x) else f"{x:.0f}"  # noqa: E731
+            val = f"{fmt(med)} [{fmt(lo)}, {fmt(hi)}]"
+            extra = ""
+            if v in r["paired_vs_plain"]:
+                extra = f"; Wilcoxon p={r['paired_vs_plain'][v]['steps_to_threshold']['wilcoxon_p']:.3g} vs plain"
+            rows.append(
+                (f"{part} {v}: median steps to {r['threshold']:g} [95% CI]", val, "PER < plain, p<0.05" + extra)
+            )
+    if results.get("selfplay", {}).get("summary"):
+        sp = results["selfplay"]
+        for agent, s in sp["summary"].items():
+            lo, hi = s["unseen_success_ci"]
+            rows.append(
+                (
+                    f"selfplay {agent}: success among unseen robots [95% CI]",
+                    f"{s['unseen_success_mean']:.2f} [{lo:.2f}, {hi:.2f}]",
+                    "league > scripted",
+                )
+            )
+        if "paired_league_vs_scripted" in sp:
+            p = sp["paired_league_vs_scripted"]
+            rows.append(("selfplay league - scripted (paired by seed), Wilcoxon p", f"{p['wilcoxon_p']:.3g}", "< 0.05"))
     for key in [k for k in results if k == "curriculum" or k.startswith("curriculum_")]:
         c = results[key]
         for name in ("curriculum", "direct_stage4"):
@@ -519,6 +653,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--curriculum-seeds", default="", help="comma-separated seeds of the curriculum part (default: the first seed)"
     )
+    ap.add_argument(
+        "--paired-variants",
+        default="",
+        help="per_nstep_paired_*: train only these variants (comma-separated; finished runs in --out are "
+        "reused, so the variants can run in separate processes and a last call without this option analyses all)",
+    )
+    ap.add_argument(
+        "--paired-train-seeds", default="", help="per_nstep_paired_*: train only these seeds (comma-separated)"
+    )
+    ap.add_argument("--selfplay-seeds", default="", help="selfplay: train only these seeds (comma-separated)")
     args = ap.parse_args(argv)
     import torch
 
@@ -546,6 +690,15 @@ def main(argv: list[str] | None = None) -> int:
             results["per_nstep_dqn"] = bench_per_nstep_dqn(scale, out_root)
         elif part == "per_nstep_sparse":
             results["per_nstep_sparse"] = bench_per_nstep_sparse(scale, out_root)
+        elif part in ("per_nstep_paired_sparse", "per_nstep_paired_shaped"):
+            train_variants = [v for v in args.paired_variants.split(",") if v] or None
+            part_scale = scale
+            if args.paired_train_seeds:  # a subset of the seeds, e.g. to finish a variant in a second process
+                part_scale = {**scale, "paired_seeds": [int(x) for x in args.paired_train_seeds.split(",")]}
+            results[part] = bench_per_nstep_paired(part_scale, out_root, part.rsplit("_", 1)[1], train_variants)
+        elif part == "selfplay":
+            sp_seeds = [int(x) for x in args.selfplay_seeds.split(",") if x.strip()] or None
+            results[part] = bench_selfplay(scale, out_root, sp_seeds)
         elif part == "curriculum":
             cur_seeds = [int(x) for x in args.curriculum_seeds.split(",") if x.strip()] or None
             if args.scale not in ("smoke", "small", "medium"):

@@ -77,3 +77,37 @@ def test_a_bad_variant_is_reported_before_any_run_trains(tmp_path):
     with pytest.raises(ConfigError, match=r"variants\.per\.per_eps"):
         run_ablation(cfg, tmp_path / "abl")
     assert not (tmp_path / "abl" / "plain").exists()
+
+
+def test_variants_trained_in_separate_calls_are_reused_and_analysed_together(tmp_path):
+    """``variants=`` + ``reuse_completed``: runs split over processes give the analysis of one call."""
+    import json
+
+    from mlcore.config import structure
+    from mlcore_nav_rl.ablation import AblationConfig, completed_history, run_ablation
+
+    cfg = structure(
+        AblationConfig,
+        {
+            "dataset": {"demo_steps": 16, "env": {"reward": "sparse", "n_static": 0, "max_steps": 20}},
+            "algorithm": "dqn",
+            "base_model": {"net_arch": [16], "batch_size": 16, "learning_starts": 50, "buffer_size": 1000},
+            "variants": {"plain": {}, "n_step": {"n_step": 2}},
+            "seeds": [3],
+            "trainer": {"total_timesteps": 200, "eval_freq": 100, "eval_episodes": 1, "progress": False},
+        },
+    )
+    first = run_ablation(cfg, tmp_path, variants=["n_step"], reuse_completed=True)
+    assert first["summary"] == {}  # the baseline has not run yet: nothing to compare
+    assert not (tmp_path / "plain").exists()
+    stats = tmp_path / "n_step" / "seed3" / "training_stats.json"
+    history = completed_history(stats.parent, 3, 200)
+    assert history and history[-1]["timesteps"] == 200
+    assert completed_history(stats.parent, 4, 200) is None  # another seed is not reused
+    assert completed_history(stats.parent, 3, 300) is None  # nor another budget
+    mtime = stats.stat().st_mtime_ns
+    res = run_ablation(cfg, tmp_path, variants=["plain"], reuse_completed=True)
+    assert stats.stat().st_mtime_ns == mtime  # n_step was not trained again
+    assert set(res["summary"]) == {"plain", "n_step"}
+    assert res["summary"]["n_step"]["final_success"] == [history[-1]["success_rate"]]
+    assert json.loads((tmp_path / "ablation.json").read_text())["summary"].keys() == {"plain", "n_step"}

@@ -167,10 +167,38 @@ def render_report(result: dict[str, Any], title: str = "nav-rl ablation") -> str
     return "\n".join(lines)
 
 
+def completed_history(run_dir: Path, seed: int, total_timesteps: int) -> list[dict[str, Any]] | None:
+    """The evaluation history of a finished run in ``run_dir`` (same seed and budget), else ``None``."""
+    import json
+
+    stats = run_dir / "training_stats.json"
+    if not stats.is_file():
+        return None
+    try:
+        d = json.loads(stats.read_text())
+    except (OSError, ValueError):
+        return None
+    if d.get("stopped_reason") != "completed" or d.get("seed") != seed or d.get("timesteps") != total_timesteps:
+        return None
+    return list(d.get("history") or []) or None
+
+
 def run_ablation(
-    config: AblationConfig, out_dir: str | Path, *, device: Any = "cpu", progress: bool = False
+    config: AblationConfig,
+    out_dir: str | Path,
+    *,
+    device: Any = "cpu",
+    progress: bool = False,
+    variants: list[str] | None = None,
+    reuse_completed: bool = False,
 ) -> dict[str, Any]:
-    """Train every (variant, seed), then analyse and write the report; returns the analysis."""
+    """Train every (variant, seed), then analyse and write the report; returns the analysis.
+
+    ``variants`` trains only those (the others must already be finished runs in ``out_dir`` when
+    ``reuse_completed``, or are left out); ``reuse_completed`` takes the history of a run that
+    already finished with the same seed and budget instead of training it again, so the runs of
+    one ablation can be spread over several processes and analysed together afterwards.
+    """
     from mlcore.io import atomic_write_json, atomic_write_text
     from mlcore.registry import get_registry
     from mlcore.seeding import seed_everything
@@ -189,6 +217,12 @@ def run_ablation(
     for name, model_cfg in model_cfgs.items():
         runs[name] = []
         for seed in config.seeds:
+            done = completed_history(out / name / f"seed{seed}", seed, config.trainer.total_timesteps)
+            if reuse_completed and done is not None:
+                runs[name].append(done)
+                continue
+            if variants is not None and name not in variants:
+                continue
             seed_everything(seed)  # the initial weights depend on the seed only, not on the runs before
             model = spec.build(model_cfg)
             data_cfg = attrs.evolve(config.dataset, **config.variant_datasets.get(name, {}))
@@ -213,6 +247,9 @@ def run_ablation(
             trainer = SB3Trainer(config.trainer, device=device, seed=seed, progress=progress)
             result = trainer.fit(model, data, None, run_dir=out / name / f"seed{seed}", meta=meta)
             runs[name].append(result.history)
+    runs = {name: histories for name, histories in runs.items() if len(histories) == len(config.seeds)}
+    if config.baseline not in runs:
+        return {"summary": {}, "curves": {}, "tests": [], "threshold": config.threshold, "baseline": config.baseline}
     analysis = analyse(runs, threshold=config.threshold, baseline=config.baseline)
     plot_curves(analysis["curves"], out / "plots" / "learning_curves.png", threshold=config.threshold)
     atomic_write_json(out / "ablation.json", analysis)

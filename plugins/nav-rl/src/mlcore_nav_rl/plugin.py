@@ -81,7 +81,7 @@ def register_evaluators() -> list[ComponentSpec]:
 @hookimpl
 def register_pipelines() -> list[ComponentSpec]:
     """env -> agent -> sb3 trainer -> evaluation suite -> report."""
-    from mlcore_nav_rl.profiles import ABLATION_PROFILES, PROFILES
+    from mlcore_nav_rl.profiles import ABLATION_PROFILES, PROFILES, SELFPLAY_PROFILES
 
     return [
         ComponentSpec(
@@ -97,5 +97,12 @@ def register_pipelines() -> list[ComponentSpec]:
             f"{_P}.ablation:AblationConfig",
             summary="plain vs +HER vs +PER vs +n-step vs +curriculum over seeds: curves, tests, report.md",
             profiles=ABLATION_PROFILES,
+        ),
+        ComponentSpec(
+            "selfplay",
+            f"{_P}.selfplay.pipeline:SelfPlayPipeline",
+            f"{_P}.selfplay.pipeline:SelfPlayPipelineConfig",
+            summary="DQN among a league of its own frozen snapshots (Elo) vs scripted obstacles, on unseen robots",
+            profiles=SELFPLAY_PROFILES,
         ),
     ]

@@ -45,8 +45,9 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 #: Profiles of the ``ablation`` pipeline.
 ABLATION_PROFILES: dict[str, dict[str, Any]] = {
-    # DQN on sparse navigation in a 2 m arena: the setting where both PER and 3-step returns reach
-    # 0.8 success in fewer steps than plain DQN (tools/bench/nav_rl.py part per_nstep_sparse)
+    # DQN on sparse navigation in a 2 m arena: the setting where PER (default priorities) and 3-step
+    # returns reach 0.8 success in fewer steps than plain DQN (tools/bench/nav_rl.py parts
+    # per_nstep_paired_sparse and per_nstep_sparse)
     "quick": {
         "dataset": {
             "demo_steps": 64,
@@ -60,7 +61,7 @@ ABLATION_PROFILES: dict[str, dict[str, Any]] = {
             "buffer_size": 100_000,
             "gamma": 0.95,
         },
-        "variants": {"plain": {}, "per": {"per": True, "per_eps": 0.1}, "n_step": {"n_step": 3}},
+        "variants": {"plain": {}, "per": {"per": True}, "n_step": {"n_step": 3}},
         "seeds": [0, 1, 2],
         "trainer": {"total_timesteps": 15_000, "eval_freq": 1_000, "eval_episodes": 10},
         "threshold": 0.8,
@@ -71,5 +72,17 @@ ABLATION_PROFILES: dict[str, dict[str, Any]] = {
         "seeds": [0, 1, 2, 3, 4],
         "trainer": {"total_timesteps": 200_000, "n_envs": 4, "eval_freq": 10_000, "eval_episodes": 50},
         "threshold": 0.7,
+    },
+}
+
+
+#: Profiles of the ``selfplay`` pipeline.
+SELFPLAY_PROFILES: dict[str, dict[str, Any]] = {
+    # a check that the whole loop runs (a minute or two on one core)
+    "quick": {"selfplay": {"total_timesteps": 3_000, "snapshot_every": 1_000, "eval_episodes": 20}},
+    # a longer comparison over 5 seeds
+    "full": {
+        "selfplay": {"total_timesteps": 50_000, "snapshot_every": 5_000, "league_size": 10},
+        "seeds": [0, 1, 2, 3, 4],
     },
 }

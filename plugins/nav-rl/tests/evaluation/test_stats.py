@@ -41,3 +41,36 @@ def test_table_has_one_row_per_comparison():
     r = compare_samples([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])
     table = comparison_table([{"a": "per", "b": "plain", **r}])
     assert table.count("\n") == 2 and "| per | plain |" in table
+
+
+def test_paired_compare_matches_scipy_and_censors_inf():
+    from mlcore_nav_rl.evaluation.stats import paired_compare
+
+    a = [3000.0, 5000.0, math.inf, 4000.0, 6000.0, 2000.0]
+    b = [5000.0, 7000.0, 9000.0, math.inf, 8000.0, 6000.0]
+    r = paired_compare(a, b, censor=16000.0)
+    x = np.array([3000, 5000, 16000, 4000, 6000, 2000], float)
+    y = np.array([5000, 7000, 9000, 16000, 8000, 6000], float)
+    assert r["wilcoxon_p"] == pytest.approx(stats.wilcoxon(x, y, zero_method="zsplit").pvalue)
+    assert r["paired_t_p"] == pytest.approx(stats.ttest_rel(x, y).pvalue)
+    assert r["mean_diff"] == pytest.approx((x - y).mean())
+    assert r["median_diff"] == pytest.approx(np.median(x - y))
+    assert (r["n_a_lower"], r["n_a_higher"], r["ties"]) == (5, 1, 0)
+    assert r["mean_diff_ci_low"] <= r["mean_diff"] <= r["mean_diff_ci_high"]
+    # pairing matters: the same values shuffled within one sample lose the paired signal
+    strong = paired_compare([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], [1.5, 2.4, 3.6, 4.5, 5.5, 6.4, 7.6, 8.5])
+    assert strong["paired_t_p"] < 0.01
+    assert compare_samples([1.0, 2, 3, 4, 5, 6, 7, 8], [1.5, 2.4, 3.6, 4.5, 5.5, 6.4, 7.6, 8.5])["welch_p"] > 0.5
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_compare([1.0], [1.0, 2.0])
+    assert paired_compare([1.0, 2.0], [1.0, 2.0])["wilcoxon_p"] == 1.0
+
+
+def test_bootstrap_median_ci_with_never_reached_runs():
+    from mlcore_nav_rl.evaluation.stats import bootstrap_median_ci
+
+    lo, hi = bootstrap_median_ci([1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0, 7000.0, 8000.0, 9000.0])
+    assert 1000 <= lo < 5000 < hi <= 9000
+    lo, hi = bootstrap_median_ci([1000.0, 2000.0, math.inf, math.inf, math.inf])
+    assert hi == math.inf and lo >= 1000
+    assert bootstrap_median_ci([3.0, 3.0]) == (3.0, 3.0)

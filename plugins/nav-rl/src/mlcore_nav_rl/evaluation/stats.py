@@ -3,7 +3,9 @@
 :func:`compare_samples` reports, for two samples (e.g. final success rates of 5 seeds each):
 the means, their difference with a bootstrap confidence interval, Welch's t-test, the
 Mann–Whitney U test, and Hedges' g (bias-corrected Cohen's d). :func:`comparison_table`
-formats several comparisons as a Markdown table.
+formats several comparisons as a Markdown table. :func:`paired_compare` is the paired version
+(same seed in both samples): Wilcoxon signed-rank and paired t-test on the per-seed differences.
+:func:`bootstrap_median_ci` gives a CI of a median (e.g. steps to a threshold, ``inf`` = never).
 """
 
 from __future__ import annotations
@@ -91,6 +93,60 @@ def compare_samples(a: Sequence[float], b: Sequence[float], *, confidence: float
         out["mannwhitney_u"], out["mannwhitney_p"] = float(u.statistic), float(u.pvalue)
     else:
         out["mannwhitney_u"], out["mannwhitney_p"] = float("nan"), 1.0
+    return out
+
+
+def bootstrap_median_ci(
+    values: Sequence[float], *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the median; ``inf`` values (e.g. "never reached") are allowed."""
+    x = np.asarray(values, float)
+    if len(x) < 2 or np.all(x == x[0]):
+        m = float(np.median(x))
+        return m, m
+    rng = np.random.default_rng(seed)
+    # medians of resamples: with infs np.median stays well defined (inf when over half are inf)
+    meds = np.sort(np.median(x[rng.integers(0, len(x), (n_resamples, len(x)))], axis=1))
+    alpha = (1 - confidence) / 2
+    lo = meds[int(np.floor(alpha * (n_resamples - 1)))]
+    hi = meds[int(np.ceil((1 - alpha) * (n_resamples - 1)))]
+    return float(lo), float(hi)
+
+
+def paired_compare(
+    a: Sequence[float], b: Sequence[float], *, censor: float | None = None, confidence: float = 0.95
+) -> dict[str, float]:
+    """Paired comparison of ``a`` vs ``b`` (element ``i`` of both from the same seed).
+
+    ``censor`` replaces ``inf`` (e.g. "never reached the threshold") by a value worse than any
+    observed one, so the ranks of the Wilcoxon signed-rank test stay meaningful. Returns the
+    median and mean per-seed difference ``a - b`` with a bootstrap CI of the mean difference, the
+    Wilcoxon signed-rank p-value (zero differences split, ``zsplit``) and the paired t-test p-value.
+    """
+    from scipy import stats
+
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples need equal lengths, got {len(x)} and {len(y)}")
+    if censor is not None:
+        x, y = np.where(np.isinf(x), censor, x), np.where(np.isinf(y), censor, y)
+    d = x - y
+    out: dict[str, float] = {
+        "n": float(len(d)),
+        "median_diff": float(np.median(d)),
+        "mean_diff": float(d.mean()),
+        "n_a_lower": float(np.sum(d < 0)),
+        "n_a_higher": float(np.sum(d > 0)),
+        "ties": float(np.sum(d == 0)),
+    }
+    lo, hi = bootstrap_ci(d, confidence=confidence)
+    out["mean_diff_ci_low"], out["mean_diff_ci_high"] = lo, hi
+    if len(d) >= 2 and np.any(d != 0):
+        out["wilcoxon_p"] = float(stats.wilcoxon(x, y, zero_method="zsplit").pvalue)
+        t = stats.ttest_rel(x, y)
+        out["paired_t_p"] = float(t.pvalue) if np.isfinite(t.pvalue) else 1.0
+    else:
+        out["wilcoxon_p"], out["paired_t_p"] = 1.0, 1.0
     return out
 
 
