@@ -56,7 +56,12 @@ def test_stale_tmp_files_of_atomic_writes_are_removed_and_nothing_else(tmp_path)
     atomic_write(tmp_path / "checkpoints" / "last.pt", lambda fh: seen.extend(os.listdir(tmp_path / "checkpoints")))
     (name,) = seen  # the name atomic_write really uses for its temporary file
     assert runs.STALE_TMP.match(name)
-    stale = [tmp_path / "checkpoints" / name, tmp_path / ".config.toml.k2_9xq0a.tmp"]
+    stale = [
+        tmp_path / "checkpoints" / name,
+        tmp_path / ".config.toml.k2_9xq0a.tmp",
+        tmp_path / ".training_stats.json.tmp",  # the trainer's per-epoch stats update
+        tmp_path / "checkpoints" / ".best.pt.link.tmp",  # the trainer's best.pt link
+    ]
     keep = [tmp_path / "notes.tmp", tmp_path / ".hidden.tmp", tmp_path / "data.k2_9xq0a.tmp", tmp_path / "run.log"]
     for p in stale + keep:
         p.write_text("x")

@@ -166,6 +166,9 @@ LOCK_NAME = ".lock"
 #: Names left behind by :func:`mlcore.io.atomic_write` when the writer was killed before its rename:
 #: ``tempfile.mkstemp(prefix=".<name>.", suffix=".tmp")`` adds 8 characters of ``[a-z0-9_]``.
 STALE_TMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+#: The trainer's own fixed temporary names (``mlcore.training._run_files``): the per-epoch stats
+#: update and the hard link that becomes ``best.pt``.
+TRAINER_TMP = re.compile(r"^\.(training_stats\.json|.+\.pt\.link)\.tmp$")
 
 
 class RunLockedError(MlcoreError):
@@ -292,13 +295,13 @@ def describe_os_error(exc: OSError) -> str:
 def remove_stale_tmp(run_dir: Path) -> list[Path]:
     """Delete temporary files of killed atomic writes under ``run_dir``; returns what was removed.
 
-    Only names matching :data:`STALE_TMP` are touched. Call it with the run's lock held: no other
+    Only names matching :data:`STALE_TMP` or :data:`TRAINER_TMP` are touched. Call it with the run's lock held: no other
     process writes there then, so every such file is a leftover.
     """
     removed = []
     for root, _dirs, files in os.walk(run_dir):
         for name in files:
-            if STALE_TMP.match(name):
+            if STALE_TMP.match(name) or TRAINER_TMP.match(name):
                 p = Path(root) / name
                 try:
                     p.unlink()
