@@ -89,3 +89,16 @@ def test_one_step_equals_plain_her_targets():
     s = buf._nstep_samples(np.arange(9), np.zeros(9, dtype=int), None, None)
     assert s.rewards.numpy().ravel() == pytest.approx(np.arange(1, 10))
     assert s.discounts.numpy().ravel() == pytest.approx(np.full(9, G))
+
+
+def test_a_one_step_episode_is_sampled():
+    """An episode that ends after its first step is a valid episode (``ep_length`` 1), not an empty one."""
+    venv = make_vec_env(NavEnvConfig(reward="sparse"), 1, goal_conditioned=True, monitor=False)
+    buf = NStepHerReplayBuffer(10, venv.observation_space, venv.action_space, env=venv, device="cpu", gamma=G)
+    goal = {"achieved_goal": np.zeros((1, 2), np.float32), "desired_goal": np.ones((1, 2), np.float32)}
+    obs = {"observation": np.zeros((1, 22), np.float32), **goal}
+    nxt = {"observation": np.ones((1, 22), np.float32), **goal}
+    buf.add(obs, nxt, np.zeros((1, 2)), np.array([-1.0]), np.array([1]), [{"TimeLimit.truncated": False}])
+    s = buf.sample(8)
+    assert s.next_observations["observation"].numpy()[:, 0].tolist() == [1.0] * 8
+    assert s.discounts.numpy().ravel() == pytest.approx(np.full(8, G))
