@@ -154,3 +154,18 @@ def test_sum_tree_find_clamps_a_draw_at_the_total_to_the_last_leaf(capacity):
     tree = SumTree(capacity)
     tree.update(np.arange(capacity), np.ones(capacity))
     assert tree.find(np.array([tree.total, tree.total + 1.0])).tolist() == [capacity - 1, capacity - 1]
+
+
+def test_one_step_samples_mask_time_outs_and_leave_the_discount_to_the_algorithm():
+    """``n_steps=1``: a time-out is not a terminal (done 0), and ``discounts`` is None so the
+    algorithm's own gamma applies (not the buffer's default 0.99)."""
+    buf = PrioritizedReplayBuffer(4, OBS, ACT, "cpu", n_envs=1, seed=0)
+    dones, touts = [0, 1, 1, 0], [False, False, True, False]
+    for t in range(4):
+        obs = np.full((1, 3), t, dtype=np.float32)
+        buf.add(obs, obs + 1, np.zeros((1, 2)), np.array([t + 0.5]), np.array([dones[t]]), [{"TimeLimit.truncated": touts[t]}])
+    s = buf.sample(64)
+    assert s.discounts is None
+    assert np.array_equal(s.dones.numpy().ravel(), np.array([0, 1, 0, 0])[s.indices])
+    assert np.allclose(s.rewards.numpy().ravel(), s.indices + 0.5)
+    assert np.allclose(s.next_observations.numpy()[:, 0], s.indices + 1)
