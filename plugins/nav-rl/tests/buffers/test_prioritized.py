@@ -163,7 +163,14 @@ def test_one_step_samples_mask_time_outs_and_leave_the_discount_to_the_algorithm
     dones, touts = [0, 1, 1, 0], [False, False, True, False]
     for t in range(4):
         obs = np.full((1, 3), t, dtype=np.float32)
-        buf.add(obs, obs + 1, np.zeros((1, 2)), np.array([t + 0.5]), np.array([dones[t]]), [{"TimeLimit.truncated": touts[t]}])
+        buf.add(
+            obs,
+            obs + 1,
+            np.zeros((1, 2)),
+            np.array([t + 0.5]),
+            np.array([dones[t]]),
+            [{"TimeLimit.truncated": touts[t]}],
+        )
     s = buf.sample(64)
     assert s.discounts is None
     assert np.array_equal(s.dones.numpy().ravel(), np.array([0, 1, 0, 0])[s.indices])
