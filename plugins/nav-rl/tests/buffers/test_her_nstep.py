@@ -102,3 +102,21 @@ def test_a_one_step_episode_is_sampled():
     s = buf.sample(8)
     assert s.next_observations["observation"].numpy()[:, 0].tolist() == [1.0] * 8
     assert s.discounts.numpy().ravel() == pytest.approx(np.full(8, G))
+
+
+class _Normalize:
+    """A VecNormalize stand-in: rewards x10, observations x2 (the real one is running statistics)."""
+
+    def normalize_reward(self, reward):
+        return np.asarray(reward) * 10.0
+
+    def normalize_obs(self, obs):
+        return {k: np.asarray(v) * 2.0 for k, v in obs.items()}
+
+
+def test_samples_go_through_the_vecnormalize_env_every_reward_normalised_before_discounting():
+    buf = _buffer()
+    s = buf._nstep_samples(np.array([0, 4]), np.zeros(2, dtype=int), None, _Normalize())
+    assert s.rewards.numpy().ravel() == pytest.approx([10 * (1 + 2 * G + 3 * G * G), 10 * (5 + 6 * G + 7 * G * G)])
+    assert s.observations["observation"].numpy()[:, 0].tolist() == [0.0, 8.0]
+    assert s.next_observations["observation"].numpy()[:, 0].tolist() == [6.0, 14.0]
