@@ -161,3 +161,9 @@ def test_weighted_mse_is_the_weighted_mean_of_squared_errors():
     w = torch.tensor([[1.0], [0.5], [2.0]])
     assert float(_wmse(pred, target, w)) == pytest.approx((0.25 + 0.5 * 1.0 + 2.0 * 9.0) / 3)
     assert float(_wmse(pred, target, None)) == pytest.approx((0.25 + 1.0 + 9.0) / 3)
+
+
+def test_per_sac_logs_the_entropy_coefficient_it_used():
+    model = _per_model(PerSAC, "continuous", ent_coef=0.1)
+    _one_step(model, model.replay_buffer.sample(16))
+    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(0.1)
