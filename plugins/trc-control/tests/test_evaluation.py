@@ -205,9 +205,23 @@ def test_time_calls_warms_up_then_times_single_and_batched_calls_between_syncs()
     _, _, size = _time_calls(
         lambda chunk: events.append(chunk.shape[0]),
         np.zeros((30, 5)),
-        single=4,
+        single=8,
         batch=12,
         sync=lambda: events.append("s"),
     )
     assert size == 12
-    assert events == [1] * 10 + ["s", 1, "s"] * 4 + [12, "s"] + [12, "s"] * 3
+    assert events == [1] * 10 + ["s", 1, "s"] * 8 + [12, "s"] + [12, "s"] * 3
+
+
+def test_error_gap_is_nan_when_the_lqr_optimum_reaches_the_targets_exactly(
+    data: LQRData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    baselines = TRCEvaluator.baselines
+
+    def exact_lqr(self: TRCEvaluator, problems: object) -> dict[str, dict[str, float]]:
+        base = baselines(self, problems)  # type: ignore[arg-type]
+        base["lqr_optimal"]["mean_terminal_error"] = 0.0
+        return base
+
+    monkeypatch.setattr(TRCEvaluator, "baselines", exact_lqr)
+    assert np.isnan(_evaluate(data, data.test_problems().control_sequences)["error_gap"])
