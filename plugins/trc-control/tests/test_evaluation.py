@@ -154,3 +154,74 @@ def test_time_inference_reports_eager_and_frozen_torchscript() -> None:
         assert 0.0 < timing[key] < 1000.0, key
     assert timing["torchscript_max_abs_diff"] < 1e-4  # the frozen graph computes the same controls
     assert model.training  # the mode is restored
+
+
+def test_limit_violations_count_problems_past_the_limit_beyond_float_noise() -> None:
+    from types import SimpleNamespace
+
+    from mlcore_trc_control.lqr.systems import build_system
+
+    limit = 0.5
+    bounded = build_system(control_limit=limit)
+    steps = bounded.num_steps
+    peaks = [0.0, limit, limit + 5e-10, limit + 1e-9, limit + 1.5e-9, -2 * limit]  # the last two violate
+    controls = np.zeros((len(peaks), steps, 1))
+    controls[:, 3, 0] = peaks
+    zeros = np.zeros((len(peaks), bounded.n))
+    problems = SimpleNamespace(initial_states=zeros, target_states=zeros, control_sequences=controls)
+    assert rollout_metrics(bounded, problems, controls)["limit_violation_rate"] == pytest.approx(2 / 6)
+    unbounded = build_system(control_limit=0.0)
+    assert rollout_metrics(unbounded, problems, controls * 100)["limit_violation_rate"] == 0.0
+
+
+class _TwoPaths(nn.Module):
+    """``forward`` sums the problem's entries; ``predict`` returns the number of outer cycles."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(dim=1).reshape(-1, 1, 1)
+
+    def predict(self, x: torch.Tensor, num_outer_cycles: int) -> torch.Tensor:
+        return torch.full((x.shape[0], 1, 1), float(num_outer_cycles))
+
+
+def test_predict_controls_batches_all_problems_and_uses_predict_only_for_a_cycle_count() -> None:
+    from mlcore_trc_control.evaluation import predict_controls
+
+    problems = np.arange(40 * 5, dtype=np.float64).reshape(40, 5)
+    model = _TwoPaths().train()
+    out = predict_controls(model, problems, batch_size=7)  # 6 batches, the last one partial
+    assert out.shape == (40, 1, 1) and out.dtype == np.float64
+    assert np.allclose(out.ravel(), problems.sum(axis=1))  # forward, though the model has predict()
+    assert np.all(predict_controls(model, problems, batch_size=7, num_outer_cycles=3) == 3.0)
+    assert model.training  # the mode is restored
+
+
+def test_time_calls_warms_up_then_times_single_and_batched_calls_between_syncs() -> None:
+    """The timing protocol: 10 untimed single calls, synced timed single calls, one untimed batched
+    call, then 3 timed batched calls (each synced before the clock stops)."""
+    from mlcore_trc_control.evaluation import _time_calls
+
+    events: list[object] = []
+    _, _, size = _time_calls(
+        lambda chunk: events.append(chunk.shape[0]),
+        np.zeros((30, 5)),
+        single=8,
+        batch=12,
+        sync=lambda: events.append("s"),
+    )
+    assert size == 12
+    assert events == [1] * 10 + ["s", 1, "s"] * 8 + [12, "s"] + [12, "s"] * 3
+
+
+def test_error_gap_is_nan_when_the_lqr_optimum_reaches_the_targets_exactly(
+    data: LQRData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    baselines = TRCEvaluator.baselines
+
+    def exact_lqr(self: TRCEvaluator, problems: object) -> dict[str, dict[str, float]]:
+        base = baselines(self, problems)  # type: ignore[arg-type]
+        base["lqr_optimal"]["mean_terminal_error"] = 0.0
+        return base
+
+    monkeypatch.setattr(TRCEvaluator, "baselines", exact_lqr)
+    assert np.isnan(_evaluate(data, data.test_problems().control_sequences)["error_gap"])

@@ -142,3 +142,28 @@ def test_per_loss_is_the_importance_weighted_nstep_td_loss(cls, action_type, ext
     td = torch.stack([q - target for q in qs]).abs().mean(0).numpy().ravel()
     assert np.array_equal(seen["idx"], batch.indices)
     assert np.allclose(seen["td"], td, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls,action_type,extra", PER_CASES)
+def test_train_puts_the_policy_in_training_mode(cls, action_type, extra):
+    """Rollouts leave the policy in eval mode; ``train()`` must switch it back (dropout, batch norm)."""
+    model = _per_model(cls, action_type, **extra)
+    model.policy.set_training_mode(False)
+    batch = model.replay_buffer.sample(16)
+    _one_step(model, batch)
+    assert model.policy.training
+
+
+def test_weighted_mse_is_the_weighted_mean_of_squared_errors():
+    from mlcore_nav_rl.algorithms import _wmse
+
+    pred, target = torch.tensor([[1.0], [2.0], [4.0]]), torch.tensor([[0.5], [3.0], [1.0]])
+    w = torch.tensor([[1.0], [0.5], [2.0]])
+    assert float(_wmse(pred, target, w)) == pytest.approx((0.25 + 0.5 * 1.0 + 2.0 * 9.0) / 3)
+    assert float(_wmse(pred, target, None)) == pytest.approx((0.25 + 1.0 + 9.0) / 3)
+
+
+def test_per_sac_logs_the_entropy_coefficient_it_used():
+    model = _per_model(PerSAC, "continuous", ent_coef=0.1)
+    _one_step(model, model.replay_buffer.sample(16))
+    assert model.logger.name_to_value["train/ent_coef"] == pytest.approx(0.1)

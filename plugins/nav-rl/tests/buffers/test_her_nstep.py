@@ -89,3 +89,34 @@ def test_one_step_equals_plain_her_targets():
     s = buf._nstep_samples(np.arange(9), np.zeros(9, dtype=int), None, None)
     assert s.rewards.numpy().ravel() == pytest.approx(np.arange(1, 10))
     assert s.discounts.numpy().ravel() == pytest.approx(np.full(9, G))
+
+
+def test_a_one_step_episode_is_sampled():
+    """An episode that ends after its first step is a valid episode (``ep_length`` 1), not an empty one."""
+    venv = make_vec_env(NavEnvConfig(reward="sparse"), 1, goal_conditioned=True, monitor=False)
+    buf = NStepHerReplayBuffer(10, venv.observation_space, venv.action_space, env=venv, device="cpu", gamma=G)
+    goal = {"achieved_goal": np.zeros((1, 2), np.float32), "desired_goal": np.ones((1, 2), np.float32)}
+    obs = {"observation": np.zeros((1, 22), np.float32), **goal}
+    nxt = {"observation": np.ones((1, 22), np.float32), **goal}
+    buf.add(obs, nxt, np.zeros((1, 2)), np.array([-1.0]), np.array([1]), [{"TimeLimit.truncated": False}])
+    s = buf.sample(8)
+    assert s.next_observations["observation"].numpy()[:, 0].tolist() == [1.0] * 8
+    assert s.discounts.numpy().ravel() == pytest.approx(np.full(8, G))
+
+
+class _Normalize:
+    """A VecNormalize stand-in: rewards x10, observations x2 (the real one is running statistics)."""
+
+    def normalize_reward(self, reward):
+        return np.asarray(reward) * 10.0
+
+    def normalize_obs(self, obs):
+        return {k: np.asarray(v) * 2.0 for k, v in obs.items()}
+
+
+def test_samples_go_through_the_vecnormalize_env_every_reward_normalised_before_discounting():
+    buf = _buffer()
+    s = buf._nstep_samples(np.array([0, 4]), np.zeros(2, dtype=int), None, _Normalize())
+    assert s.rewards.numpy().ravel() == pytest.approx([10 * (1 + 2 * G + 3 * G * G), 10 * (5 + 6 * G + 7 * G * G)])
+    assert s.observations["observation"].numpy()[:, 0].tolist() == [0.0, 8.0]
+    assert s.next_observations["observation"].numpy()[:, 0].tolist() == [6.0, 14.0]

@@ -137,3 +137,42 @@ def test_nstep_returns_cut_at_termination_and_timeout():
     assert disc.ravel() == pytest.approx([g**3, g**2, g**2, g, g**3, g**2])
     assert done.ravel().tolist() == [0, 1, 0, 0, 0, 0]  # the time-out bootstraps
     assert nxt[:, 0].tolist() == [3, 4, 6, 6, 10, 10]
+
+
+def test_new_items_get_max_priority_at_their_own_leaves():
+    """Each env's step lands on leaf ``pos * n_envs + env``: only the written leaves carry priority."""
+    buf = PrioritizedReplayBuffer(20, OBS, ACT, "cpu", n_envs=2, seed=0)
+    for t in range(3):
+        buf.add(np.full((2, 3), t), np.full((2, 3), t), np.zeros((2, 2)), np.ones(2), np.zeros(2), [{}, {}])
+    leaves = buf.tree.leaves()
+    assert np.allclose(leaves[:6], 1.0) and np.all(leaves[6:] == 0.0)
+
+
+@pytest.mark.parametrize("capacity", [37, 5_000])
+def test_sum_tree_find_clamps_a_draw_at_the_total_to_the_last_leaf(capacity):
+    """Float rounding can put a draw at (or past) the total: it must land on the last leaf, not past it."""
+    tree = SumTree(capacity)
+    tree.update(np.arange(capacity), np.ones(capacity))
+    assert tree.find(np.array([tree.total, tree.total + 1.0])).tolist() == [capacity - 1, capacity - 1]
+
+
+def test_one_step_samples_mask_time_outs_and_leave_the_discount_to_the_algorithm():
+    """``n_steps=1``: a time-out is not a terminal (done 0), and ``discounts`` is None so the
+    algorithm's own gamma applies (not the buffer's default 0.99)."""
+    buf = PrioritizedReplayBuffer(4, OBS, ACT, "cpu", n_envs=1, seed=0)
+    dones, touts = [0, 1, 1, 0], [False, False, True, False]
+    for t in range(4):
+        obs = np.full((1, 3), t, dtype=np.float32)
+        buf.add(
+            obs,
+            obs + 1,
+            np.zeros((1, 2)),
+            np.array([t + 0.5]),
+            np.array([dones[t]]),
+            [{"TimeLimit.truncated": touts[t]}],
+        )
+    s = buf.sample(64)
+    assert s.discounts is None
+    assert np.array_equal(s.dones.numpy().ravel(), np.array([0, 1, 0, 0])[s.indices])
+    assert np.allclose(s.rewards.numpy().ravel(), s.indices + 0.5)
+    assert np.allclose(s.next_observations.numpy()[:, 0], s.indices + 1)

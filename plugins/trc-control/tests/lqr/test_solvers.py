@@ -266,3 +266,29 @@ def test_optimal_expert_unreachable_target_is_a_config_error() -> None:
     sys = build_system(control_limit=0.2)
     with pytest.raises(ConfigError, match=r"data.expert='optimal'.*control_limit=0\.2"):
         terminal_constrained_optimum(sys, np.array([[-2.0, -2.0]]), np.array([[2.0, 2.0]]))
+
+
+def test_solvers_accept_targets_as_nested_lists() -> None:
+    """Targets from a config or JSON arrive as lists: the result equals the array input's."""
+    sys = build_system(control_limit=0.0)
+    x0, r = _problems(sys, 3, seed=5)
+    ric_list, ric = riccati_tracking(sys, r.tolist()), riccati_tracking(sys, r)
+    for field in ("K", "kff", "P0", "p0", "c0"):
+        assert np.allclose(getattr(ric_list, field), getattr(ric, field), rtol=1e-12, atol=1e-12), field
+    for a, b in zip(direct_least_squares(sys, x0, r.tolist()), direct_least_squares(sys, x0, r)):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_control_exactly_at_the_limit_does_not_bind() -> None:
+    """Binding means *past* the limit: an unconstrained optimum touching it is kept and not flagged."""
+    unbounded = build_system(control_limit=0.0)
+    x0, r = _problems(unbounded, 4, seed=2)
+    u_lqr, _ = lqr_controls(unbounded, x0, r)
+    touching = build_system(control_limit=float(np.abs(u_lqr[0]).max()))
+    controls, _, binds = box_constrained_lqr(touching, x0[:1], r[:1])
+    assert not binds[0] and np.allclose(controls[0], u_lqr[0], rtol=0, atol=1e-12)
+    u_me, me_binds = min_energy(unbounded, x0, r)
+    assert not me_binds.any()  # unbounded: nothing binds
+    touching = build_system(control_limit=float(np.abs(u_me[0]).max()))
+    controls, binds = min_energy(touching, x0[:1], r[:1])
+    assert not binds[0] and np.allclose(controls[0], u_me[0], rtol=0, atol=1e-12)
