@@ -158,6 +158,20 @@ def test_duplicate_within_one_plugin_and_lookup_errors():
         reg.plugin("dup")
 
 
+class _Raises:
+    @staticmethod
+    @hookimpl
+    def register_models():
+        raise RuntimeError("boom")
+
+
+def test_a_failed_plugin_is_unregistered_from_pluggy():
+    reg = Registry.from_modules({"bad": _Raises, "dup": _Dup, "good": _Good})
+    assert reg.plugins["bad"].status == "failed" and "register_models raised" in reg.plugins["bad"].reason
+    assert not reg.pm.has_plugin("bad") and not reg.pm.has_plugin("dup")  # its other hooks never run
+    assert reg.pm.has_plugin("good")
+
+
 def test_builtins_register_through_hooks():
     reg = Registry.from_modules({})
     assert {s.name for s in reg.components("loss")} >= {"mse", "mae", "huber", "cross_entropy", "hybrid"}
@@ -168,7 +182,7 @@ def test_builtins_register_through_hooks():
 def test_api_compatibility():
     assert api_compatible(">=1.0,<2", "1.0")
     assert not api_compatible(">=1.1", "1.0")
-    assert not api_compatible("not a specifier", "1.0")
+    assert api_compatible("not a specifier", "1.0") is False  # a bool, not a falsy None
 
 
 # --------------------------------------------------------------------------- name clashes

@@ -25,6 +25,7 @@ from mlcore.training.checkpoint import (
     make_meta,
     plain_values,
     save_checkpoint,
+    unwrap_model,
     write_payload,
 )
 
@@ -185,6 +186,25 @@ def test_missing_corrupt_and_foreign_files(tmp_path: Path, saved: tuple[Path, Ti
 
     with pytest.raises(CheckpointError, match="is not a file"):
         load_checkpoint(tmp_path)
+
+
+def test_unpickling_error_reason_is_its_first_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "odd.pt"
+    path.write_bytes(b"x")
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise pickle.UnpicklingError("invalid load key, 'x'.\nsecond line")
+
+    monkeypatch.setattr(torch, "load", fail)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(path)
+    assert one_line(exc) == f"checkpoint {path} is corrupt, truncated or not a torch file (invalid load key, 'x'.)"
+
+
+def test_unwrap_model_reaches_the_module_inside_nested_wrappers() -> None:
+    inner = torch.nn.Linear(2, 1)
+    assert unwrap_model(torch.nn.DataParallel(torch.nn.DataParallel(inner))) is inner
+    assert unwrap_model(inner) is inner
 
 
 def test_newer_format_is_refused(tmp_path: Path) -> None:
