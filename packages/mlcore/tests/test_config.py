@@ -349,3 +349,27 @@ def test_range_error_shows_the_interval() -> None:
         in_range(0, 1, low_open=True)(None, attrs.fields(Inner).hidden, 2)
     with pytest.raises(ValueError, match=r"\(allowed: \[-inf, 1\)\)"):
         in_range(high=1, high_open=True)(None, attrs.fields(Inner).hidden, 1)
+
+
+@attrs.define
+class Bare:
+    items: list = attrs.field(factory=list)
+    pair: tuple = ()
+    sizes: tuple[int, ...] = ()
+    counts: list[int] = attrs.field(factory=list)
+
+
+def test_bare_and_parametrised_sequences_are_converted() -> None:
+    got = structure(Bare, {"items": [1, "a"], "pair": [1, 2], "sizes": [1.0, "2"], "counts": ["3"]})
+    assert got.items == [1, "a"] and got.pair == (1, 2)
+    assert got.sizes == (1, 2) and all(type(v) is int for v in got.sizes)
+    assert got.counts == [3]
+
+
+@attrs.define
+class Unresolvable:
+    x: NoSuchType = 1  # type: ignore[name-defined]  # noqa: F821
+
+
+def test_describe_fields_survives_annotations_it_cannot_resolve() -> None:
+    assert [row["name"] for row in describe_fields(Unresolvable)] == ["x"]

@@ -206,6 +206,14 @@ def register_models():
 """
 
 
+def test_two_distributions_pointing_at_the_same_module_are_still_a_clash(fake_site, cli):
+    site = fake_site("good", GOOD)
+    _dist(site, "aaa-fork", "good", "good_plugin", GOOD)  # another distribution, the same entry point value
+    plugins = _plugins(cli(["plugins", "--json"], pythonpath=site))
+    assert plugins["good"]["status"] == "failed"
+    assert "plugin name 'good' is claimed by 2 distributions" in plugins["good"]["reason"]
+
+
 def test_impostor_reusing_a_plugin_name_is_refused_with_the_real_one(fake_site, cli):
     site = fake_site("good", GOOD)
     _dist(site, "aaa-impostor", "good", "impostor_plugin", IMPOSTOR)  # sorts before mlcore-good
