@@ -238,6 +238,40 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 # --------------------------------------------------------------------------- background writer
 
 
+def test_make_meta_prepares_the_data_before_reading_its_state() -> None:
+    class Lazy:
+        scale: float | None = None
+
+        def prepare(self) -> None:
+            self.scale = 2.5  # e.g. normalisation statistics computed on first use
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"scale": self.scale}
+
+    meta = make_meta(plugin="mlcore", components={}, data=Lazy())  # type: ignore[arg-type]
+    assert meta["data_state"] == {"scale": 2.5}
+
+
+def test_writer_reports_a_failed_background_job_without_blocking() -> None:
+    import threading
+
+    writer = CheckpointWriter(background=True)
+    assert writer.failed() is False
+    release = threading.Event()
+
+    def job() -> None:
+        release.wait(5)
+        raise OSError("disk full")
+
+    writer.submit(job)
+    assert writer.failed() is False  # still running
+    release.set()
+    writer._pending.exception()  # wait for the job to end
+    assert writer.failed() is True
+    with pytest.raises(OSError, match="disk full"):
+        writer.close()
+
+
 def test_background_writes_land_in_order_and_hold_the_snapshot(tmp_path: Path) -> None:
     model = TinyNet()
     writer = CheckpointWriter(background=True)
