@@ -373,3 +373,9 @@ class Unresolvable:
 
 def test_describe_fields_survives_annotations_it_cannot_resolve() -> None:
     assert [row["name"] for row in describe_fields(Unresolvable)] == ["x"]
+
+
+def test_switching_a_nested_component_by_set_drops_its_old_options() -> None:
+    profile = {"trainer": {"epochs": 3, "optimizer": {"name": "adam", "betas": [0.9, 0.99]}}}
+    out = layer_configs(None, profile, {}, ["trainer.optimizer.name=sgd"])
+    assert out["trainer"] == {"epochs": 3, "optimizer": {"name": "sgd"}}
