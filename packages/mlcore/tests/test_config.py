@@ -19,8 +19,10 @@ from mlcore.config import (
     describe_fields,
     dumps_toml,
     free_tables,
+    in_range,
     layer_configs,
     load_file,
+    non_negative,
     one_of,
     parse_value,
     positive,
@@ -320,3 +322,60 @@ def test_component_sections_still_import_from_config() -> None:
     assert config.component_field is sections.component_field
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         _ = config.nope
+
+
+@pytest.mark.parametrize(
+    ("validator", "accepted", "refused"),
+    [
+        (in_range(0, 1), [0, 0.5, 1, None], [-0.01, 1.01, float("nan"), float("inf")]),
+        (in_range(0, 1, low_open=True, high_open=True), [0.01, 0.99], [0, 1, -1, 2]),
+        (in_range(high=10, high_open=True), [-5, 9.99], [10, 11]),
+        (in_range(low=2), [2, 100], [1.99]),
+        (positive, [1e-9, 3], [0, -1]),
+        (non_negative, [0, 3], [-1e-9]),
+    ],
+)
+def test_range_validators_hold_each_bound(validator, accepted, refused) -> None:
+    attribute = attrs.fields(Inner).hidden
+    for value in accepted:
+        validator(None, attribute, value)
+    for value in refused:
+        with pytest.raises(ValueError, match=f"hidden={value!r} is out of range"):
+            validator(None, attribute, value)
+
+
+def test_range_error_shows_the_interval() -> None:
+    with pytest.raises(ValueError, match=r"\(allowed: \(0, 1\]\)"):
+        in_range(0, 1, low_open=True)(None, attrs.fields(Inner).hidden, 2)
+    with pytest.raises(ValueError, match=r"\(allowed: \[-inf, 1\)\)"):
+        in_range(high=1, high_open=True)(None, attrs.fields(Inner).hidden, 1)
+
+
+@attrs.define
+class Bare:
+    items: list = attrs.field(factory=list)
+    pair: tuple = ()
+    sizes: tuple[int, ...] = ()
+    counts: list[int] = attrs.field(factory=list)
+
+
+def test_bare_and_parametrised_sequences_are_converted() -> None:
+    got = structure(Bare, {"items": [1, "a"], "pair": [1, 2], "sizes": [1.0, "2"], "counts": ["3"]})
+    assert got.items == [1, "a"] and got.pair == (1, 2)
+    assert got.sizes == (1, 2) and all(type(v) is int for v in got.sizes)
+    assert got.counts == [3]
+
+
+@attrs.define
+class Unresolvable:
+    x: NoSuchType = 1  # type: ignore[name-defined]  # noqa: F821
+
+
+def test_describe_fields_survives_annotations_it_cannot_resolve() -> None:
+    assert [row["name"] for row in describe_fields(Unresolvable)] == ["x"]
+
+
+def test_switching_a_nested_component_by_set_drops_its_old_options() -> None:
+    profile = {"trainer": {"epochs": 3, "optimizer": {"name": "adam", "betas": [0.9, 0.99]}}}
+    out = layer_configs(None, profile, {}, ["trainer.optimizer.name=sgd"])
+    assert out["trainer"] == {"epochs": 3, "optimizer": {"name": "sgd"}}

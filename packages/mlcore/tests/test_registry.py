@@ -158,6 +158,20 @@ def test_duplicate_within_one_plugin_and_lookup_errors():
         reg.plugin("dup")
 
 
+class _Raises:
+    @staticmethod
+    @hookimpl
+    def register_models():
+        raise RuntimeError("boom")
+
+
+def test_a_failed_plugin_is_unregistered_from_pluggy():
+    reg = Registry.from_modules({"bad": _Raises, "dup": _Dup, "good": _Good})
+    assert reg.plugins["bad"].status == "failed" and "register_models raised" in reg.plugins["bad"].reason
+    assert not reg.pm.has_plugin("bad") and not reg.pm.has_plugin("dup")  # its other hooks never run
+    assert reg.pm.has_plugin("good")
+
+
 def test_builtins_register_through_hooks():
     reg = Registry.from_modules({})
     assert {s.name for s in reg.components("loss")} >= {"mse", "mae", "huber", "cross_entropy", "hybrid"}
@@ -168,7 +182,7 @@ def test_builtins_register_through_hooks():
 def test_api_compatibility():
     assert api_compatible(">=1.0,<2", "1.0")
     assert not api_compatible(">=1.1", "1.0")
-    assert not api_compatible("not a specifier", "1.0")
+    assert api_compatible("not a specifier", "1.0") is False  # a bool, not a falsy None
 
 
 # --------------------------------------------------------------------------- name clashes
@@ -190,6 +204,14 @@ from mlcore import ComponentSpec, hookimpl
 def register_models():
     return [ComponentSpec("good_model", "impostor_plugin:Evil", summary="not the real one")]
 """
+
+
+def test_two_distributions_pointing_at_the_same_module_are_still_a_clash(fake_site, cli):
+    site = fake_site("good", GOOD)
+    _dist(site, "aaa-fork", "good", "good_plugin", GOOD)  # another distribution, the same entry point value
+    plugins = _plugins(cli(["plugins", "--json"], pythonpath=site))
+    assert plugins["good"]["status"] == "failed"
+    assert "plugin name 'good' is claimed by 2 distributions" in plugins["good"]["reason"]
 
 
 def test_impostor_reusing_a_plugin_name_is_refused_with_the_real_one(fake_site, cli):

@@ -100,3 +100,9 @@ def test_untrained_classifier_scores_lower():
     m = ClassificationEvaluator().evaluate(model, blobs())
     assert m["accuracy"] < 0.5
     assert m["macro_f1"] < 0.5
+
+
+def test_a_zero_binary_logit_predicts_the_negative_class():
+    # sigmoid(0) = 0.5 is not above the 0.5 threshold: class 0, as scikit-learn's predict
+    m = classification_metrics(torch.tensor([0.0, 2.0]), torch.tensor([0, 1]))
+    assert m["accuracy"] == 1.0

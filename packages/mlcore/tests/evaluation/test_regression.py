@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import typing
 
 import pytest
 import torch
@@ -165,3 +166,48 @@ def test_custom_evaluator_via_compute():
     with torch.no_grad():
         expected = float((model(x) - y).abs().max())
     assert type(result["max_error"]) is float and result["max_error"] == pytest.approx(expected)
+
+
+def test_zero_dim_tensors_are_scored_as_one_sample():
+    m = regression_metrics(torch.tensor(3.0), torch.tensor(1.0))
+    assert m["mse"] == pytest.approx(4.0) and m["mae"] == pytest.approx(2.0) and m["num_samples"] == 1.0
+
+
+def test_per_dim_metrics_hold_each_dimension_and_skip_a_single_output():
+    true = torch.tensor([[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]])
+    pred = true + torch.tensor([1.0, -3.0])  # dim 0 off by 1, dim 1 off by 3
+    m = regression_metrics(pred, true, per_dim=True)
+    assert m["mae/0"] == pytest.approx(1.0) and m["mae/1"] == pytest.approx(3.0)
+    assert m["mse/0"] == pytest.approx(1.0) and m["mse/1"] == pytest.approx(9.0)
+    single = regression_metrics(pred[:, :1], true[:, :1], per_dim=True)
+    assert not any("/" in k for k in single)  # one output: the overall metrics are the per-dim ones
+
+
+class _NamedPair(typing.NamedTuple):
+    a: torch.Tensor
+    b: torch.Tensor
+
+
+def test_concat_batches_keeps_named_tuples():
+    out = concat_batches([_NamedPair(torch.zeros(2), torch.ones(2)), _NamedPair(torch.ones(1), torch.zeros(1))])
+    assert isinstance(out, _NamedPair)
+    assert torch.equal(out.a, torch.tensor([0.0, 0.0, 1.0])) and torch.equal(out.b, torch.tensor([1.0, 1.0, 0.0]))
+
+
+def test_predict_runs_the_model_in_eval_mode_and_restores_training_mode():
+    seen: list[bool] = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            seen.append(self.training)
+            return x
+
+    model = Spy().train()
+    predict(model, TensorDataset(torch.zeros(4, 1), torch.zeros(4, 1)), batch_size=2)
+    assert seen == [False, False] and model.training
+
+
+def test_predict_resolves_a_device_name():
+    ds = TensorDataset(torch.arange(3.0)[:, None], torch.zeros(3, 1))
+    preds, _ = predict(nn.Identity(), ds, device="auto")  # "auto" is resolved, not passed to tensor.to
+    assert torch.equal(preds, torch.arange(3.0)[:, None])

@@ -25,6 +25,7 @@ from mlcore.training.checkpoint import (
     make_meta,
     plain_values,
     save_checkpoint,
+    unwrap_model,
     write_payload,
 )
 
@@ -187,6 +188,25 @@ def test_missing_corrupt_and_foreign_files(tmp_path: Path, saved: tuple[Path, Ti
         load_checkpoint(tmp_path)
 
 
+def test_unpickling_error_reason_is_its_first_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "odd.pt"
+    path.write_bytes(b"x")
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise pickle.UnpicklingError("invalid load key, 'x'.\nsecond line")
+
+    monkeypatch.setattr(torch, "load", fail)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(path)
+    assert one_line(exc) == f"checkpoint {path} is corrupt, truncated or not a torch file (invalid load key, 'x'.)"
+
+
+def test_unwrap_model_reaches_the_module_inside_nested_wrappers() -> None:
+    inner = torch.nn.Linear(2, 1)
+    assert unwrap_model(torch.nn.DataParallel(torch.nn.DataParallel(inner))) is inner
+    assert unwrap_model(inner) is inner
+
+
 def test_newer_format_is_refused(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "new.pt", model=TinyNet(), meta={})
     ckpt = torch.load(path, weights_only=True)
@@ -216,6 +236,40 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 # --------------------------------------------------------------------------- background writer
+
+
+def test_make_meta_prepares_the_data_before_reading_its_state() -> None:
+    class Lazy:
+        scale: float | None = None
+
+        def prepare(self) -> None:
+            self.scale = 2.5  # e.g. normalisation statistics computed on first use
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"scale": self.scale}
+
+    meta = make_meta(plugin="mlcore", components={}, data=Lazy())  # type: ignore[arg-type]
+    assert meta["data_state"] == {"scale": 2.5}
+
+
+def test_writer_reports_a_failed_background_job_without_blocking() -> None:
+    import threading
+
+    writer = CheckpointWriter(background=True)
+    assert writer.failed() is False
+    release = threading.Event()
+
+    def job() -> None:
+        release.wait(5)
+        raise OSError("disk full")
+
+    writer.submit(job)
+    assert writer.failed() is False  # still running
+    release.set()
+    writer._pending.exception()  # wait for the job to end
+    assert writer.failed() is True
+    with pytest.raises(OSError, match="disk full"):
+        writer.close()
 
 
 def test_background_writes_land_in_order_and_hold_the_snapshot(tmp_path: Path) -> None:
