@@ -220,6 +220,18 @@ def test_newer_format_is_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("broken", [{"model": [1, 2]}, {"meta": "x"}, {"model": None, "meta": None}])
+def test_incomplete_checkpoint_is_one_line(tmp_path: Path, broken: dict[str, Any]) -> None:
+    """Weights or meta that are not tables: one line, whichever of the two is broken."""
+    path = save_checkpoint(tmp_path / "c.pt", model=TinyNet(), meta={})
+    ckpt = torch.load(path, weights_only=True)
+    ckpt.update(broken)
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(path)
+    assert one_line(exc) == f"checkpoint {path} is incomplete: it lacks the model weights or meta"
+
+
 def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = save_checkpoint(tmp_path / "a.pt", model=TinyNet(), meta={}, epoch=1)
     before = path.read_bytes()
