@@ -50,7 +50,8 @@ def imported_top_level_modules(package_dir: str | Path) -> set[str]:
 
 
 def check_dependencies_declared(distribution: str, package: str) -> None:
-    """Raise :class:`ContractError` naming every module ``package`` imports that ``distribution`` does not declare."""
+    """Raise :class:`ContractError` naming every installed module ``package`` imports that
+    ``distribution`` does not declare (run it where the plugin's extras are installed too)."""
     __tracebackhide__ = True
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
@@ -60,9 +61,10 @@ def check_dependencies_declared(distribution: str, package: str) -> None:
     missing = {
         module: providers.get(module, ["?"])
         for module in sorted(imported_top_level_modules(Path(spec.origin).parent))
-        # a module counts as declared when a distribution providing it, or one named after it, is
-        # declared (mlflow comes from mlflow or mlflow-skinny)
-        if not declared & {_normalise(d) for d in [*providers.get(module, []), module]}
+        # a module not installed here cannot be traced to a distribution (an optional import such as
+        # `yaml` from the `yaml` extra): only installed modules are checked. One counts as declared
+        # when a distribution providing it, or one named after it, is (mlflow: mlflow or mlflow-skinny)
+        if module in providers and not declared & {_normalise(d) for d in [*providers[module], module]}
     }
     if missing:
         raise ContractError(
