@@ -379,3 +379,11 @@ def test_switching_a_nested_component_by_set_drops_its_old_options() -> None:
     profile = {"trainer": {"epochs": 3, "optimizer": {"name": "adam", "betas": [0.9, 0.99]}}}
     out = layer_configs(None, profile, {}, ["trainer.optimizer.name=sgd"])
     assert out["trainer"] == {"epochs": 3, "optimizer": {"name": "sgd"}}
+
+
+def test_flatten_keys_nested_tables_and_drops_empty_ones() -> None:
+    from mlcore.config import flatten, flatten_dotted
+
+    doc = {"a": {"b": 1, "c": {"d": [1, 2]}, "e": {}}, "f": "x"}
+    assert flatten(doc) == {("a", "b"): 1, ("a", "c", "d"): [1, 2], ("f",): "x"}
+    assert flatten_dotted(doc) == {"a.b": 1, "a.c.d": [1, 2], "f": "x"}

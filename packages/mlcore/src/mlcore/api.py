@@ -26,6 +26,7 @@ import attrs
 
 from mlcore.config import (
     apply_overrides,
+    flatten,
     in_range,
     layer_configs,
     load_file,
@@ -191,18 +192,9 @@ EXECUTION_KEYS = (("run", "threads"),)
 EXECUTION_FIELDS = frozenset({"num_workers", "progress"})
 
 
-def _flatten(doc: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    if isinstance(doc, Mapping):
-        out: dict[tuple[str, ...], Any] = {}
-        for key, value in doc.items():
-            out.update(_flatten(value, (*prefix, str(key))))
-        return out
-    return {prefix: doc}
-
-
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """``[(dotted key, old, new)]`` where two config documents differ (execution settings ignored)."""
-    a, b = _flatten(unstructure(old)), _flatten(unstructure(new))
+    a, b = flatten(unstructure(old)), flatten(unstructure(new))
     missing = object()
     diffs = []
     for key in sorted(set(a) | set(b)):

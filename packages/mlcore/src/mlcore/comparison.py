@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mlcore.config import load_file
+from mlcore.config import flatten_dotted, load_file
 from mlcore.errors import MlcoreError
 
 
@@ -68,7 +68,7 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         "train_seconds": stats.get("train_seconds") if isinstance(stats, dict) else None,
         "run_seconds": summary.get("seconds"),
     }
-    for key, value in _flatten(metrics).items():
+    for key, value in flatten_dotted(metrics).items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             row[f"metric.{key}"] = value
     return row
@@ -84,7 +84,7 @@ def config_differences(run_dirs: list[Path]) -> list[dict[str, Any]]:
     for run_dir in run_dirs:
         doc = load_file(run_dir / "config.toml")
         doc.pop("run", None)
-        flat.append(_flatten(doc))
+        flat.append(flatten_dotted(doc))
     keys: list[str] = []
     for f in flat:
         keys += [k for k in f if k not in keys]
@@ -100,16 +100,6 @@ def compare_runs(run_dirs: list[Path]) -> list[dict[str, Any]]:
         metrics = {k: v for k, v in row.items() if k.startswith("metric.")}
         basics = {k: v for k, v in row.items() if k not in metrics}
         out.append({**basics, **diff, **metrics})
-    return out
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(data, dict):
-        for k, v in data.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-    elif prefix:
-        out[prefix[:-1]] = data
     return out
 
 

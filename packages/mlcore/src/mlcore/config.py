@@ -390,6 +390,21 @@ def rename_old_overrides(cls: type | None, overrides: Iterable[str], *, warn: bo
 # --------------------------------------------------------------------------- overrides and files
 
 
+def flatten(doc: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Nested tables as ``{(table, ..., key): value}``; an empty table contributes nothing."""
+    if isinstance(doc, Mapping):
+        out: dict[tuple[str, ...], Any] = {}
+        for key, value in doc.items():
+            out.update(flatten(value, (*prefix, str(key))))
+        return out
+    return {prefix: doc}
+
+
+def flatten_dotted(doc: Any) -> dict[str, Any]:
+    """Nested tables as ``{"table.key": value}`` (see :func:`flatten`)."""
+    return {".".join(key): value for key, value in flatten(doc).items()}
+
+
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     """A new dict: ``base`` with ``update`` merged in recursively (tables merge, values replace).
 

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlcore.config import flatten_dotted
 from mlcore.errors import MlcoreError
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class MLflowTracker(Tracker):
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             mlflow.set_tracking_uri((Path(run_dir).resolve() / "mlruns").as_uri())
         mlflow.start_run(run_name=Path(run_dir).name)
-        params = {k: str(v)[:250] for k, v in _flatten(_jsonable(config)).items()}
+        params = {k: str(v)[:250] for k, v in flatten_dotted(_jsonable(config)).items()}
         if params:
             mlflow.log_params(params)
 
@@ -134,15 +135,6 @@ def _jsonable(obj: Any) -> Any:
     from mlcore.io import to_jsonable
 
     return to_jsonable(obj)
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for k, v in data.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): data}
 
 
 def start_trackers(trackers: list[Tracker], run_dir: Path, config: dict[str, Any]) -> list[Tracker]:
