@@ -71,6 +71,15 @@ def test_crafted_checkpoint_metadata_is_refused_before_allocation(tmp_path):
     run = tmp_path / "run"
     res = mlcore("train", "--config", CONFIG, "--out", run, "--set", "trainer.epochs=1", *SMALL, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
+    # evaluating into a run directory that a run still holds is refused in one line, then works
+    from mlcore.runs import RunLock
+
+    with RunLock(run):
+        busy = mlcore("evaluate", "--checkpoint", run / "checkpoints" / "last.pt", cwd=tmp_path)
+    assert busy.returncode == 1 and busy.stderr.count("\n") == 1, busy.stderr
+    assert f"pid {os.getpid()}" in busy.stderr and not (run / "evaluation" / "metrics.json").exists()
+    free = mlcore("evaluate", "--checkpoint", run / "checkpoints" / "last.pt", cwd=tmp_path)
+    assert free.returncode == 0 and (run / "evaluation" / "metrics.json").is_file(), free.stderr
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     ckpt["meta"]["components"]["dataset"]["config"]["num_samples"] = 10**9
     crafted = tmp_path / "crafted.pt"

@@ -695,11 +695,12 @@ def evaluate(
 ) -> dict[str, float]:
     """Evaluate a checkpoint with the evaluator and data it was trained with (``mlcore evaluate``).
 
-    Results go to ``<out_dir>/metrics.json`` (default: the checkpoint's run directory ``evaluation/``).
+    Results go to ``<out_dir>/metrics.json`` (default: the checkpoint's run directory ``evaluation/``,
+    under the run directory's lock, so evaluating a run that is still training there is refused).
     ``threads``: torch intra-op threads (default: :func:`mlcore.runs.default_threads`).
     """
     from mlcore.devices import resolve_device
-    from mlcore.runs import apply_threads
+    from mlcore.runs import RunLock, apply_threads
     from mlcore.training.checkpoint import build_model
 
     if threads is not None and threads < 0:
@@ -719,16 +720,25 @@ def evaluate(
         ev_name, ev_cfg = found
     ev = build("evaluator", ev_name, ev_cfg)
     target = Path(out_dir) if out_dir is not None else path.parent.parent / "evaluation"
-    target.mkdir(parents=True, exist_ok=True)
-    if hasattr(ev, "evaluate_checkpoint"):
-        metrics = ev.evaluate_checkpoint(ckpt, device=torch_device, out_dir=target)
-    else:
-        model = build_model(ckpt, device=torch_device)
-        data = rebuild_data(ckpt, path, data_overrides)
-        metrics = ev.evaluate(model, data, device=torch_device, out_dir=target)
-    from mlcore.io import atomic_write_json
+    run_dir = path.parent.parent
+    # writing into a run directory: take its lock, so a run still training there is not raced
+    lock = RunLock(run_dir) if out_dir is None and (run_dir / "config.toml").is_file() else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        if hasattr(ev, "evaluate_checkpoint"):
+            metrics = ev.evaluate_checkpoint(ckpt, device=torch_device, out_dir=target)
+        else:
+            model = build_model(ckpt, device=torch_device)
+            data = rebuild_data(ckpt, path, data_overrides)
+            metrics = ev.evaluate(model, data, device=torch_device, out_dir=target)
+        from mlcore.io import atomic_write_json
 
-    atomic_write_json(target / "metrics.json", metrics)
+        atomic_write_json(target / "metrics.json", metrics)
+    finally:
+        if lock is not None:
+            lock.release()
     return dict(metrics)
 
 
