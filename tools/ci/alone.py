@@ -55,6 +55,7 @@ SMOKE: dict[str, list[str]] = {
         "evaluator.episodes=3",
     ],
     "sine": ["trainer.epochs=2"],
+    "printer-corrector": ["trainer.epochs=2", "dataset.layers=sampled:3", "compare.compensation_layers=1"],
 }
 #: the conformance kit's own tests, run with each plugin
 KIT_TESTS = "packages/mlcore/tests/testing"
