@@ -179,7 +179,7 @@ def plan(path: Toolpath, config: PlannerConfig | None = None) -> Plan:
 def sample(p: Plan, rate: float, *, t: np.ndarray | None = None) -> Trajectory:
     """The reference position and velocity at ``rate`` Hz from t = 0 to the end (or at times ``t``)."""
     if t is None:
-        t = np.arange(int(np.floor(p.total_time * rate)) + 1) / rate
+        t = np.arange(int(np.ceil(p.total_time * rate - 1e-9)) + 1) / rate
     if p.t0.shape[0] == 0:
         zeros = np.zeros((t.shape[0], 3))
         return Trajectory(t, zeros, zeros.copy(), rate)
