@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import machine_info, print_table, write_results
+from _common import print_table, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,33 +75,71 @@ def main(argv: list[str] | None = None) -> int:
     for name, key, target, mode in TARGETS:
         value = m.get(key)
         ok = None if value is None else (value >= target if mode == "min" else value <= target)
-        rows.append({"target": name, "value": value, "goal": f"{'>=' if mode == 'min' else '<='} {target:g}",
-                     "met": {None: "n/a", True: "yes", False: "NO"}[ok]})
+        rows.append(
+            {
+                "target": name,
+                "value": value,
+                "goal": f"{'>=' if mode == 'min' else '<='} {target:g}",
+                "met": {None: "n/a", True: "yes", False: "NO"}[ok],
+            }
+        )
     print_table(rows, ["target", "value", "goal", "met"])
-    figures = {k: m.get(k) for k in (
-        "r2", "r2_x", "r2_y", "mae_um", "rmse_um", "p99", "correlation", "target_rms_um",
-        "arx_r2", "arx_rmse_um", "arx_mae_um", "arx_ratio",
-        "latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "throughput_per_s", "streaming_mean_ms", "streaming_p50_ms", "streaming_p99_ms",
-        "streaming_max_abs_diff_mm", "export_ok", "onnx_ok", "comp_layers", "comp_rms_before_um",
-        "comp_rms_after_um", "comp_rms_oracle_um", "comp_reduction", "comp_oracle_reduction",
-        "epochs_run", "best_epoch", "train_seconds", "num_samples",
-    )}
+    figures = {
+        k: m.get(k)
+        for k in (
+            "r2",
+            "r2_x",
+            "r2_y",
+            "mae_um",
+            "rmse_um",
+            "p99",
+            "correlation",
+            "target_rms_um",
+            "arx_r2",
+            "arx_rmse_um",
+            "arx_mae_um",
+            "arx_ratio",
+            "latency_mean_ms",
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "throughput_per_s",
+            "streaming_mean_ms",
+            "streaming_p50_ms",
+            "streaming_p99_ms",
+            "streaming_max_abs_diff_mm",
+            "export_ok",
+            "onnx_ok",
+            "comp_layers",
+            "comp_rms_before_um",
+            "comp_rms_after_um",
+            "comp_rms_oracle_um",
+            "comp_reduction",
+            "comp_oracle_reduction",
+            "epochs_run",
+            "best_epoch",
+            "train_seconds",
+            "num_samples",
+        )
+    }
     print()
     print_table([{"figure": k, "value": v} for k, v in figures.items()], ["figure", "value"])
     ckpt = mlcore.load_checkpoint(Path(result.out_dir) / "checkpoints" / "best.pt")
-    write_results("printer_corrector", {
-        "command": "python tools/bench/printer_corrector.py " + " ".join(f"--set {s}" for s in args.set),
-        "overrides": overrides,
-        "profile": args.profile,
-        "model_config": ckpt["meta"]["components"]["model"]["config"],
-        "seconds": seconds,
-        "targets": rows,
-        "figures": figures,
-        "run_dir": str(result.out_dir),
-        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "note": "2-core machine shared with other jobs while it ran: the p99 latencies are dominated by "
-        "preemption (scheduler time slices); the medians are the better estimate of the compute time",
-    })
+    write_results(
+        "printer_corrector",
+        {
+            "command": "python tools/bench/printer_corrector.py " + " ".join(f"--set {s}" for s in args.set),
+            "overrides": overrides,
+            "profile": args.profile,
+            "model_config": ckpt["meta"]["components"]["model"]["config"],
+            "seconds": seconds,
+            "targets": rows,
+            "figures": figures,
+            "run_dir": str(result.out_dir),
+            "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+            "note": "2-core machine shared with other jobs while it ran: the p99 latencies are dominated by "
+            "preemption (scheduler time slices); the medians are the better estimate of the compute time",
+        },
+    )
     print(json.dumps({"seconds": round(seconds, 1)}))
     return 0
 

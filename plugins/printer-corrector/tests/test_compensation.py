@@ -34,7 +34,9 @@ def test_smoothing_keeps_slow_and_removes_fast_content():
     slow, fast = np.sin(2 * np.pi * 1.0 * t), np.sin(2 * np.pi * 30.0 * t)
     out = smooth(np.column_stack([slow + fast, slow]), 10.0, 100.0)
     assert np.abs(out[50:-50, 0] - slow[50:-50]).max() < 0.1
-    assert smooth(fast[:, None], 0.0, 100.0) is not None and np.array_equal(smooth(fast[:, None], 0.0, 100.0), fast[:, None])
+    assert smooth(fast[:, None], 0.0, 100.0) is not None and np.array_equal(
+        smooth(fast[:, None], 0.0, 100.0), fast[:, None]
+    )
 
 
 def test_zero_prediction_changes_nothing_and_the_oracle_helps():

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from mlcore.testing import PluginContract
 
-SMALL_DATA = {"parts": ["boat"], "layers": "sampled:4", "sequence_length": 10, "stride": 4, "slicing": {"layer_height": 1.5}}
+SMALL_DATA = {
+    "parts": ["boat"],
+    "layers": "sampled:4",
+    "sequence_length": 10,
+    "stride": 4,
+    "slicing": {"layer_height": 1.5},
+}
 
 
 class TestConformance(PluginContract):

@@ -13,8 +13,9 @@ from mlcore.errors import DataError
 from mlcore_printer_corrector.data import PrinterData, PrinterDataConfig, compute_stats, window_starts
 from mlcore_printer_corrector.parts import SliceConfig
 
-SMALL = PrinterDataConfig(parts=["boat"], layers="sampled:6", sequence_length=20, stride=2,
-                          slicing=SliceConfig(layer_height=1.0))
+SMALL = PrinterDataConfig(
+    parts=["boat"], layers="sampled:6", sequence_length=20, stride=2, slicing=SliceConfig(layer_height=1.0)
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,9 @@ def test_input_noise_only_on_training_windows(data):
 
 
 def test_missing_split_names_the_file_and_the_command(tmp_path):
-    with pytest.raises(DataError, match=r"train\.pt does not exist \(create it with `mlcore data generate printer_layers --out"):
+    with pytest.raises(
+        DataError, match=r"train\.pt does not exist \(create it with `mlcore data generate printer_layers --out"
+    ):
         PrinterData(attrs.evolve(SMALL, path=str(tmp_path))).prepare()
 
 

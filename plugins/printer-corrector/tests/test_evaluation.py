@@ -28,8 +28,9 @@ class Oracle(nn.Module):
 
 @pytest.fixture(scope="module")
 def data() -> PrinterData:
-    cfg = PrinterDataConfig(parts=["boat"], layers="sampled:5", sequence_length=10, stride=3,
-                            slicing=SliceConfig(layer_height=1.0))
+    cfg = PrinterDataConfig(
+        parts=["boat"], layers="sampled:5", sequence_length=10, stride=3, slicing=SliceConfig(layer_height=1.0)
+    )
     return PrinterData(cfg).prepare()
 
 
@@ -64,7 +65,9 @@ def test_the_budget_line(data):
             time.sleep(0.003)
             return torch.zeros(x.shape[0], 2)
 
-    m = TrackingErrorEvaluator(TrackingEvaluatorConfig(latency_repeats=10, plots=False, budget_ms=1.0)).evaluate(Slow(), data)
+    m = TrackingErrorEvaluator(TrackingEvaluatorConfig(latency_repeats=10, plots=False, budget_ms=1.0)).evaluate(
+        Slow(), data
+    )
     assert m["latency_p99_ms"] > 3.0 and m["realtime_ok"] == 0.0
     fast = TrackingErrorEvaluator(TrackingEvaluatorConfig(latency_repeats=10, plots=False, budget_ms=1000.0))
     assert fast.evaluate(Slow(), data)["realtime_ok"] == 1.0

@@ -16,9 +16,7 @@ def read(text: str):
 
 
 def test_absolute_relative_g92_units_and_feed():
-    tp = read(
-        "G21\nG90\nG1 X10 Y0 F1200\nG91\nG1 X5 Y5\nG90\nG92 X0 Y0\nG1 X1 Y1\nG20\nG1 X1 Y0 F60\n"
-    )
+    tp = read("G21\nG90\nG1 X10 Y0 F1200\nG91\nG1 X5 Y5\nG90\nG92 X0 Y0\nG1 X1 Y1\nG20\nG1 X1 Y0 F60\n")
     np.testing.assert_allclose(tp.end[:, :2], [[10, 0], [15, 5], [16, 6], [15 + 25.4, 5]])
     assert tp.feed.tolist() == pytest.approx([20.0, 20.0, 20.0, 25.4])  # F is mm/min (inch/min after G20)
     assert tp.line.tolist() == [3, 5, 8, 10]
@@ -53,8 +51,15 @@ def test_arcs_lie_on_the_circle_and_turn_the_right_way():
     "style, text",
     [
         ("cura", ";FLAVOR:Marlin\n;LAYER:0\n;TYPE:WALL-OUTER\nG1 X1 Y0 E1\n;LAYER:1\n;TYPE:FILL\nG1 X2 Y0 E2\n"),
-        ("prusaslicer", ";LAYER_CHANGE\n;Z:0.2\n;TYPE:Perimeter\nG1 X1 Y0 E1\n;LAYER_CHANGE\n;TYPE:Solid infill\nG1 X2 Y0 E2\n"),
-        ("simplify3d", "; layer 1, Z = 0.200\n; feature outer perimeter\nG1 X1 Y0 E1\n; layer 2, Z = 0.400\n; feature infill\nG1 X2 Y0 E2\n"),
+        (
+            "prusaslicer",
+            ";LAYER_CHANGE\n;Z:0.2\n;TYPE:Perimeter\nG1 X1 Y0 E1\n;LAYER_CHANGE\n;TYPE:Solid infill\nG1 X2 Y0 E2\n",
+        ),
+        (
+            "simplify3d",
+            "; layer 1, Z = 0.200\n; feature outer perimeter\nG1 X1 Y0 E1\n"
+            "; layer 2, Z = 0.400\n; feature infill\nG1 X2 Y0 E2\n",
+        ),
         ("slic3r (no markers)", "G1 Z0.2\nG1 X1 Y0 E1\nG1 Z0.4\nG1 X2 Y0 E2\n"),
     ],
 )

@@ -22,7 +22,7 @@ def test_each_part_reads_back_layer_by_layer(name):
     assert tp.e_delta.sum() > 0
     assert tp.skipped["M104"] == 2
     xy = tp.end[tp.e_delta > 0, :2]
-    assert 50 < xy[:, 0].min() and xy[:, 0].max() < 200  # on the bed, around its centre
+    assert xy[:, 0].min() > 50 and xy[:, 0].max() < 200  # on the bed, around its centre
 
 
 def test_bearing_circles_are_arcs():

@@ -28,8 +28,9 @@ FAST = [
 
 
 def run(out, extra=()):
-    return mlcore.run("printer-corrector", profile="quick", overrides=[*FAST, *extra], out=out, device="cpu",
-                      progress=False)
+    return mlcore.run(
+        "printer-corrector", profile="quick", overrides=[*FAST, *extra], out=out, device="cpu", progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +41,46 @@ def quick_run(tmp_path_factory):
 @pytest.mark.slow
 def test_the_run_writes_every_file_and_figure(quick_run):
     out = quick_run.out_dir
-    for name in ("metrics.json", "report.md", "model.ts", "checkpoints/best.pt", "data/stats.json", "data/train.pt",
-                 "data/gcode/boat.gcode", "plots/trajectory_comparison.png", "plots/error_distribution.png",
-                 "plots/error_correlation.png", "plots/per_axis_error.png", "plots/compensation.png"):
+    for name in (
+        "metrics.json",
+        "report.md",
+        "model.ts",
+        "checkpoints/best.pt",
+        "data/stats.json",
+        "data/train.pt",
+        "data/gcode/boat.gcode",
+        "plots/trajectory_comparison.png",
+        "plots/error_distribution.png",
+        "plots/error_correlation.png",
+        "plots/per_axis_error.png",
+        "plots/compensation.png",
+    ):
         assert (out / name).is_file(), name
     m = json.loads((out / "metrics.json").read_text())
-    for key in ("r2", "rmse_um", "p99", "latency_p99_ms", "arx_rmse", "streaming_p99_ms", "comp_reduction",
-                "export_ok", "realtime_ok"):
+    for key in (
+        "r2",
+        "rmse_um",
+        "p99",
+        "latency_p99_ms",
+        "arx_rmse",
+        "streaming_p99_ms",
+        "comp_reduction",
+        "export_ok",
+        "realtime_ok",
+    ):
         assert key in m, key
     assert m["export_ok"] == 1.0
     assert m["streaming_max_abs_diff_mm"] < 1e-5  # TorchScript stream == eager batch
     assert m["r2"] > 0.5 and m["arx_r2"] > 0.5
     report = (out / "report.md").read_text()
-    for heading in ("## Data", "## Prediction accuracy", "## Real time and deployment", "## Feed-forward compensation",
-                    "## Plots", "## All figures"):
+    for heading in (
+        "## Data",
+        "## Prediction accuracy",
+        "## Real time and deployment",
+        "## Feed-forward compensation",
+        "## Plots",
+        "## All figures",
+    ):
         assert heading in report
     assert "linear ARX baseline (same windows)" in report and ("PASS" in report or "FAIL" in report)
 
@@ -63,7 +90,7 @@ def test_checkpoint_serves_the_streaming_predictor_and_rejects_other_models(quic
     best = quick_run.out_dir / "checkpoints" / "best.pt"
     p = StreamingPredictor.from_checkpoint(best)
     for _ in range(25):
-        ex, ey, ms = p.predict(120.0, 100.0, 30.0, 0.0)
+        ex, _, ms = p.predict(120.0, 100.0, 30.0, 0.0)
     assert abs(ex) < 1.0 and ms > 0
     ckpt = torch.load(best, map_location="cpu", weights_only=False)
     ckpt["meta"]["components"]["model"]["name"] = "sine_mlp"
@@ -105,9 +132,21 @@ def test_bad_config_values_are_one_line_errors_naming_the_field(tmp_path, overri
 
 def test_the_cli_prints_one_line_and_exits_non_zero(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "mlcore", "run", "--plugin", "printer-corrector", "--set", "dataset.stride=0",
-         "--out", str(tmp_path / "cli")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "mlcore",
+            "run",
+            "--plugin",
+            "printer-corrector",
+            "--set",
+            "dataset.stride=0",
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr

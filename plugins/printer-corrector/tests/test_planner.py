@@ -16,8 +16,16 @@ def path_of(points, feed=100.0) -> Toolpath:
     pts = np.column_stack([pts, np.zeros(len(pts))]) if pts.shape[1] == 2 else pts
     n = len(pts) - 1
     return Toolpath(
-        start=pts[:-1], end=pts[1:], feed=np.full(n, feed), e_delta=np.zeros(n), layer=np.zeros(n, dtype=int),
-        kind=np.zeros(n, dtype=int), line=np.arange(1, n + 1), kinds=("",), skipped={}, source="t",
+        start=pts[:-1],
+        end=pts[1:],
+        feed=np.full(n, feed),
+        e_delta=np.zeros(n),
+        layer=np.zeros(n, dtype=int),
+        kind=np.zeros(n, dtype=int),
+        line=np.arange(1, n + 1),
+        kinds=("",),
+        skipped={},
+        source="t",
     )
 
 
@@ -105,7 +113,7 @@ def test_a_short_queue_limits_the_speed_of_many_short_moves():
 def test_sampled_positions_follow_the_path():
     path = path_of([[0, 0], [20, 0], [20, 20], [0, 20]])
     traj = sample(plan(path, PlannerConfig()), 2000.0)
-    on_path = (np.isclose(traj.pos[:, 1], 0) | np.isclose(traj.pos[:, 0], 20) | np.isclose(traj.pos[:, 1], 20))
+    on_path = np.isclose(traj.pos[:, 1], 0) | np.isclose(traj.pos[:, 0], 20) | np.isclose(traj.pos[:, 1], 20)
     assert on_path.all()
     step = np.linalg.norm(np.diff(traj.pos, axis=0), axis=1)
     assert step.max() <= 100.0 / 2000.0 + 1e-9  # never faster than the feed

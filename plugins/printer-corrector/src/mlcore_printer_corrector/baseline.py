@@ -34,7 +34,9 @@ class LinearBaseline:
         return np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)
 
     @classmethod
-    def fit(cls, windows: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray, ridge: float = 1e-3) -> LinearBaseline:
+    def fit(
+        cls, windows: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray, ridge: float = 1e-3
+    ) -> LinearBaseline:
         """Ridge least squares on ``windows (N, T, 4)`` -> ``targets (N, 2)``."""
         from scipy import linalg
 

@@ -24,7 +24,9 @@ import attrs
 import numpy as np
 import torch
 
+from mlcore_printer_corrector.dynamics import DynamicsConfig
 from mlcore_printer_corrector.gcode import Toolpath
+from mlcore_printer_corrector.planner import PlannerConfig
 from mlcore_printer_corrector.simulation import LayerTrace, simulate_layer
 
 __all__ = ["CompensationResult", "compensate_layer", "predict_series", "smooth"]
@@ -84,19 +86,19 @@ def compensate_layer(
     model: Callable[[torch.Tensor], torch.Tensor],
     stats: dict[str, list[float]],
     length: int,
-    planner: object,
-    dynamics: object,
+    planner: PlannerConfig,
+    dynamics: DynamicsConfig,
     sample_rate: float = 100.0,
     gain: float = 1.0,
     cutoff_hz: float = 15.0,
 ) -> CompensationResult:
     """Simulate one layer without, with predicted and with oracle (true-error) pre-distortion."""
-    before = simulate_layer(path, planner, dynamics, sample_rate)  # type: ignore[arg-type]
+    before = simulate_layer(path, planner, dynamics, sample_rate)
     pred = predict_series(model, before.features, stats, length)
-    after = simulate_layer(path, planner, dynamics, sample_rate, correction=gain * smooth(pred, cutoff_hz, sample_rate))  # type: ignore[arg-type]
-    oracle = simulate_layer(  # type: ignore[arg-type]
-        path, planner, dynamics, sample_rate, correction=gain * smooth(before.error, cutoff_hz, sample_rate)
-    )
+    correction = gain * smooth(pred, cutoff_hz, sample_rate)
+    after = simulate_layer(path, planner, dynamics, sample_rate, correction=correction)
+    true_correction = gain * smooth(before.error, cutoff_hz, sample_rate)
+    oracle = simulate_layer(path, planner, dynamics, sample_rate, correction=true_correction)
     skip = length - 1  # compare where the predictor is running
     return CompensationResult(
         rms_before=_rms(before.error[skip:]),

@@ -14,6 +14,7 @@ and layer ids) and ``DIR/stats.json``; ``dataset.path = DIR`` reads them back.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -104,8 +105,9 @@ class Window(NamedTuple):
 class WindowDataset(Dataset[Window]):
     """Windows over concatenated per-layer series, built on the fly from window start indices."""
 
-    def __init__(self, features: torch.Tensor, targets: torch.Tensor, starts: torch.Tensor, length: int,
-                 noise: float = 0.0) -> None:
+    def __init__(
+        self, features: torch.Tensor, targets: torch.Tensor, starts: torch.Tensor, length: int, noise: float = 0.0
+    ) -> None:
         self.features, self.targets, self.starts, self.length, self.noise = features, targets, starts, length, noise
 
     def __len__(self) -> int:
@@ -122,13 +124,15 @@ class WindowDataset(Dataset[Window]):
 def window_starts(offsets: np.ndarray, length: int, stride: int) -> np.ndarray:
     """Start indices of the windows inside each series ``offsets[i]:offsets[i+1]`` (none cross a series)."""
     out = []
-    for a, b in zip(offsets[:-1], offsets[1:]):
+    for a, b in itertools.pairwise(offsets):
         ends = np.arange(a + length - 1, b, stride)
         out.append(ends - length + 1)
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, dtype=np.int64)
 
 
-def split_units(units: list[tuple[str, int]], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list[int]]:
+def split_units(
+    units: list[tuple[str, int]], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[int]]:
     """Indices of ``units`` (layers) per split, shuffled with ``seed``; each held-out split gets at least one."""
     n = len(units)
     order = np.random.default_rng(seed).permutation(n)
@@ -198,7 +202,8 @@ class PrinterData(DataModule):
                     out.append(((source, layer), trace.features, trace.error))
         if not out:
             raise DataError(
-                f"dataset: no layer is longer than sequence_length={cfg.sequence_length} samples (layers={cfg.layers!r})"
+                f"dataset: no layer is longer than sequence_length={cfg.sequence_length} samples "
+                f"(layers={cfg.layers!r})"
             )
         return out
 
@@ -225,7 +230,8 @@ class PrinterData(DataModule):
             file = root / f"{split}.pt"
             if not file.is_file():
                 raise DataError(
-                    f"dataset.path: {file} does not exist (create it with `mlcore data generate printer_layers --out {root}`)"
+                    f"dataset.path: {file} does not exist "
+                    f"(create it with `mlcore data generate printer_layers --out {root}`)"
                 )
             try:
                 raw = torch.load(file, map_location="cpu", weights_only=True)
@@ -239,8 +245,10 @@ class PrinterData(DataModule):
                 if not torch.isfinite(t).all():
                     raise DataError(f"dataset.path: {file} field {key!r} holds NaN or infinite values")
             if raw["features"].shape[0] != raw["targets"].shape[0]:
-                raise DataError(f"dataset.path: {file} has {raw['features'].shape[0]} feature rows but "
-                                f"{raw['targets'].shape[0]} target rows")
+                raise DataError(
+                    f"dataset.path: {file} has {raw['features'].shape[0]} feature rows but "
+                    f"{raw['targets'].shape[0]} target rows"
+                )
             self.raw[split] = raw
 
     def setup(self) -> None:
@@ -263,12 +271,15 @@ class PrinterData(DataModule):
                 self._sets[split] = None
                 continue
             f, t = self.normalise(raw["features"], raw["targets"])
+            assert t is not None
             noise = cfg.input_noise if split == "train" else 0.0
             self._sets[split] = WindowDataset(f, t, torch.from_numpy(starts), cfg.sequence_length, noise)
         if self._sets["train"] is None:
             raise DataError(f"dataset: no training window of sequence_length={cfg.sequence_length} fits a layer")
 
-    def normalise(self, features: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def normalise(
+        self, features: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Features and targets in training-normalised units."""
         s = self.stats
         assert s is not None
@@ -282,7 +293,9 @@ class PrinterData(DataModule):
         """Normalised errors back to mm."""
         s = self.stats
         assert s is not None
-        return values * torch.tensor(s["target_std"], dtype=values.dtype) + torch.tensor(s["target_mean"], dtype=values.dtype)
+        return values * torch.tensor(s["target_std"], dtype=values.dtype) + torch.tensor(
+            s["target_mean"], dtype=values.dtype
+        )
 
     # ---------------------------------------------------------------- DataModule
     def train_set(self) -> Dataset[Any]:
@@ -303,7 +316,11 @@ class PrinterData(DataModule):
 
     def dimensions(self) -> dict[str, int]:
         """``input_size`` 4, ``output_size`` 2 and ``sequence_length`` for the model."""
-        return {"input_size": len(FEATURES), "output_size": len(TARGETS), "sequence_length": self.config.sequence_length}
+        return {
+            "input_size": len(FEATURES),
+            "output_size": len(TARGETS),
+            "sequence_length": self.config.sequence_length,
+        }
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write the prepared splits, ``stats.json`` and the G-code sources under ``out_dir``."""
@@ -321,7 +338,7 @@ class PrinterData(DataModule):
             written.append(target)
         for split in SPLITS:
             raw = self.raw[split]
-            written.append(atomic_write(out / f"{split}.pt", lambda fh, raw=raw: torch.save(raw, fh)))
+            written.append(atomic_write(out / f"{split}.pt", _saver(raw)))
         written.append(atomic_write_json(out / STATS_FILE, self.stats))
         return written
 
@@ -337,6 +354,15 @@ class PrinterData(DataModule):
         """Restore the statistics (before ``prepare``)."""
         if state.get("stats"):
             self.stats = dict(state["stats"])
+
+
+def _saver(obj: Any) -> Any:
+    """A writer for :func:`~mlcore.io.atomic_write` that ``torch.save``s ``obj``."""
+
+    def write(fh: Any) -> None:
+        torch.save(obj, fh)
+
+    return write
 
 
 def compute_stats(features: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:

@@ -59,8 +59,19 @@ class DynamicsConfig:
     sim_rate: float = attrs.field(default=2000.0, validator=in_range(100.0, 100000.0))
 
 
-def _integrate(r: list[float], v: list[float], dt: float, f0: float, zeta: float, var: float, center: float,
-               half: float, f2: float, zeta2: float, gain2: float) -> list[float]:
+def _integrate(
+    r: list[float],
+    v: list[float],
+    dt: float,
+    f0: float,
+    zeta: float,
+    var: float,
+    center: float,
+    half: float,
+    f2: float,
+    zeta2: float,
+    gain2: float,
+) -> list[float]:
     """The error ``e`` (mode 1 + gain2 * mode 2) on the grid of ``r``/``v`` (one axis, plain floats)."""
     w0 = 2.0 * math.pi * f0
     w2 = 2.0 * math.pi * f2
@@ -99,8 +110,19 @@ def simulate_axes(pos: np.ndarray, vel: np.ndarray, config: DynamicsConfig | Non
     for axis, (f0, zeta) in enumerate(((cfg.freq_x, cfg.damping_x), (cfg.freq_y, cfg.damping_y))):
         r = pos[:, axis]
         e = np.asarray(
-            _integrate(r.tolist(), vel[:, axis].tolist(), dt, f0, zeta, cfg.position_variation, half, half,
-                       cfg.second_mode_hz, cfg.second_mode_damping, cfg.second_mode_gain)
+            _integrate(
+                r.tolist(),
+                vel[:, axis].tolist(),
+                dt,
+                f0,
+                zeta,
+                cfg.position_variation,
+                half,
+                half,
+                cfg.second_mode_hz,
+                cfg.second_mode_damping,
+                cfg.second_mode_gain,
+            )
         )
         commanded = np.round(r * cfg.steps_per_mm) / cfg.steps_per_mm if cfg.steps_per_mm > 0 else r
         actual[:, axis] = commanded - e

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import attrs
 import numpy as np
@@ -32,7 +31,8 @@ class TrackingEvaluatorConfig:
 
     Attributes:
         batch_size: batch size of the accuracy pass and of the throughput measurement.
-        budget_ms: the real-time budget per prediction (ms); the pass/fail line compares the p99 latency at batch 1 with it.
+        budget_ms: the real-time budget per prediction (ms); the pass/fail line compares the p99
+            latency at batch 1 with it.
         latency_repeats: timed single-window predictions (after 20 warm-up calls).
         threads: torch threads during the latency measurement (1 = one CPU core).
         plots: draw the four plots; ``save_predictions``: write ``predictions.npz`` (mm).
@@ -49,19 +49,37 @@ class TrackingEvaluatorConfig:
 class TrackingErrorEvaluator(Evaluator):
     """Accuracy of the predicted error in mm on the test layers, latency at batch 1, throughput and plots."""
 
-    metrics = ("mae", "rmse", "r2", "mae_um", "rmse_um", "p99", "correlation", "latency_mean_ms", "latency_p99_ms",
-               "throughput_per_s", "realtime_ok")
+    metrics = (
+        "mae",
+        "rmse",
+        "r2",
+        "mae_um",
+        "rmse_um",
+        "p99",
+        "correlation",
+        "latency_mean_ms",
+        "latency_p99_ms",
+        "throughput_per_s",
+        "realtime_ok",
+    )
 
     def __init__(self, config: TrackingEvaluatorConfig | None = None) -> None:
         super().__init__(config or TrackingEvaluatorConfig())
 
-    def evaluate(self, model: nn.Module, data: DataModule, *, device: torch.device | str = "cpu",
-                 out_dir: str | Path | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        data: DataModule,
+        *,
+        device: torch.device | str = "cpu",
+        out_dir: str | Path | None = None,
+    ) -> dict[str, float]:
         """Predict the test windows, convert to mm with the data's statistics, time the model, plot."""
         cfg = self.config
         data.prepare()
-        pred_n, true_n = predict(model, data.eval_set(), batch_size=cfg.batch_size, device=device,
-                                 collate_fn=data.collate_fn)
+        pred_n, true_n = predict(
+            model, data.eval_set(), batch_size=cfg.batch_size, device=device, collate_fn=data.collate_fn
+        )
         pred, true = self._to_mm(data, pred_n), self._to_mm(data, true_n)
         metrics = error_metrics(pred, true)
         metrics["num_samples"] = float(pred.shape[0])
@@ -70,7 +88,9 @@ class TrackingErrorEvaluator(Evaluator):
         metrics["realtime_ok"] = float(ok)
         log.info(
             "real-time budget %.3g ms: p99 latency %.3f ms at batch 1 -> %s",
-            cfg.budget_ms, metrics["latency_p99_ms"], "PASS" if ok else "FAIL",
+            cfg.budget_ms,
+            metrics["latency_p99_ms"],
+            "PASS" if ok else "FAIL",
         )
         if out_dir is not None:
             out = Path(out_dir)

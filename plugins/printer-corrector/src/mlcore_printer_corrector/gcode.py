@@ -190,7 +190,9 @@ class _Reader:
             self.arc(code == 2, params, end, de, line_no, text)
         self.pos, self.e = end, e_end
 
-    def arc(self, clockwise: bool, params: dict[str, Any], end_: list[float], de: float, line_no: int, text: str) -> None:
+    def arc(
+        self, clockwise: bool, params: dict[str, Any], end_: list[float], de: float, line_no: int, text: str
+    ) -> None:
         start = np.asarray(self.pos)
         end = np.asarray(end_)
         i = self.number(params, "I", line_no, text)
@@ -284,7 +286,9 @@ def _center_from_radius(a: np.ndarray, b: np.ndarray, r: float, clockwise: bool)
     return mid + sign * h * normal  # type: ignore[no-any-return]
 
 
-def read_gcode(source: str | Path, *, text: str | None = None, arc_segment_mm: float = 1.0, default_feed: float = 25.0) -> Toolpath:
+def read_gcode(
+    source: str | Path, *, text: str | None = None, arc_segment_mm: float = 1.0, default_feed: float = 25.0
+) -> Toolpath:
     """Read a G-code file (or ``text``, with ``source`` naming it in errors) into a :class:`Toolpath`.
 
     Args:
@@ -326,7 +330,9 @@ def read_gcode(source: str | Path, *, text: str | None = None, arc_segment_mm: f
     for idx in np.flatnonzero(~seen):
         raw = lines[idx].split(";", 1)[0].strip()
         if raw and not raw.startswith(("%", "(")):  # '%' program markers and '(...)' comments are fine
-            raise reader.fail(int(idx) + 1, lines[idx], "cannot read this line (expected G/M/T commands or a ; comment)")
+            raise reader.fail(
+                int(idx) + 1, lines[idx], "cannot read this line (expected G/M/T commands or a ; comment)"
+            )
     rows = np.asarray(reader.rows, dtype=np.float64).reshape(-1, 11)
     kinds = tuple(sorted(reader.kinds, key=reader.kinds.__getitem__))
     return Toolpath(

@@ -13,7 +13,11 @@ _SPEC = re.compile(r"^(all|sampled:\d+|first:\d+|\d+(,\d+)*)$")
 
 def check_layer_spec(spec: str) -> None:
     """Raise ``ValueError`` (one line, with the allowed forms) when ``spec`` is not a layer selection."""
-    if not isinstance(spec, str) or not _SPEC.match(spec.replace(" ", "")) or spec.replace(" ", "") in ("sampled:0", "first:0"):
+    if (
+        not isinstance(spec, str)
+        or not _SPEC.match(spec.replace(" ", ""))
+        or spec.replace(" ", "") in ("sampled:0", "first:0")
+    ):
         raise ValueError(f"layers={spec!r} is not a layer selection (allowed: all, sampled:N, first:N, or 0,5,10)")
 
 

@@ -140,7 +140,8 @@ class PrinterPipeline(RecipePipeline[PrinterPipelineConfig]):
         return attrs.evolve(config, dataset=attrs.evolve(config.dataset, path=str(out)))
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        """The recipe's run; ``metrics.json`` then holds every figure (evaluator, baseline, deployment, compensation)."""
+        """The recipe's run; ``metrics.json`` then holds every figure (evaluator, baseline, deployment,
+        compensation) and ``report.md`` reads as a results section."""
         metrics = super().run(ctx)
         atomic_write_json(ctx.out_dir / "metrics.json", metrics)
         parts = self.build(ctx)
@@ -175,7 +176,10 @@ class PrinterPipeline(RecipePipeline[PrinterPipelineConfig]):
         pred = data.denormalise_targets(torch.from_numpy(fit.predict(x_te))).numpy()
         true = data.denormalise_targets(y_te.double()).numpy()
         m = error_metrics(pred, true, prefix="arx_")
-        return {k: m[k] for k in ("arx_mae", "arx_rmse", "arx_r2", "arx_mae_um", "arx_rmse_um", "arx_p99", "arx_correlation")}
+        return {
+            k: m[k]
+            for k in ("arx_mae", "arx_rmse", "arx_r2", "arx_mae_um", "arx_rmse_um", "arx_p99", "arx_correlation")
+        }
 
     def export_onnx(self, ctx: RunContext, parts: Parts[PrinterPipelineConfig]) -> dict[str, float]:
         """``model.onnx`` with a dynamic batch axis, checked against the eager model (skipped without onnx)."""
@@ -186,10 +190,14 @@ class PrinterPipeline(RecipePipeline[PrinterPipelineConfig]):
         except MlcoreError as exc:
             log.warning("ONNX export skipped: %s", exc)
             return {}
-        ctx.write_json("export_onnx.json", {**attrs.asdict(result), "path": str(result.path), "summary": result.summary()})
+        ctx.write_json(
+            "export_onnx.json", {**attrs.asdict(result), "path": str(result.path), "summary": result.summary()}
+        )
         return {"onnx_ok": float(result.ok), "onnx_max_abs_diff": float(result.max_abs_diff)}
 
-    def streaming(self, ctx: RunContext, parts: Parts[PrinterPipelineConfig], model: torch.nn.Module) -> dict[str, float]:
+    def streaming(
+        self, ctx: RunContext, parts: Parts[PrinterPipelineConfig], model: torch.nn.Module
+    ) -> dict[str, float]:
         """Feed a held-out layer sample by sample to the TorchScript model on one thread; latency and agreement."""
         from mlcore_printer_corrector.compensation import predict_series
         from mlcore_printer_corrector.streaming import StreamingPredictor
@@ -222,7 +230,9 @@ class PrinterPipeline(RecipePipeline[PrinterPipelineConfig]):
             "streaming_max_abs_diff_mm": float(np.abs(got_a - ref).max()) if got_a.size else 0.0,
         }
 
-    def compensation(self, ctx: RunContext, parts: Parts[PrinterPipelineConfig], model: torch.nn.Module) -> dict[str, float]:
+    def compensation(
+        self, ctx: RunContext, parts: Parts[PrinterPipelineConfig], model: torch.nn.Module
+    ) -> dict[str, float]:
         """Re-simulate held-out layers with the prediction as feed-forward; RMS before/after (mm)."""
         from mlcore_printer_corrector.compensation import compensate_layer
         from mlcore_printer_corrector.plots import compensation_plot
@@ -235,9 +245,15 @@ class PrinterPipeline(RecipePipeline[PrinterPipelineConfig]):
         before, after, oracle = [], [], []
         for i, (source, layer) in enumerate(units):
             res = compensate_layer(
-                data.toolpath(source).layer_path(int(layer)), model, data.stats, dcfg.sequence_length,
-                dcfg.planner, dcfg.dynamics, dcfg.sample_rate,
-                gain=parts.config.compare.compensation_gain, cutoff_hz=parts.config.compare.compensation_cutoff_hz,
+                data.toolpath(source).layer_path(int(layer)),
+                model,
+                data.stats,
+                dcfg.sequence_length,
+                dcfg.planner,
+                dcfg.dynamics,
+                dcfg.sample_rate,
+                gain=parts.config.compare.compensation_gain,
+                cutoff_hz=parts.config.compare.compensation_cutoff_hz,
             )
             n = res.before.error.shape[0] - (dcfg.sequence_length - 1)
             before.append((res.rms_before**2, n))
@@ -274,69 +290,87 @@ def report_sections(config: PrinterPipelineConfig, data: Any, m: dict[str, float
     n_layers = {s: len(raw[s]["units"]) for s in ("train", "val", "test")}
     sources = sorted({u[0] for s in raw.values() for u in s["units"]})
     sections = []
-    sections.append((
-        "Data",
-        f"{sum(n_layers.values())} simulated layers ({', '.join(sources)}; layers `{d.layers}`), split by layer "
-        f"{n_layers['train']}/{n_layers['val']}/{n_layers['test']} (train/val/test, seed {d.seed}); "
-        f"{int(raw['train']['features'].shape[0])} training samples at {d.sample_rate:g} Hz, windows of "
-        f"{d.sequence_length} samples ({d.sequence_length / d.sample_rate:.2f} s), stride {d.stride}. "
-        f"Planner: {d.planner.acceleration:g} mm/s², junction deviation {d.planner.junction_deviation:g} mm, "
-        f"look-ahead {d.planner.lookahead}. Axes: X {d.dynamics.freq_x:g} Hz / ζ {d.dynamics.damping_x:g}, "
-        f"Y {d.dynamics.freq_y:g} Hz / ζ {d.dynamics.damping_y:g}, ±{d.dynamics.position_variation:.0%} over the bed, "
-        f"{d.dynamics.steps_per_mm:g} steps/mm. The simulated tracking error on the test layers has an RMS of "
-        f"**{m.get('target_rms_um', float('nan')):.1f} μm**.",
-    ))
+    sections.append(
+        (
+            "Data",
+            f"{sum(n_layers.values())} simulated layers ({', '.join(sources)}; layers `{d.layers}`), split by layer "
+            f"{n_layers['train']}/{n_layers['val']}/{n_layers['test']} (train/val/test, seed {d.seed}); "
+            f"{int(raw['train']['features'].shape[0])} training samples at {d.sample_rate:g} Hz, windows of "
+            f"{d.sequence_length} samples ({d.sequence_length / d.sample_rate:.2f} s), stride {d.stride}. "
+            f"Planner: {d.planner.acceleration:g} mm/s², junction deviation {d.planner.junction_deviation:g} mm, "
+            f"look-ahead {d.planner.lookahead}. Axes: X {d.dynamics.freq_x:g} Hz / ζ {d.dynamics.damping_x:g}, "
+            f"Y {d.dynamics.freq_y:g} Hz / ζ {d.dynamics.damping_y:g}, "
+            f"±{d.dynamics.position_variation:.0%} over the bed, "
+            f"{d.dynamics.steps_per_mm:g} steps/mm. The simulated tracking error on the test layers has an RMS of "
+            f"**{m.get('target_rms_um', float('nan')):.1f} μm**.",
+        )
+    )
     arx = ""
     if "arx_rmse_um" in m:
         ratio = m["arx_rmse_um"] / m["rmse_um"] if m["rmse_um"] > 0 else float("nan")
         arx = (
-            f"\n\n| model | MAE (μm) | RMSE (μm) | R² | p99 abs. error (μm) | correlation |\n|---|---|---|---|---|---|\n"
+            "\n\n| model | MAE (μm) | RMSE (μm) | R² | p99 abs. error (μm) | correlation |\n"
+            "|---|---|---|---|---|---|\n"
             f"| realtime_corrector ({mc.num_layers}×{mc.hidden_size}) | {m['mae_um']:.2f} | {m['rmse_um']:.2f} | "
             f"{m['r2']:.4f} | {m['p99'] * 1000:.2f} | {m['correlation']:.4f} |\n"
-            f"| linear ARX baseline (same windows) | {m['arx_mae_um']:.2f} | {m['arx_rmse_um']:.2f} | {m['arx_r2']:.4f} | "
+            f"| linear ARX baseline (same windows) | {m['arx_mae_um']:.2f} | {m['arx_rmse_um']:.2f} | "
+            f"{m['arx_r2']:.4f} | "
             f"{m['arx_p99'] * 1000:.2f} | {m['arx_correlation']:.4f} |\n\n"
             f"The LSTM's RMS prediction error is **{ratio:.2f}×** lower than the linear baseline's."
         )
-    sections.append((
-        "Prediction accuracy (held-out layers)",
-        f"On {int(m.get('num_samples', 0))} test windows the model explains **R² = {m['r2']:.4f}** of the error's "
-        f"variance (X {m['r2_x']:.4f}, Y {m['r2_y']:.4f}), with MAE {m['mae_um']:.2f} μm and RMSE {m['rmse_um']:.2f} μm; "
-        f"half of the predictions are within {m['p50'] * 1000:.2f} μm and 99 % within {m['p99'] * 1000:.2f} μm." + arx,
-    ))
+    sections.append(
+        (
+            "Prediction accuracy (held-out layers)",
+            f"On {int(m.get('num_samples', 0))} test windows the model explains **R² = {m['r2']:.4f}** of the "
+            f"error's variance (X {m['r2_x']:.4f}, Y {m['r2_y']:.4f}), with MAE {m['mae_um']:.2f} μm and "
+            f"RMSE {m['rmse_um']:.2f} μm; "
+            f"half of the predictions are within {m['p50'] * 1000:.2f} μm and 99 % within {m['p99'] * 1000:.2f} μm."
+            + arx,
+        )
+    )
     rt = (
         f"One prediction (batch 1, eager PyTorch, one thread) takes {m['latency_mean_ms']:.3f} ms on average and "
-        f"{m['latency_p99_ms']:.3f} ms at the 99th percentile (median {m['latency_p50_ms']:.3f} ms): **{'PASS' if m['realtime_ok'] else 'FAIL'}** against the "
+        f"{m['latency_p99_ms']:.3f} ms at the 99th percentile (median {m['latency_p50_ms']:.3f} ms): "
+        f"**{'PASS' if m['realtime_ok'] else 'FAIL'}** against the "
         f"{config.evaluator.budget_ms:g} ms real-time budget. Throughput at batch {config.evaluator.batch_size}: "
         f"{m['throughput_per_s']:.0f} windows/s."
     )
     if "streaming_p99_ms" in m:
         rt += (
-            f" Fed one sample at a time, the TorchScript model in `StreamingPredictor` takes {m['streaming_mean_ms']:.3f} ms "
-            f"(median {m['streaming_p50_ms']:.3f} ms, p99 {m['streaming_p99_ms']:.3f} ms) per sample and agrees with the batched model to "
+            " Fed one sample at a time, the TorchScript model in `StreamingPredictor` takes "
+            f"{m['streaming_mean_ms']:.3f} ms (median {m['streaming_p50_ms']:.3f} ms, "
+            f"p99 {m['streaming_p99_ms']:.3f} ms) "
+            "per sample and agrees with the batched model to "
             f"{m['streaming_max_abs_diff_mm'] * 1000:.2g} μm."
         )
     if "export_ok" in m:
-        rt += f" TorchScript export {'verified' if m['export_ok'] else 'FAILED'} (max abs. diff {m['export_max_abs_diff']:.2g})"
+        ok = "verified" if m["export_ok"] else "FAILED"
+        rt += f" TorchScript export {ok} (max abs. diff {m['export_max_abs_diff']:.2g})"
         if "onnx_ok" in m:
             rt += f", ONNX {'verified' if m['onnx_ok'] else 'FAILED'} (max abs. diff {m['onnx_max_abs_diff']:.2g})"
         rt += ", both with a dynamic batch axis."
     sections.append(("Real time and deployment", rt))
     if "comp_reduction" in m:
-        sections.append((
-            "Feed-forward compensation",
-            f"On {int(m['comp_layers'])} held-out layers re-simulated with the reference pre-distorted by the predicted "
-            f"error (low-passed at {config.compare.compensation_cutoff_hz:g} Hz, gain {config.compare.compensation_gain:g}), the RMS tracking error goes from "
-            f"{m['comp_rms_before_um']:.1f} μm to **{m['comp_rms_after_um']:.1f} μm ({m['comp_reduction']:.1%} lower)**. "
-            f"The same pre-distortion with the true error reaches {m['comp_rms_oracle_um']:.1f} μm "
-            f"({m['comp_oracle_reduction']:.1%} lower): the limit of this one-shot scheme with a perfect predictor "
-            "(a correction at 100 Hz cannot cancel the belt's 25-35 Hz ringing, which holds most of the error). "
-            "See `plots/compensation.png`.",
-        ))
+        sections.append(
+            (
+                "Feed-forward compensation",
+                f"On {int(m['comp_layers'])} held-out layers re-simulated with the reference pre-distorted by the "
+                f"predicted error (low-passed at {config.compare.compensation_cutoff_hz:g} Hz, "
+                f"gain {config.compare.compensation_gain:g}), the RMS tracking error goes from "
+                f"{m['comp_rms_before_um']:.1f} μm to "
+                f"**{m['comp_rms_after_um']:.1f} μm ({m['comp_reduction']:.1%} lower)**. "
+                f"The same pre-distortion with the true error reaches {m['comp_rms_oracle_um']:.1f} μm "
+                f"({m['comp_oracle_reduction']:.1%} lower): the limit of this one-shot scheme with a perfect predictor "
+                "(a correction at 100 Hz cannot cancel the belt's 25-35 Hz ringing, which holds most of the error). "
+                "See `plots/compensation.png`.",
+            )
+        )
     return sections
 
 
-def write_results_report(ctx: RunContext, config: PrinterPipelineConfig, data: Any, metrics: dict[str, Any],
-                         title: str) -> Path:
+def write_results_report(
+    ctx: RunContext, config: PrinterPipelineConfig, data: Any, metrics: dict[str, Any], title: str
+) -> Path:
     """``report.md`` as a results section: what was run, the headline figures in prose and tables, the
     plots, and every metric in an appendix table (replaces the core's metrics-first layout)."""
     from mlcore.io import atomic_write_text

@@ -60,11 +60,16 @@ def register_pipelines() -> list[ComponentSpec]:
             name="printer-corrector",
             target="mlcore_printer_corrector.pipeline:PrinterPipeline",
             config="mlcore_printer_corrector.pipeline:PrinterPipelineConfig",
-            summary="simulate -> train LSTM -> evaluate vs ARX -> TorchScript/ONNX -> streaming -> compensation -> report",
+            summary="simulate -> train LSTM -> evaluate vs ARX -> export -> streaming -> compensation -> report",
             profiles={
                 "quick": {
-                    "dataset": {"parts": ["bearing", "boat"], "layers": "sampled:4", "sequence_length": 30, "stride": 3,
-                                "slicing": {"layer_height": 0.6}},
+                    "dataset": {
+                        "parts": ["bearing", "boat"],
+                        "layers": "sampled:4",
+                        "sequence_length": 30,
+                        "stride": 3,
+                        "slicing": {"layer_height": 0.6},
+                    },
                     "model": {"hidden_size": 32, "num_layers": 1, "dropout": 0.0},
                     "trainer": {"epochs": 4, "patience": 0},
                     "evaluator": {"latency_repeats": 100},

@@ -65,7 +65,8 @@ class StreamingPredictor:
         stats = (ckpt["meta"].get("data_state") or {}).get("stats")
         if not stats:
             raise CheckpointError(f"checkpoint {path} has no normalisation statistics (data state)")
-        return cls(model, stats, model.config.sequence_length)
+        length: Any = model.config.sequence_length  # type: ignore[union-attr]
+        return cls(model, stats, int(length))
 
     @classmethod
     def from_torchscript(cls, path: str | Path, stats: dict[str, Any], sequence_length: int) -> StreamingPredictor:
