@@ -620,12 +620,15 @@ def parse_vary(items: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _job_name(choice: Sequence[tuple[str, str]]) -> str:
+    def text(value: str) -> str:  # 'gru' (a quoted TOML string) names the job gru
+        return value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
+
     if not choice:
         return "run"
     if len(choice) == 1:
-        name = choice[0][1]
+        name = text(choice[0][1])
     else:
-        name = ",".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in choice)
+        name = ",".join(f"{key.rsplit('.', 1)[-1]}={text(value)}" for key, value in choice)
     return re.sub(r"[^\w.=,+-]", "_", name)
 
 

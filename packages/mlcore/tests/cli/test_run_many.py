@@ -66,7 +66,10 @@ def test_vary_runs_the_product_and_writes_results(fake_site, cli, tmp_path: Path
     ("args", "message"),
     [
         (["--vary", "value"], "error: --vary 'value': expected KEY=VALUE1,VALUE2,..., e.g. --vary model.name=gru,lstm"),
-        (["--vary", "valeu=1,2"], "error: job '1': unknown key 'valeu'; did you mean 'value'?"),
+        (
+            ["--vary", "valeu=1,2"],
+            "error: job '1': unknown key 'valeu'; did you mean 'value'? (allowed: mode, seconds, value, trainer)",
+        ),
         ([], "error: pass at least one --vary KEY=V1,V2,... (or list the jobs with --jobs FILE)"),
     ],
 )
