@@ -127,11 +127,13 @@ def step_memory(module: nn.Module, batch: Any, optimizer: torch.optim.Optimizer)
     """Bytes one training step holds at its peak: parameters, gradients, optimizer state, the tensors
     autograd saves for backward and the batch (each storage counted once). Runs the step."""
     seen: set[int] = set()
+    keep: list[torch.Tensor] = []  # alive until the end, so no later tensor reuses a counted address
     saved = 0
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         nonlocal saved
         saved += _tensor_bytes(t, seen)
+        keep.append(t)
         return t
 
     base = _tensor_bytes(list(module.parameters()), seen) + _tensor_bytes(batch, seen)
@@ -142,6 +144,7 @@ def step_memory(module: nn.Module, batch: Any, optimizer: torch.optim.Optimizer)
     optimizer.step()
     grads = _tensor_bytes([p.grad for p in module.parameters() if p.grad is not None], seen)
     state = _tensor_bytes([dict(s) for s in optimizer.state.values()], seen)
+    keep.clear()
     return base + saved + grads + state
 
 
@@ -213,7 +216,7 @@ def find_batch_size(
     trials: list[Trial] = []
 
     def trial(size: int) -> bool:
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-12)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # a real step; the weights are restored after
         memory: int | None = None
         reason = ""
         try:
@@ -291,6 +294,8 @@ def find_run_batch_size(
     from mlcore.runs import RunContext
     from mlcore.seeding import seed_everything
 
+    if options.get("memory_budget") is not None:  # a typo fails before anything is built
+        options["memory_budget"] = parse_memory(options["memory_budget"])
     resolved = api.resolve(plugin, pipeline=pipeline, profile=profile, config=config, overrides=overrides)
     pipe = resolved.spec.build(resolved.config)
     if not isinstance(pipe, RecipePipeline):
