@@ -73,8 +73,8 @@ def test_layers_of_each_slicer_style(style, text):
 
 
 def test_other_commands_are_counted_and_skipped():
-    tp = read("M104 S200\nM104 S210\nG4 P100\nT0\nG28\nG1 X1\n")
-    assert tp.skipped == {"M104": 2, "G4": 1, "T0": 1, "G28": 1}
+    tp = read("M104 S200\nM104 S210\nG4 P100\nT0\nG28\nSTART_PRINT BED_TEMP=60\nEXCLUDE_OBJECT_END\nG1 X1\n")
+    assert tp.skipped == {"M104": 2, "G4": 1, "T0": 1, "G28": 1, "START_PRINT": 1, "EXCLUDE_OBJECT_END": 1}
     assert len(tp) == 1
 
 

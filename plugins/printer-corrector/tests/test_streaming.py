@@ -64,3 +64,15 @@ def test_torchscript_model_gives_the_same_stream(model, tmp_path):
 def test_incomplete_statistics_are_named(model):
     with pytest.raises(DataError, match=r"lack 'target_std'"):
         StreamingPredictor(model, {k: v for k, v in STATS.items() if k != "target_std"}, 8)
+
+
+def test_onnx_model_gives_the_same_stream(model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from mlcore.exporting import export_model
+
+    path = tmp_path / "m.onnx"
+    assert export_model(model, None, path, format="onnx").ok
+    feats = series()
+    eager = run(StreamingPredictor(model, STATS, 8), feats)
+    np.testing.assert_allclose(run(StreamingPredictor.from_onnx(path, STATS, 8), feats), eager, atol=1e-5)

@@ -7,7 +7,8 @@ extrusion (M82/M83), position resets (G92), units (G20/G21), homing (G28 -> orig
 (G2/G3 with I/J or R, cut into segments as Marlin does with ``MM_PER_ARC_SEGMENT``), layer
 markers of PrusaSlicer/SuperSlicer/Orca (``;LAYER_CHANGE``), Cura (``;LAYER:n``), Simplify3D
 (``; layer n``) and, without markers (old Slic3r), layers by the Z of extruding moves; feature
-types (``;TYPE:...``, ``; feature ...``). Other commands are counted and skipped.
+types (``;TYPE:...``, ``; feature ...``). Other commands, and the extended commands of Klipper or
+RepRapFirmware macros (``START_PRINT BED_TEMP=60``), are counted and skipped.
 
 What it cannot read is one :class:`~mlcore.errors.DataError` line naming the file and line::
 
@@ -35,6 +36,8 @@ _LAYER_PRUSA = re.compile(r"^LAYER_CHANGE\b", re.IGNORECASE)
 _TYPE_CURA = re.compile(r"^TYPE:\s*(.+)$", re.IGNORECASE)
 _TYPE_S3D = re.compile(r"^feature\s+(.+)$", re.IGNORECASE)
 _AXES = ("X", "Y", "Z")
+#: extended commands of Klipper / RepRapFirmware macros (``START_PRINT BED=60``, ``EXCLUDE_OBJECT_START``)
+_EXTENDED = re.compile(r"^([A-Z][A-Z0-9_]+)(\s|$)")
 
 
 @attrs.frozen
@@ -329,6 +332,10 @@ def read_gcode(
         reader.command(letter, code, gl.params, line_no, lines[idx])
     for idx in np.flatnonzero(~seen):
         raw = lines[idx].split(";", 1)[0].strip()
+        ext = _EXTENDED.match(raw)
+        if ext:  # a firmware macro: counted and skipped like other commands
+            reader.skipped[ext.group(1)] += 1
+            continue
         if raw and not raw.startswith(("%", "(")):  # '%' program markers and '(...)' comments are fine
             raise reader.fail(
                 int(idx) + 1, lines[idx], "cannot read this line (expected G/M/T commands or a ; comment)"
