@@ -55,6 +55,16 @@ SMOKE: dict[str, list[str]] = {
         "evaluator.episodes=3",
     ],
     "sine": ["trainer.epochs=2"],
+    "printer-corrector": [
+        'dataset.parts=["bearing","boat"]',
+        "dataset.layers=sampled:3",
+        "dataset.slicing.layer_height=0.6",
+        "model.hidden_size=32",
+        "model.num_layers=1",
+        "trainer.epochs=2",
+        "compare.streaming_samples=300",
+        "compare.compensation_layers=1",
+    ],
 }
 #: the conformance kit's own tests, run with each plugin
 KIT_TESTS = "packages/mlcore/tests/testing"

@@ -395,12 +395,14 @@ def run(
     settings = resolved.settings
     out_dir, created = prepare_run_dir(out if out is not None else default_run_dir(settings.plugin, settings.pipeline))
     lock = RunLock(out_dir)
+    main = _is_main_rank()
     try:
-        lock.acquire()
+        if main:
+            lock.acquire()
         try:
-            return _run_locked(resolved, out_dir, progress)
+            return _run_locked(resolved, out_dir, progress, main=main)
         finally:
-            if created and not (out_dir / "config.toml").exists():  # a failed start leaves nothing behind
+            if main and created and not (out_dir / "config.toml").exists():  # a failed start leaves nothing behind
                 lock.path.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     out_dir.rmdir()
@@ -429,8 +431,22 @@ def _os_error(exc: OSError, out_dir: Path) -> MlcoreError | None:
     return MlcoreError(f"{out_dir}: {describe_os_error(exc)}")
 
 
-def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResult:
-    """:func:`run` once the run directory is locked: pre-flight, write the run files, run, summarise."""
+def _is_main_rank() -> bool:
+    """Whether this process writes the run files: not a rank > 0 of a ``torchrun`` launch (``--nproc``)."""
+    import os
+
+    try:
+        return int(os.environ.get("WORLD_SIZE") or 1) <= 1 or int(os.environ.get("RANK") or 0) == 0
+    except ValueError:
+        return True
+
+
+def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool, *, main: bool = True) -> RunResult:
+    """:func:`run` once the run directory is locked: pre-flight, write the run files, run, summarise.
+
+    ``main=False`` (ranks > 0 of a distributed run): the same run without the lock, the stale-file
+    clean-up and the run files (config, environment, log, summary), which rank 0 writes.
+    """
     from mlcore.config import dumps_toml
     from mlcore.devices import resolve_device
     from mlcore.errors import RunInterrupted
@@ -439,7 +455,10 @@ def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResu
     from mlcore.seeding import seed_everything
 
     settings = resolved.settings
-    remove_stale_tmp(out_dir)
+    if main:
+        remove_stale_tmp(out_dir)
+    write_json: Any = atomic_write_json if main else _no_write  # ranks > 0: rank 0 writes the run files
+    write_text: Any = atomic_write_text if main else _no_write
     continuing = _check_reuse(out_dir, resolved)
     threads = apply_threads(settings.threads or (_previous_threads(out_dir) if continuing else 0))
     torch_device = resolve_device(settings.device)
@@ -461,10 +480,10 @@ def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResu
     pipe.check(ctx)
     seed_everything(settings.seed)  # the run does not depend on what check() drew
 
-    atomic_write_text(out_dir / "config.toml", dumps_toml(resolved.to_document()))
-    handler = _attach_log_file(out_dir / "run.log")
+    write_text(out_dir / "config.toml", dumps_toml(resolved.to_document()))
+    handler = _attach_log_file(out_dir / "run.log") if main else logging.NullHandler()
     try:
-        atomic_write_json(
+        write_json(
             out_dir / "environment.json",
             environment_record(
                 device=torch_device, seed=settings.seed, plugins=[settings.plugin, "mlcore"], threads=settings.threads
@@ -497,7 +516,7 @@ def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResu
         except (RunInterrupted, KeyboardInterrupt) as exc:
             name = getattr(exc, "signal_name", None) or signals.received
             seconds = time.perf_counter() - start
-            atomic_write_json(
+            write_json(
                 out_dir / "summary.json",
                 {**summary, "status": "interrupted", "signal": name, "seconds": seconds, "metrics": {}},
             )
@@ -519,14 +538,18 @@ def _run_locked(resolved: ResolvedRun, out_dir: Path, progress: bool) -> RunResu
             log.info("nothing left to train in %s: summary.json kept (%.1f s)", out_dir, previous.get("seconds", 0.0))
         else:
             summary.update(status="completed", seconds=seconds, metrics=metrics)
-            atomic_write_json(out_dir / "summary.json", summary)
+            write_json(out_dir / "summary.json", summary)
         if not (out_dir / "metrics.json").exists():
-            atomic_write_json(out_dir / "metrics.json", metrics)
+            write_json(out_dir / "metrics.json", metrics)
         log.info("done in %.1f s: %s", seconds, out_dir)
         return RunResult(out_dir=out_dir, metrics=to_jsonable(metrics), seconds=seconds, settings=settings)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def _no_write(*args: Any, **kwargs: Any) -> None:
+    """What a rank > 0 does instead of writing a run file."""
 
 
 def _previous_threads(out_dir: Path) -> int:

@@ -161,3 +161,59 @@ def test_gradient_histograms_by_default_sample_epochs_and_leave_the_others_lean(
     assert sum(1 for name, _, step in tracker.histograms if step == 1) == 1 + 2 * 4  # global, grads, weights
     # 18 optimizer steps per epoch: every step in the sampled epochs, steps 0 and 10 in the others
     assert norms_per_epoch == {e: 18 if e in (1, 10) else 2 for e in range(1, 12)}
+
+
+class _SlowModel(torch.nn.Module):
+    """Sleeps 2 ms per forward pass; counts calls."""
+
+    def __init__(self, with_example: bool = True) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 1)
+        self.calls = 0
+        if with_example:
+            self.example_input = lambda batch_size=2: torch.zeros(batch_size, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        self.calls += 1
+        assert not self.training and not torch.is_grad_enabled()
+        time.sleep(0.002)
+        return self.lin(x)
+
+
+class _FakeTrainer:
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.logged: list[tuple[int, dict[str, float]]] = []
+
+    def log_scalars(self, values: dict[str, float], step: int) -> None:
+        self.logged.append((step, dict(values)))
+
+
+def test_inference_time_measures_the_forward_pass_in_eval_mode() -> None:
+    from mlcore.training.callbacks import InferenceTime, InferenceTimeConfig
+
+    model = _SlowModel()
+    model.train()
+    trainer = _FakeTrainer(model)
+    cb = InferenceTime(InferenceTimeConfig(repeats=4, every_n_epochs=2))
+    record: dict[str, Any] = {}
+    cb.on_epoch_end(trainer, 1, record)  # type: ignore[arg-type]
+    assert 2.0 <= record["inference_ms"] < 50.0
+    assert trainer.logged == [(1, {"time/inference_ms": record["inference_ms"]})]
+    assert model.calls == 5 + 4 and model.training  # warm-up + timed; train mode restored
+    skipped: dict[str, Any] = {}
+    cb.on_epoch_end(trainer, 3, skipped)  # type: ignore[arg-type]
+    assert skipped == {} and len(trainer.logged) == 1
+
+
+def test_inference_time_skips_models_without_example_input() -> None:
+    from mlcore.training.callbacks import InferenceTime
+
+    model = _SlowModel(with_example=False)
+    trainer = _FakeTrainer(model)
+    record: dict[str, Any] = {}
+    InferenceTime().on_epoch_end(trainer, 1, record)  # type: ignore[arg-type]
+    assert record == {} and trainer.logged == [] and model.calls == 0
+    assert get_registry().get("callback", "inference_time").build().__class__ is InferenceTime

@@ -111,6 +111,12 @@ def register_callbacks() -> list[ComponentSpec]:
             summary="Log the learning rate of every parameter group each step",
         ),
         ComponentSpec(
+            "inference_time",
+            "mlcore.training.callbacks:InferenceTime",
+            "mlcore.training.callbacks:InferenceTimeConfig",
+            summary="Time the model's forward pass on example_input() each epoch (time/inference_ms)",
+        ),
+        ComponentSpec(
             "early_stopping",
             "mlcore.training.callbacks:EarlyStopping",
             "mlcore.training.callbacks:EarlyStoppingConfig",

@@ -70,6 +70,13 @@ def _print_result(result: object) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @_progress_option
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train with DDP on N processes of this machine (re-launched with torchrun; gloo on CPU, nccl on GPUs).",
+)
 def run_cmd(
     plugin: str | None,
     pipeline: str | None,
@@ -83,6 +90,7 @@ def run_cmd(
     resume_dir: Path | None,
     dry_run: bool,
     progress: bool,
+    nproc: int,
 ) -> None:
     """Run a plugin's pipeline end to end (generate, train, evaluate, report).
 
@@ -92,6 +100,7 @@ def run_cmd(
       mlcore run --plugin trc-control --profile full --set model.size=large
       mlcore run --config runs/trc-control-trc-20261122-101500/config.toml
       mlcore run --resume runs/trc-control-trc-20261122-101500 --set trainer.epochs=40
+      mlcore run --plugin trc-control --nproc 2 --out runs/ddp
 
     Ctrl-C or SIGTERM stops the run after its last checkpoint and exits with 130.
     """
@@ -119,6 +128,9 @@ def run_cmd(
         )
         click.echo(dumps_toml(resolved.to_document()), nl=False)
         return
+    if nproc > 1:
+        _relaunch(nproc, plugin, pipeline, profile, config_file, overrides, out, device, seed, threads, resume_dir)
+        return
     result = api.run(
         plugin,
         pipeline=pipeline,
@@ -132,7 +144,61 @@ def run_cmd(
         resume=resume_dir,
         progress=progress,
     )
-    _print_result(result)
+    if api._is_main_rank():  # under --nproc every rank runs this; rank 0 speaks for them
+        _print_result(result)
+
+
+def _relaunch(
+    nproc: int,
+    plugin: str | None,
+    pipeline: str | None,
+    profile: str | None,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+    out: str | None,
+    device: str | None,
+    seed: int | None,
+    threads: int | None,
+    resume_dir: Path | None,
+) -> None:
+    """``mlcore run --nproc N``: the same run as N torchrun processes (rank 0 writes the run directory)."""
+    import os
+    import subprocess
+
+    from mlcore.errors import ConfigError, MlcoreError, RunInterrupted
+    from mlcore.training._distributed import torchrun_command
+
+    if int(os.environ.get("WORLD_SIZE") or 1) > 1:
+        raise ConfigError("--nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc")
+    if out is None and resume_dir is None:  # every rank must use the same directory: fix it here
+        from mlcore import api
+        from mlcore.runs import default_run_dir
+
+        settings = api.resolve(plugin, pipeline=pipeline, profile=profile, config=config_file, overrides=overrides)
+        out = str(default_run_dir(settings.settings.plugin, settings.settings.pipeline))
+    args = ["run", "--no-progress"]
+    for flag, value in (
+        ("--plugin", plugin),
+        ("--pipeline", pipeline),
+        ("--profile", profile),
+        ("--config", config_file),
+        ("--out", out),
+        ("--device", device),
+        ("--seed", seed),
+        ("--threads", threads),
+        ("--resume", resume_dir),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    for item in overrides:
+        args += ["--set", item]
+    cmd = torchrun_command(nproc, args)
+    click.echo(f"launching {nproc} processes: {' '.join(cmd[1:])}", err=True)
+    code = subprocess.call(cmd)
+    if code == 130:
+        raise RunInterrupted(f"{out or resume_dir}: interrupted; resume with the same command", run_dir=str(out))
+    if code != 0:
+        raise MlcoreError(f"the distributed run failed (torchrun exit code {code}); see the messages above")
 
 
 @click.command("train")

@@ -88,3 +88,19 @@ def sum_over_ranks(totals: torch.Tensor, info: DistInfo, device: torch.device) -
     on_device = totals.to(device)
     dist.all_reduce(on_device)
     return on_device.cpu()
+
+
+def torchrun_command(nproc: int, module_args: list[str], *, standalone: bool = True) -> list[str]:
+    """The command that re-launches ``python -m mlcore <module_args>`` as ``nproc`` processes on this
+    machine with ``torch.distributed.run`` (torchrun): ``--standalone`` picks a free rendezvous port.
+
+    For several machines, run torchrun yourself on each node with the rendezvous flags instead
+    (``--nnodes``, ``--node_rank``, ``--rdzv_backend=c10d``, ``--rdzv_endpoint=HOST:PORT``,
+    ``--rdzv_id``; see docs/architecture.md).
+    """
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run"]
+    if standalone:
+        cmd.append("--standalone")
+    return [*cmd, f"--nproc_per_node={nproc}", "-m", "mlcore", *module_args]

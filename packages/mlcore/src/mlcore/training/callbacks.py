@@ -263,6 +263,77 @@ class GradientHistogramCallback(Callback):
             trainer.log_histogram(f"weights/{name}", p.detach().float().cpu(), epoch)
 
 
+@attrs.define
+class InferenceTimeConfig:
+    """Options of the ``inference_time`` callback.
+
+    Attributes:
+        batch_size: batch of ``model.example_input(batch_size)`` that is timed.
+        repeats: timed forward passes per measurement (after 5 warm-up passes); the mean is logged.
+        every_n_epochs: measure in epoch 1 and every n-th epoch.
+    """
+
+    batch_size: int = attrs.field(default=1, validator=positive)
+    repeats: int = attrs.field(default=20, validator=positive)
+    every_n_epochs: int = attrs.field(default=1, validator=positive)
+
+
+class InferenceTime(Callback):
+    """Time the model's forward pass (eval mode, no gradients) at the end of an epoch.
+
+    Logs ``time/inference_ms`` to the trackers and adds ``inference_ms`` to the epoch record
+    (``training_stats.json``). The input is ``model.example_input(batch_size)``; a model without
+    ``example_input`` is not timed (logged once). Registered as ``inference_time``.
+    """
+
+    def __init__(self, config: InferenceTimeConfig | None = None) -> None:
+        self.config = config if config is not None else InferenceTimeConfig()
+        self._warned = False
+        self.last_ms: float | None = None
+
+    def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
+        """Measure in the selected epochs (see :class:`InferenceTimeConfig`)."""
+        import logging
+        import time
+
+        import torch
+
+        cfg = self.config
+        if not (epoch == 1 or epoch % cfg.every_n_epochs == 0):
+            return
+        model = trainer.model
+        make = getattr(model, "example_input", None)
+        if not callable(make):
+            if not self._warned:
+                logging.getLogger(__name__).info("inference_time: the model has no example_input(); not timed")
+                self._warned = True
+            return
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        from mlcore.training.batches import move_to_device
+
+        x = move_to_device(make(cfg.batch_size), device)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                for _ in range(5):
+                    model(x)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                t0 = time.perf_counter()
+                for _ in range(cfg.repeats):
+                    model(x)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+        finally:
+            model.train(was_training)
+        ms = (time.perf_counter() - t0) * 1000.0 / cfg.repeats
+        self.last_ms = ms
+        record["inference_ms"] = ms
+        trainer.log_scalars({"time/inference_ms": ms}, epoch)
+
+
 class LearningRateLogger(Callback):
     """Log the learning rate of every parameter group at every optimizer step (``lr/group<i>``).
 
