@@ -77,7 +77,8 @@ def anderson(
     """Anderson acceleration for ``x = f(x)`` (batched over the first axis; Walker & Ni 2011).
 
     Each step mixes the last ``memory`` evaluations with weights ``alpha`` (summing to 1) that
-    minimise ``|Σ alpha_i (f(x_i) - x_i)|`` (ridge ``lam``), solved per sample. Returns
+    minimise ``|Σ alpha_i (f(x_i) - x_i)|`` (ridge ``lam`` times the Gram matrix's mean diagonal,
+    so it does not swamp the problem as the residuals shrink), solved per sample. Returns
     ``f(x)`` of the iterate with the lowest residual and the stats (``iterations`` = evaluations of ``f``).
     """
     if max_iter < 2 or memory < 2:
@@ -107,9 +108,11 @@ def anderson(
     while best_res >= tol and count < max_iter:
         used = min(count, m)
         g = fs[:, :used] - xs[:, :used]
-        h[:, 1 : used + 1, 1 : used + 1] = g @ g.transpose(1, 2) + lam * torch.eye(
-            used, dtype=x0.dtype, device=x0.device
-        )
+        gram = g @ g.transpose(1, 2)
+        # ridge relative to the Gram matrix's scale, so it stays a regulariser near convergence
+        scale = gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(torch.finfo(x0.dtype).tiny)
+        eye = torch.eye(used, dtype=x0.dtype, device=x0.device)
+        h[:, 1 : used + 1, 1 : used + 1] = gram + lam * scale[:, None, None] * eye
         alpha = torch.linalg.solve(h[:, : used + 1, : used + 1], y[:, : used + 1])[:, 1 : used + 1, 0]
         slot = count % m
         mixed_f = (alpha[:, None] @ fs[:, :used])[:, 0]
@@ -160,7 +163,10 @@ def equilibrium(
     x_detached = x_star.detach().requires_grad_()
     f_detached = f(x_detached)  # graph of f at the fixed point, for the vector-Jacobian products
 
-    def adjoint(grad: Tensor) -> Tensor:
+    def adjoint(grad: Tensor | None) -> Tensor | None:
+        if grad is None:  # an undefined gradient stays undefined
+            return None
+
         def step(g: Tensor) -> Tensor:
             (vjp,) = torch.autograd.grad(f_detached, x_detached, g, retain_graph=True)
             return vjp + grad
