@@ -16,7 +16,9 @@ def _dense(q_r: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return q.reshape(b, cg // g, g, m, n).amax(dim=1)
 
 
-def _inputs(group: int, fields: int = 3, kernel: int = 3, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
+def _inputs(
+    group: int, fields: int = 3, kernel: int = 3, dtype: torch.dtype = torch.float64
+) -> tuple[torch.Tensor, ...]:
     torch.manual_seed(group + kernel)
     q_r = torch.randn(2, fields * group, 5, 6, dtype=dtype, requires_grad=True)
     v = torch.randn(2, group, 5, 6, dtype=dtype, requires_grad=True)

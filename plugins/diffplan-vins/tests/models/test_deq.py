@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from mlcore_diffplan_vins.models import d4
-from mlcore_diffplan_vins.models.deq import DESymVIN, DEVIN, anderson, equilibrium, forward_iteration, solve
+from mlcore_diffplan_vins.models.deq import DEVIN, DESymVIN, anderson, equilibrium, forward_iteration, solve
 from mlcore_diffplan_vins.models.planner_config import DESymVINConfig, DEVINConfig
 
 Mazes = tuple[torch.Tensor, torch.Tensor]
@@ -43,7 +43,7 @@ def test_anderson_needs_far_fewer_evaluations_than_plain_iteration() -> None:
 
 def test_stats_report_a_solve_that_ran_out_of_iterations() -> None:
     f, exact = _linear_problem()
-    x, stats = solve(f, torch.zeros_like(exact), solver="anderson", max_iter=3, tol=1e-12)
+    _, stats = solve(f, torch.zeros_like(exact), solver="anderson", max_iter=3, tol=1e-12)
     assert stats == {"iterations": 3.0, "residual": stats["residual"], "converged": 0.0}
     assert stats["residual"] > 1e-12
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mlcore_diffplan_vins.models import d4
+from mlcore_diffplan_vins.models.config import VINConfig
 from mlcore_diffplan_vins.models.planner_config import SymVINConfig
 from mlcore_diffplan_vins.models.symvin import SymVIN
 from mlcore_diffplan_vins.models.vin import VIN
-from mlcore_diffplan_vins.models.config import VINConfig
 
 Mazes = tuple[torch.Tensor, torch.Tensor]
 

@@ -31,7 +31,7 @@ __all__ = ["bellman_max", "to_cells"]
 
 
 def to_cells(q: Tensor, group_size: int = 1) -> Tensor:
-    """``[B, C * G, M, N]`` (field-major) → ``[B, M * N, G * C]`` (group-major), the layout :func:`bellman_max` takes."""
+    """``[B, C * G, M, N]`` (field-major) → ``[B, M * N, G * C]`` (group-major), :func:`bellman_max`'s layout."""
     b, cg, m, n = q.shape
     fields = q.reshape(b, cg // group_size, group_size, m, n)
     return fields.permute(0, 3, 4, 2, 1).reshape(b, m * n, cg).contiguous()

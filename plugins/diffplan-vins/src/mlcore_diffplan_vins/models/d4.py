@@ -131,6 +131,8 @@ class LiftingConv(nn.Module):
     ``T_h x`` gives ``T_h`` of the output in the regular representation (:func:`transform_regular`).
     """
 
+    _index: Tensor
+
     def __init__(self, in_channels: int, out_fields: int, kernel_size: int = 3, *, bias: bool = True) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
@@ -162,6 +164,8 @@ class GroupConv(nn.Module):
     The learned kernel ``w`` has ``in_fields * 8`` input channels; the full kernel
     (``[out_fields * 8, in_fields * 8, k, k]``) is one gather of it.
     """
+
+    _index: Tensor
 
     def __init__(self, in_fields: int, out_fields: int, kernel_size: int = 3, *, bias: bool = False) -> None:
         super().__init__()
@@ -200,6 +204,8 @@ class ActionHead(nn.Module):
     representation of the actions are ``logit[a] = Σ_{c, g} κ[c, g^{-1}·a] x[c, g]``: ``A`` free
     weights per input field. A bias would have to be equal for all actions, so there is none.
     """
+
+    _index: Tensor
 
     def __init__(self, in_fields: int, num_actions: int) -> None:
         super().__init__()

@@ -26,14 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mlcore_diffplan_vins.models.bellman import bellman_max, to_cells
 from mlcore_diffplan_vins.models.base import check_maps
+from mlcore_diffplan_vins.models.bellman import bellman_max, to_cells
 from mlcore_diffplan_vins.models.d4 import ORDER
 from mlcore_diffplan_vins.models.planner_config import DESymVINConfig, DEVINConfig
 from mlcore_diffplan_vins.models.symvin import SymVIN
 from mlcore_diffplan_vins.models.vin import VIN
 
-__all__ = ["DESymVIN", "DEVIN", "anderson", "equilibrium", "forward_iteration", "solve"]
+__all__ = ["DEVIN", "DESymVIN", "anderson", "equilibrium", "forward_iteration", "solve"]
 
 Solution = tuple[Tensor, dict[str, float]]
 
@@ -242,4 +242,3 @@ class DESymVIN(SymVIN):
         )
         self.last_convergence = stats
         return self.head(self.bellman(v, q_r, w_v))
-

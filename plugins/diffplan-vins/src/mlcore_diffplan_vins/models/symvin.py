@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mlcore_diffplan_vins.models.bellman import bellman_max, to_cells
 from mlcore_diffplan_vins.models.base import GridPlanner, check_maps
+from mlcore_diffplan_vins.models.bellman import bellman_max, to_cells
 from mlcore_diffplan_vins.models.d4 import ORDER, ActionHead, GroupConv, LiftingConv
 from mlcore_diffplan_vins.models.planner_config import SymVINConfig
 
