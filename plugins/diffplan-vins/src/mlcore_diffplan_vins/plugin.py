@@ -88,7 +88,7 @@ def register_evaluators() -> list[ComponentSpec]:
             "mlcore_diffplan_vins.evaluation:GridRolloutEvaluator",
             "mlcore_diffplan_vins.evaluation:GridRolloutConfig",
             summary="%Opt, %Succ and action accuracy of the greedy policy from every reachable start cell",
-            extras={"dataset": "grid-mazes"},
+            extras={"dataset": "grid-mazes", "model": "vin"},
         )
     ]
 
