@@ -43,7 +43,7 @@ def test_generate_then_read_back(tmp_path: Path) -> None:
     data = GridMazes(GridMazesConfig(size=9, num=30, seed=2))
     [path] = data.generate(tmp_path)
     assert path.name == "mazes_m9_4abs-cc_n30_seed2.npz"
-    mazes, split, params = load_named(path)
+    _, _, params = load_named(path)
     assert params["size"] == 9 and params["num"] == 30 and params["generator"] == "dfs+open"
     again = GridMazes(GridMazesConfig(path=str(path))).prepare()
     np.testing.assert_array_equal(again.mazes_of("test").walls, data.mazes_of("test").walls)

@@ -43,7 +43,10 @@ def test_round_trip(tmp_path: Path, mazes) -> None:  # type: ignore[no-untyped-d
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda a: a.update(maps=np.where(np.isfinite(a["distances"]), a["distances"], 0).astype(np.uint8)), "maps must hold only 0"),
+        (
+            lambda a: a.update(maps=np.where(np.isfinite(a["distances"]), a["distances"], 0).astype(np.uint8)),
+            "maps must hold only 0",
+        ),
         (lambda a: a.update(distances=a["distances"][::-1].copy()), "distances"),
         (lambda a: a.update(goals=a["goals"][::-1].copy()), "goal"),
         (lambda a: a.update(optimal_actions=np.roll(a["optimal_actions"], 1, axis=0)), "optimal_actions"),
@@ -71,10 +74,12 @@ def test_positional_file_is_not_read_as_named(tmp_path: Path, mazes) -> None:  #
 
 
 def test_missing_file_names_the_file_and_the_command(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"maze file not found: .*nope.npz \(create it with `mlcore data generate grid-mazes"):
+    with pytest.raises(
+        DataError, match=r"maze file not found: .*nope.npz \(create it with `mlcore data generate grid-mazes"
+    ):
         load_named(tmp_path / "nope.npz")
     (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(DataError, match="not a readable .npz"):
+    with pytest.raises(DataError, match=r"not a readable \.npz"):
         load_named(tmp_path / "junk.npz")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mlcore.components import ComponentSpec
 from mlcore.hookspecs import hookimpl
-
 from mlcore_diffplan_vins.models import MODEL_SPECS
 
 MLCORE_API = ">=1.0,<2"

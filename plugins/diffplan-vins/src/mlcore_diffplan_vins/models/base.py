@@ -32,9 +32,7 @@ __all__ = ["GridPlanner", "check_maps", "example_maps"]
 def check_maps(maps: Tensor, name: str = "maps") -> None:
     """Raise :class:`DataError` (one line) unless ``maps`` is a finite float ``[B, 2, M, M]`` tensor."""
     if maps.dim() != 4 or maps.shape[1] != 2 or maps.shape[2] != maps.shape[3]:
-        raise DataError(
-            f"{name} must be [batch, 2, M, M] (channel 0 = obstacles, 1 = goal); got {list(maps.shape)}"
-        )
+        raise DataError(f"{name} must be [batch, 2, M, M] (channel 0 = obstacles, 1 = goal); got {list(maps.shape)}")
     if not maps.is_floating_point():
         raise DataError(f"{name} must be a float tensor; got {maps.dtype}")
     if not bool(torch.isfinite(maps).all()):

@@ -59,4 +59,3 @@ class VIN(GridPlanner):
         self.last_values = q.detach().max(dim=-1).values.view(batch, size, size)
         logits = q @ self.policy.weight[:, :, 0, 0].t()  # [B, M*M, A]
         return logits.transpose(1, 2).reshape(batch, -1, size, size)
-
