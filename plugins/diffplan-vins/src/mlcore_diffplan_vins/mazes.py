@@ -85,7 +85,7 @@ def carve_mazes(num: int, size: int, rng: np.random.Generator) -> np.ndarray:
 def open_walls(walls: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Open each interior wall cell with a per-maze probability ``d ~ U(0, 1)``; returns ``(walls, d)``."""
     num = walls.shape[0]
-    d: np.ndarray = rng.random(num)
+    d = np.asarray(rng.random(num))
     inner = walls[:, 1:-1, 1:-1]
     opened = rng.random(inner.shape) < d[:, None, None]
     walls = walls.copy()
