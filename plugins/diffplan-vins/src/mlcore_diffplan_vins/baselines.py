@@ -14,7 +14,7 @@ __all__ = ["greedy_actions"]
 
 
 def greedy_actions(walls: np.ndarray, goals: np.ndarray, num_actions: int = 4) -> np.ndarray:
-    """``[N, M, M]`` action indices: towards the free neighbour nearest the goal (walls excluded; ties: lowest index)."""
+    """``[N, M, M]`` actions towards the free neighbour nearest the goal (walls excluded; ties: lowest index)."""
     num, size, _ = walls.shape
     rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
     pad = np.pad(walls, ((0, 0), (1, 1), (1, 1)), constant_values=1)

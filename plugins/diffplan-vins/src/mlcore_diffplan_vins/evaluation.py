@@ -36,7 +36,7 @@ class GridRolloutConfig:
 def policy_of(
     model: nn.Module, mazes: MazeSet, *, device: torch.device | str = "cpu", batch_size: int = 128
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
-    """``(greedy actions [N, M, M], value maps [N, M, M] or None, mean convergence stats)`` of ``model`` on ``mazes``."""
+    """``(greedy actions [N, M, M], value maps [N, M, M] or None, mean convergence stats)`` on ``mazes``."""
     from mlcore_diffplan_vins.data import maze_tensors
 
     maps, _ = maze_tensors(mazes)

@@ -57,7 +57,7 @@ def save_named(path: str | Path, mazes: MazeSet, split: np.ndarray, params: dict
         "open_prob": mazes.open_prob.astype(np.float32),
         "split": split.astype(np.int8),
     }
-    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))  # type: ignore[arg-type]
 
 
 def _open(path: Path, hint: str) -> Any:
@@ -81,7 +81,9 @@ def load_named(
     with _open(path, hint) as f:
         names = set(f.files)
         if "maps" not in names and any(n.startswith("arr_") for n in names):
-            raise _fail(path, "holds positional arrays (arr_0, ...), the reference layout: set dataset.layout=reference")
+            raise _fail(
+                path, "holds positional arrays (arr_0, ...), the reference layout: set dataset.layout=reference"
+            )
         missing = [k for k in NAMED_KEYS if k not in names]
         if missing:
             raise _fail(path, f"missing array(s) {', '.join(missing)} (has: {', '.join(sorted(names))})")
@@ -125,7 +127,9 @@ def validate(mazes: MazeSet, split: np.ndarray, path: Path | str = "mazes") -> N
             raise _fail(path, f"{name} must be {list(shape)} to match maps {list(m.shape)}; got {list(arr.shape)}")
     opt = mazes.optimal_actions
     if opt.ndim != 4 or opt.shape[0] != n or opt.shape[1] not in (4, 8) or opt.shape[2:] != (size, size):
-        raise _fail(path, f"optimal_actions must be [N, 4 or 8, M, M] with N, M of maps {list(m.shape)}; got {list(opt.shape)}")
+        raise _fail(
+            path, f"optimal_actions must be [N, 4 or 8, M, M] with N, M of maps {list(m.shape)}; got {list(opt.shape)}"
+        )
     if not np.isin(m, (0, 1)).all():
         raise _fail(path, "maps must hold only 0 (free) and 1 (wall)")
     if not np.isin(opt, (0, 1)).all():
@@ -147,7 +151,9 @@ def validate(mazes: MazeSet, split: np.ndarray, path: Path | str = "mazes") -> N
         raise _fail(path, "distances are finite at walls (distances and maps do not belong together)")
     reach = np.isfinite(d) & (d > 0)
     if not np.array_equal(opt.any(axis=1), reach):
-        raise _fail(path, "optimal_actions are not set exactly at the cells that reach the goal (arrays do not belong together)")
+        raise _fail(
+            path, "optimal_actions are not set exactly at the cells that reach the goal (arrays do not belong together)"
+        )
 
 
 def load_reference(
@@ -166,7 +172,9 @@ def load_reference(
         need = [f"arr_{i}" for i in range(9)]
         missing = [k for k in need if k not in f.files]
         if missing:
-            raise _fail(path, f"not the reference layout: missing {', '.join(missing)} (has: {', '.join(sorted(f.files))})")
+            raise _fail(
+                path, f"not the reference layout: missing {', '.join(missing)} (has: {', '.join(sorted(f.files))})"
+            )
         arrays = [f[k] for k in need]
     walls_l, goals_l, policy_l, split_l = [], [], [], []
     for s in range(3):
@@ -177,10 +185,16 @@ def load_reference(
             goal_map = goal_map[:, 0]
         if policy.ndim == 5:
             policy = policy[:, :, 0]
-        if goal_map.shape != maze.shape or policy.ndim != 4 or policy.shape[0] != maze.shape[0] or policy.shape[2:] != maze.shape[1:]:
+        if (
+            goal_map.shape != maze.shape
+            or policy.ndim != 4
+            or policy.shape[0] != maze.shape[0]
+            or policy.shape[2:] != maze.shape[1:]
+        ):
             raise _fail(
                 path,
-                f"split {s}: arrays arr_{3 * s}..arr_{3 * s + 2} have shapes {list(maze.shape)}, {list(goal_map.shape)}, "
+                f"split {s}: arrays arr_{3 * s}..arr_{3 * s + 2} have shapes {list(maze.shape)}, "
+                f"{list(goal_map.shape)}, "
                 f"{list(policy.shape)}; expected maze [N, M, M], goal map [N, (1,) M, M], policy [N, A, (1,) M, M]",
             )
         if np.isnan(maze).any() or not np.isin(maze, (0, 1)).all():
@@ -205,7 +219,9 @@ def load_reference(
     opt = optimal_action_sets(walls, dist, num_actions)
     mapping, agreement = _match_actions(policy, opt)
     if agreement < 0.99:
-        raise _fail(path, f"the one-hot policies agree with exact shortest paths at only {agreement:.1%} of labelled cells")
+        raise _fail(
+            path, f"the one-hot policies agree with exact shortest paths at only {agreement:.1%} of labelled cells"
+        )
     mazes = MazeSet(walls, goals, dist, opt, np.full(len(walls), np.nan))
     params = {"layout": "reference", "num_actions": num_actions, "size": int(walls.shape[1]), "action_map": mapping}
     return mazes, np.concatenate(split_l), params

@@ -85,7 +85,7 @@ def carve_mazes(num: int, size: int, rng: np.random.Generator) -> np.ndarray:
 def open_walls(walls: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Open each interior wall cell with a per-maze probability ``d ~ U(0, 1)``; returns ``(walls, d)``."""
     num = walls.shape[0]
-    d = rng.random(num)
+    d = np.asarray(rng.random(num))
     inner = walls[:, 1:-1, 1:-1]
     opened = rng.random(inner.shape) < d[:, None, None]
     walls = walls.copy()
@@ -110,7 +110,10 @@ def goal_distances(walls: np.ndarray, goals: np.ndarray, num_actions: int = 4, c
     """
     if walls.shape[0] > chunk:
         return np.concatenate(
-            [goal_distances(walls[i : i + chunk], goals[i : i + chunk], num_actions, chunk) for i in range(0, len(walls), chunk)]
+            [
+                goal_distances(walls[i : i + chunk], goals[i : i + chunk], num_actions, chunk)
+                for i in range(0, len(walls), chunk)
+            ]
         )
     num, size, _ = walls.shape
     free = walls == 0

@@ -66,9 +66,9 @@ def rollout_metrics(mazes: MazeSet, actions: np.ndarray) -> RolloutResult:
         at_goal = pos == goal_flat[:, None]
     reached = at_goal & starts
     optimal = reached & (travelled <= dist + COST_TOL)
-    chosen = np.take_along_axis(mazes.optimal_actions.reshape(num, num_actions, -1), actions.reshape(num, 1, -1), axis=1)[
-        :, 0
-    ]
+    chosen = np.take_along_axis(
+        mazes.optimal_actions.reshape(num, num_actions, -1), actions.reshape(num, 1, -1), axis=1
+    )[:, 0]
     n_starts = max(int(starts.sum()), 1)
     out = RolloutResult(
         opt=float(optimal.sum() / n_starts),
@@ -82,7 +82,9 @@ def rollout_metrics(mazes: MazeSet, actions: np.ndarray) -> RolloutResult:
     return out
 
 
-def rollout_paths(walls: np.ndarray, actions: np.ndarray, start: tuple[int, int], goal: tuple[int, int], num_actions: int) -> list[tuple[int, int]]:
+def rollout_paths(
+    walls: np.ndarray, actions: np.ndarray, start: tuple[int, int], goal: tuple[int, int], num_actions: int
+) -> list[tuple[int, int]]:
     """The cells visited from ``start`` on one maze (for plots), up to the goal or ``M*M`` steps."""
     size = walls.shape[0]
     nxt, _ = _successors(walls[None], actions[None], num_actions)

@@ -183,6 +183,8 @@ class PlannerComparison(Pipeline):
             if name in out:
                 raise ConfigError(f"models: {name!r} is listed twice")
             cls = reg.get("model", name).config_class()
+            if cls is None:
+                raise ConfigError(f"models: planner {name!r} has no config class")
             cfg = self.config.planner.apply(cls(), f"planner (for model {name!r})")
             out[name] = attrs.evolve(cfg, num_actions=self.config.dataset.actions)
         return out
@@ -203,7 +205,8 @@ class PlannerComparison(Pipeline):
                 out = model(maps)
             if tuple(out.shape) != tuple(targets.shape):
                 raise ConfigError(
-                    f"model {name!r} returned {list(out.shape)} for maps {list(maps.shape)}; expected {list(targets.shape)}"
+                    f"model {name!r} returned {list(out.shape)} for maps {list(maps.shape)}; "
+                    f"expected {list(targets.shape)}"
                 )
 
     # ------------------------------------------------------------------ the flow
@@ -233,10 +236,16 @@ class PlannerComparison(Pipeline):
         for name, mcfg in self.model_configs().items():
             seed_everything(ctx.seed)
             model = reg.get("model", name).build(mcfg)
-            trainer = reg.get("trainer", "supervised").build(cfg.trainer, device=ctx.device, seed=ctx.seed, progress=ctx.progress)
+            trainer = reg.get("trainer", "supervised").build(
+                cfg.trainer, device=ctx.device, seed=ctx.seed, progress=ctx.progress
+            )
             meta = make_meta(
                 plugin=PLUGIN,
-                components={"dataset": ("grid-mazes", cfg.dataset), "model": (name, mcfg), "loss": ("optimal-set-ce", cfg.loss)},
+                components={
+                    "dataset": ("grid-mazes", cfg.dataset),
+                    "model": (name, mcfg),
+                    "loss": ("optimal-set-ce", cfg.loss),
+                },
                 data=data,
                 pipeline=f"{ctx.plugin}/{ctx.pipeline}",
                 profile=ctx.profile,
@@ -263,7 +272,9 @@ class PlannerComparison(Pipeline):
             trained[name] = model
         baseline: dict[str, Any] = dict(rollout_metrics(test, greedy_actions(test.walls, test.goals, test.num_actions)))
         for size, mazes in gen_sets.items():
-            baseline[f"gen{size}"] = dict(rollout_metrics(mazes, greedy_actions(mazes.walls, mazes.goals, mazes.num_actions)))
+            baseline[f"gen{size}"] = dict(
+                rollout_metrics(mazes, greedy_actions(mazes.walls, mazes.goals, mazes.num_actions))
+            )
         rows["greedy"] = {"params": 0, **baseline}
         plots = self._plots(ctx, trained, test)
         results = {
@@ -311,7 +322,9 @@ class PlannerComparison(Pipeline):
             paths.append(str(path.relative_to(ctx.out_dir)))
         return paths
 
-    def _report(self, ctx: RunContext, rows: dict[str, dict[str, Any]], results: dict[str, Any], plots: list[str]) -> str:
+    def _report(
+        self, ctx: RunContext, rows: dict[str, dict[str, Any]], results: dict[str, Any], plots: list[str]
+    ) -> str:
         """``report.md``: what was run, the headline table, the generalisation table, plots."""
         cfg = self.config
         ds = results["dataset"]
@@ -343,7 +356,8 @@ class PlannerComparison(Pipeline):
             r = rows[best]
             lines += [
                 f"The best model, **{best}**, follows an optimal path from {100 * r['opt']:.1f} % of start cells and "
-                f"reaches the goal from {100 * r['succ']:.1f} % (greedy baseline: {100 * rows['greedy']['opt']:.1f} % / "
+                f"reaches the goal from {100 * r['succ']:.1f} % "
+                f"(greedy baseline: {100 * rows['greedy']['opt']:.1f} % / "
                 f"{100 * rows['greedy']['succ']:.1f} %).",
                 "",
             ]
@@ -360,21 +374,24 @@ class PlannerComparison(Pipeline):
             else:
                 lines.append(
                     f"| {name} | {r['params']:,} | {100 * r['opt']:.1f} | {100 * r['succ']:.1f} | "
-                    f"{100 * r['action_accuracy']:.1f} | {r['epochs']} | {r['train_seconds']:.0f} | {r['mazes_per_second']:.0f} |"
+                    f"{100 * r['action_accuracy']:.1f} | {r['epochs']} | {r['train_seconds']:.0f} | "
+                    f"{r['mazes_per_second']:.0f} |"
                 )
         conv = {n: r for n, r in rows.items() if "convergence_iterations" in r}
         if conv:
             lines += ["", "Deep-equilibrium solvers on the test mazes (mean per batch):", ""]
             for n, r in conv.items():
                 lines.append(
-                    f"- {n}: {r['convergence_iterations']:.1f} iterations, residual {r.get('convergence_residual', float('nan')):.2e}"
+                    f"- {n}: {r['convergence_iterations']:.1f} iterations, "
+                    f"residual {r.get('convergence_residual', float('nan')):.2e}"
                 )
         if sizes:
             lines += [
                 "",
                 "## Generalisation to larger mazes",
                 "",
-                f"Trained on {cfg.dataset.size}×{cfg.dataset.size}, tested on {cfg.generalisation.num} new mazes per size"
+                f"Trained on {cfg.dataset.size}×{cfg.dataset.size}, "
+                f"tested on {cfg.generalisation.num} new mazes per size"
                 + (" with K scaled to the maze side." if cfg.generalisation.scale_k else " with the training K."),
                 "",
                 "| model | " + " | ".join(f"{s}×{s} %Opt | {s}×{s} %Succ" for s in sizes) + " |",
@@ -394,7 +411,10 @@ class PlannerComparison(Pipeline):
             lines += [f"![maze]({p})" for p in plots]
         curves = [n for n in learned if ctx.path("models", n, "training_curves.png").exists()]
         if curves:
-            lines += ["", "Training curves: " + ", ".join(f"[{n}](models/{n}/training_curves.png)" for n in curves) + "."]
+            lines += [
+                "",
+                "Training curves: " + ", ".join(f"[{n}](models/{n}/training_curves.png)" for n in curves) + ".",
+            ]
         lines += ["", "Files: `results.json` (all figures), `models/<name>/checkpoints/best.pt`, `config.toml`.", ""]
         return "\n".join(lines)
 
@@ -434,7 +454,8 @@ class SinglePlanner(RecipePipeline[SingleConfig]):
 
             name = resolve_model_name(config.algorithm, where="algorithm")
             if name != config.model.name:
-                model_cfg = get_registry().get("model", name).config_class()()
+                cls = get_registry().get("model", name).config_class()
+                model_cfg = cls() if cls is not None else None
                 config = attrs.evolve(config, model=ComponentConfig(name, model_cfg))
         super().__init__(config)
 

@@ -23,9 +23,11 @@ def plot_maze_predictions(path: Path, maze: MazeSet, models: dict[str, Any], *, 
     from mlcore_diffplan_vins.evaluation import policy_of
     from mlcore_diffplan_vins.metrics import rollout_paths
 
-    walls, goal, dist = maze.walls[0], tuple(int(x) for x in maze.goals[0]), maze.distances[0]
+    walls, dist = maze.walls[0], maze.distances[0]
+    goal = (int(maze.goals[0, 0]), int(maze.goals[0, 1]))
     finite = np.where(np.isfinite(dist), dist, -1)
-    start = tuple(int(x) for x in np.unravel_index(finite.argmax(), finite.shape))
+    far = np.unravel_index(finite.argmax(), finite.shape)
+    start = (int(far[0]), int(far[1]))
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(3.2 * (len(models) + 1), 3.4), squeeze=False)
     ax = axes[0, 0]
     ax.imshow(np.where(walls == 1, np.nan, finite), cmap="viridis_r")

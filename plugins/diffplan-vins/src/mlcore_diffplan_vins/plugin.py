@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mlcore.components import ComponentSpec
 from mlcore.hookspecs import hookimpl
-
 from mlcore_diffplan_vins.models import MODEL_SPECS
 
 MLCORE_API = ">=1.0,<2"
@@ -88,7 +87,7 @@ def register_evaluators() -> list[ComponentSpec]:
             "mlcore_diffplan_vins.evaluation:GridRolloutEvaluator",
             "mlcore_diffplan_vins.evaluation:GridRolloutConfig",
             summary="%Opt, %Succ and action accuracy of the greedy policy from every reachable start cell",
-            extras={"dataset": "grid-mazes"},
+            extras={"dataset": "grid-mazes", "model": "vin"},
         )
     ]
 

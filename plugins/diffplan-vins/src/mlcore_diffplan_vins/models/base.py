@@ -30,13 +30,13 @@ __all__ = ["GridPlanner", "check_maps", "example_maps"]
 
 
 def check_maps(maps: Tensor, name: str = "maps") -> None:
-    """Raise :class:`DataError` (one line) unless ``maps`` is a float ``[B, 2, M, M]`` tensor."""
+    """Raise :class:`DataError` (one line) unless ``maps`` is a finite float ``[B, 2, M, M]`` tensor."""
     if maps.dim() != 4 or maps.shape[1] != 2 or maps.shape[2] != maps.shape[3]:
-        raise DataError(
-            f"{name} must be [batch, 2, M, M] (channel 0 = obstacles, 1 = goal); got {list(maps.shape)}"
-        )
+        raise DataError(f"{name} must be [batch, 2, M, M] (channel 0 = obstacles, 1 = goal); got {list(maps.shape)}")
     if not maps.is_floating_point():
         raise DataError(f"{name} must be a float tensor; got {maps.dtype}")
+    if not bool(torch.isfinite(maps).all()):
+        raise DataError(f"{name} contain NaN or infinite values")
 
 
 def example_maps(batch_size: int = 2, size: int = 15) -> Tensor:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from mlcore_diffplan_vins.models.base import GridPlanner, check_maps
 from mlcore_diffplan_vins.models.config import VINConfig
+from mlcore_diffplan_vins.models.vi_kernel import neighbourhoods, value_iteration
 
 __all__ = ["VIN"]
 
@@ -38,14 +39,23 @@ class VIN(GridPlanner):
     def forward(self, maps: Tensor) -> Tensor:
         """``[B, 2, M, M]`` maps -> ``[B, A, M, M]`` action logits."""
         check_maps(maps)
-        r = self.r(self.h(maps))
-        qr = self.q_r(r)
+        batch, _, size, _ = maps.shape
         ks = self.config.kernel_size
-        q = qr
-        v = q.amax(dim=1, keepdim=True)
-        for _ in range(self.config.k - 1):
-            q = qr + F.conv2d(v, self.q_v.weight, padding=ks // 2)
-            v = q.amax(dim=1, keepdim=True)
-        q = qr + F.conv2d(v, self.q_v.weight, padding=ks // 2)
-        self.last_values = q.amax(dim=1).detach()
-        return self.policy(q)
+        # h and r are both linear (Tamar et al. put no nonlinearity between them), so r = r(h(maps))
+        # is one 3x3 conv 2 -> 1 with the composed weight: the same function and gradients, without
+        # materialising the l_h-channel hidden map.
+        w_r = self.r.weight[:, :, 0, 0]  # [1, l_h]
+        weight = torch.einsum("oc,cikl->oikl", w_r, self.h.weight)
+        bias = w_r @ self.h.bias if self.h.bias is not None else None
+        r = F.conv2d(maps, weight, bias, padding=1)
+        # Channels-last value iteration: each cell's k x k neighbourhood ([B, M*M, k*k]) times the
+        # kernel ([k*k, l_q]) equals conv2d; the K - 1 inner steps run in one autograd function
+        # with a sparse backward (models/vi_kernel.py).
+        w_q = self.q_r.weight.reshape(self.q_r.out_channels, -1).t()  # [k*k, l_q]
+        w_v = self.q_v.weight.reshape(self.q_v.out_channels, -1).t()
+        qr = neighbourhoods(r.reshape(batch, -1), size, ks) @ w_q  # [B, M*M, l_q]
+        v = value_iteration(qr, w_v, self.config.k - 1, size, ks)  # K - 1 steps, sparse backward
+        q = qr + neighbourhoods(v, size, ks) @ w_v
+        self.last_values = q.detach().max(dim=-1).values.view(batch, size, size)
+        logits = q @ self.policy.weight[:, :, 0, 0].t()  # [B, M*M, A]
+        return logits.transpose(1, 2).reshape(batch, -1, size, size)
