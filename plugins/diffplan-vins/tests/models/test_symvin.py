@@ -75,5 +75,5 @@ def test_intermediate_steps_match_the_dense_bellman_backup() -> None:
 def test_loss_falls_on_a_tiny_maze_batch(mazes_9: Mazes, train_losses: Callable[..., list[float]]) -> None:
     torch.manual_seed(5)
     model = SymVIN(SymVINConfig(k=10, hidden_channels=4, q_channels=8))
-    losses = train_losses(model, *mazes_9, steps=40)
+    losses = train_losses(model, mazes_9[0][:8], mazes_9[1][:8], steps=25)
     assert losses[-1] < 0.8 * losses[0], losses[::8]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mlcore_diffplan_vins.models.base import GridPlanner, check_maps
-from mlcore_diffplan_vins.models.bellman import bellman_max, to_cells
+from mlcore_diffplan_vins.models.bellman import bellman_max
 from mlcore_diffplan_vins.models.d4 import ORDER, ActionHead, GroupConv, LiftingConv
 from mlcore_diffplan_vins.models.planner_config import SymVINConfig
 
@@ -66,10 +66,30 @@ class SymVIN(GridPlanner):
         return self.policy(q)
 
     def forward(self, maps: Tensor) -> Tensor:
-        """``[B, 2, M, M]`` maps -> ``[B, A, M, M]`` action logits."""
+        """``[B, 2, M, M]`` maps -> ``[B, A, M, M]`` action logits.
+
+        Computes ``head(bellman(v_K))`` with ``v_{i+1} = value(bellman(v_i))`` and
+        ``v_0 = value(q_r)``, on cell-major data (GEMMs instead of convolutions, see
+        :mod:`~mlcore_diffplan_vins.models.bellman`); the tests compare it with the plain methods.
+        """
         check_maps(maps)
-        q_r, w_v = self.reward_and_kernel(maps)
-        v, q_r_cells = self.value(q_r), to_cells(q_r, ORDER)
+        b, _, m, n = maps.shape
+        ks, fields, actions = self.config.kernel_size, self.config.q_channels, self.config.num_actions
+        r = self.r(self.h(maps))  # [B, 8, M, N]
+        w = self.q.full_weight()  # [C * 8, 16, k, k], rows field-major
+        w_v = w[:, ORDER:]
+        # rows group-major (g * C + c), the layout of the cell-major Q
+        w_gc = w.reshape(fields, ORDER, 2 * ORDER * ks * ks).transpose(0, 1).reshape(fields * ORDER, -1)
+        w_r_gc, w_v_gc = w_gc.reshape(fields * ORDER, 2, -1).unbind(dim=1)
+
+        def patches(x: Tensor) -> Tensor:  # [B, 8, M, N] -> [B * M * N, 8 * k * k]
+            return F.unfold(x, ks, padding=ks // 2).transpose(1, 2).reshape(b * m * n, -1)
+
+        q_r_cells = (patches(r) @ w_r_gc.t()).reshape(b, m * n, ORDER * fields)
+        v = q_r_cells.reshape(b, m, n, ORDER, fields).amax(dim=4).permute(0, 3, 1, 2)
         for _ in range(self.config.k - 1):
             v = bellman_max(q_r_cells, v, w_v)  # = self.value(self.bellman(v, q_r, w_v)), sparse backward
-        return self.head(self.bellman(v, q_r, w_v))
+        q_cells = q_r_cells.reshape(b * m * n, -1) + patches(v) @ w_v_gc.t()
+        self.last_values = q_cells.detach().amax(dim=1).reshape(b, m, n)
+        head = self.policy.full_weight().reshape(actions, fields, ORDER).transpose(1, 2).reshape(actions, -1)
+        return (q_cells @ head.t()).reshape(b, m, n, actions).permute(0, 3, 1, 2)
