@@ -7,14 +7,15 @@ Two parts, each run in the same process on the same machine:
    implementation of the *same network* written below (``TextbookVIN``: ``h``, ``r``, then K x
    ``conv2d([r, v])`` + ``max``, as the public VIN code writes it). Both get identical weights and
    batches; the rounds alternate so machine load hits both alike, and the median is reported.
-   The outputs of the two are checked equal first. The symmetric planners (when registered) are
-   timed the same way; the e2cnn SymVIN figure (~79 mazes/s) is quoted from the issue, not measured.
+   The outputs of the two are checked equal first. With ``--symmetric`` the symmetric planners are
+   timed the same way (the e2cnn SymVIN figure, ~79 mazes/s, is quoted from the issue, not measured;
+   ``tools/bench/diffplan_symvin.py`` is the D4 layers' own benchmark).
 2. ``accuracy`` — the ``compare`` pipeline (research setup: batch 32, RMSprop, lr 1e-3; 10K mazes)
    with a wall-clock budget per model (``--minutes``): %Opt, %Succ and action accuracy on the test
    mazes, the greedy baseline, generalisation to 28×28, epochs completed. Nothing is extrapolated:
    a model that ran out of budget reports what it reached, and the table marks misses.
 
-    python tools/bench/diffplan.py throughput                    # ~1-2 min
+    python tools/bench/diffplan.py throughput                    # ~1-3 min
     python tools/bench/diffplan.py accuracy --models vin --minutes 20
     python tools/bench/diffplan.py accuracy --models symvin,gppn --minutes 8   # adds to the JSON
     python tools/bench/diffplan.py table                         # print the table from the JSON
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -39,7 +41,7 @@ RESULTS = ROOT / "tools" / "bench" / "results" / "diffplan.json"
 
 #: Original targets (accuracy on 15×15) and published %Succ (symmetric planning, 15×15, 10K mazes).
 TARGET_ACCURACY = {"vin": 0.94, "symvin": 0.96, "de-vin": 0.93, "de-symvin": 0.95}
-PUBLISHED_SUCC = {"vin": 0.670, "symvin": 0.990, "gppn": 0.964, "conv-gppn": 0.998, "sym-gppn": 0.9998}
+PUBLISHED_SUCC = {"vin": 0.670, "symvin": 0.990, "gppn": 0.964, "convgppn": 0.998, "symgppn": 0.9998}
 REFERENCE_VIN_SUCC = 0.714  # the public reference VIN on this machine, K = 10, l_q = 40, 99 epochs (issue 14)
 E2CNN_SYMVIN_MAZES_PER_S = 79.0  # quoted from issue 14 (e2cnn does not install with numpy 2: not measured here)
 
@@ -138,17 +140,20 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     speeds = time_training({"vin": vin, "textbook_vin": ref}, maps, targets, args.steps, args.rounds)
     out["mazes_per_second"] = speeds
     out["speedup"] = speeds["vin"] / speeds["textbook_vin"]
+    out["load_average_1min"] = os.getloadavg()[0]
+    if not args.symmetric:
+        return out
     reg = get_registry()
     sym = {}
-    for name in ("symvin", "sym-gppn", "de-symvin"):
+    for name in ("symvin", "symgppn", "de-symvin"):
         try:
             spec = reg.get("model", name)
         except Exception:
             continue
         cls = spec.config_class()
         changes = {"k": 10, "q_channels": 40} if name == "symvin" else {}
-        fields = {f for f in getattr(cls, "__attrs_attrs__", ())} and {a.name for a in cls.__attrs_attrs__}  # type: ignore[union-attr]
-        cfg = cls(**{k: v for k, v in changes.items() if k in fields}) if cls else None
+        fields = {a.name for a in getattr(cls, "__attrs_attrs__", ())}
+        cfg = cls(**{k: v for k, v in changes.items() if k in fields}) if cls is not None else None
         sym[name] = time_training({name: spec.build(cfg)}, maps, targets, max(2, args.steps // 4), args.rounds)[name]
     if sym:
         out["symmetric_mazes_per_second"] = sym
@@ -236,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--steps", type=int, default=8, help="training steps per round")
     t.add_argument("--rounds", type=int, default=5)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--symmetric", action="store_true", help="also time the symmetric planners (default configs; slow)")
     a = sub.add_parser("accuracy")
     a.add_argument("--models", default="vin")
     a.add_argument("--num", type=int, default=10000)
