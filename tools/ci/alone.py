@@ -59,8 +59,8 @@ SMOKE: dict[str, list[str]] = {
         "dataset.num=80",
         "trainer.epochs=1",
         "planner.k=6",
-        "planner.hidden_channels=8",
-        "planner.q_channels=8",
+        "planner.hidden_channels=4",
+        "planner.q_channels=4",
         "generalisation.num=4",
     ],
 }
