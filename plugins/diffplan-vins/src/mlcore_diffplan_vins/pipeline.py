@@ -128,6 +128,8 @@ class ComparisonConfig:
         notes: free text recorded in the report.
         models: planners to train (registered names or published spellings, ``mlcore list model``).
         planner: hyperparameters shared by all of them (K, l_h, l_q, group, ...).
+        model_overrides: per-model fields applied after ``planner``, e.g. ``[model_overrides.symvin]
+            q_channels = 8`` (the symmetric models count channels in regular D4 fields of 8).
         dataset, loss, trainer, evaluator: one table each; every model gets the same data and trainer.
         generalisation: the larger-maze test.
         plot_mazes: test mazes drawn in ``plots/`` with each model's path and value map.
@@ -136,6 +138,7 @@ class ComparisonConfig:
     notes: str = ""
     models: list[str] = attrs.field(factory=lambda: ["vin", "symvin"])
     planner: PlannerSettings = attrs.field(factory=PlannerSettings)
+    model_overrides: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     dataset: GridMazesConfig = attrs.field(factory=GridMazesConfig)
     loss: OptimalSetLossConfig = attrs.field(factory=OptimalSetLossConfig)
     trainer: TrainerConfig = attrs.field(factory=research_trainer)
@@ -186,7 +189,21 @@ class PlannerComparison(Pipeline):
             if cls is None:
                 raise ConfigError(f"models: planner {name!r} has no config class")
             cfg = self.config.planner.apply(cls(), f"planner (for model {name!r})")
+            extra = self.config.model_overrides.get(name, self.config.model_overrides.get(raw, {}))
+            fields = attrs.fields_dict(cls)
+            for key, value in extra.items():
+                if key not in fields:
+                    raise ConfigError(
+                        f"model_overrides.{name}.{key}: {name!r} has no such field (fields: {', '.join(fields)})"
+                    )
+                try:
+                    cfg = attrs.evolve(cfg, **{key: value})
+                except (ValueError, TypeError) as exc:
+                    raise ConfigError(f"model_overrides.{name}: {exc}") from None
             out[name] = attrs.evolve(cfg, num_actions=self.config.dataset.actions)
+        unknown = set(self.config.model_overrides) - set(out) - set(self.config.models)
+        if unknown:
+            raise ConfigError(f"model_overrides: {', '.join(sorted(unknown))} not in models ({', '.join(out)})")
         return out
 
     def check(self, ctx: RunContext) -> None:

@@ -13,9 +13,13 @@ _TRAINER = {"epochs": 100, "batch_size": 32, "lr": 1e-3, "optimizer": "rmsprop"}
 #: ``mlcore run --plugin diffplan-vins --profile quick|full``: overrides of the pipeline config.
 PROFILES = {
     "quick": {
-        "dataset": {"size": 15, "num": 800},
-        "planner": {"k": 20, "hidden_channels": 50, "q_channels": 16},
-        "trainer": {"epochs": 6, "batch_size": 32, "lr": 5e-3},
+        "dataset": {"size": 15, "num": 600},
+        "planner": {"k": 15},
+        "model_overrides": {
+            "vin": {"hidden_channels": 50, "q_channels": 16},
+            "symvin": {"hidden_channels": 4, "q_channels": 4},
+        },
+        "trainer": {"epochs": 5, "batch_size": 32, "lr": 5e-3},
         "generalisation": {"sizes": [28], "num": 30},
     },
     "full": {
@@ -29,7 +33,8 @@ PROFILES = {
 COMPARE_PROFILES = {
     "quick": {
         "dataset": {"size": 15, "num": 600},
-        "planner": {"k": 15, "hidden_channels": 32, "q_channels": 12},
+        "planner": {"k": 15, "hidden_channels": 4, "q_channels": 4},
+        "model_overrides": {"vin": {"hidden_channels": 32, "q_channels": 12}, "cnn": {"hidden_channels": 16}},
         "trainer": {"epochs": 4, "batch_size": 32, "lr": 5e-3},
         "generalisation": {"sizes": [28], "num": 20},
     },

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from mlcore_diffplan_vins.models.base import GridPlanner, check_maps
 from mlcore_diffplan_vins.models.config import VINConfig
-from mlcore_diffplan_vins.models.vi_kernel import neighbourhoods, value_iteration
+from mlcore_diffplan_vins.models.vi_kernel import from_rows, neighbourhoods, value_iteration
 
 __all__ = ["VIN"]
 
@@ -48,14 +48,14 @@ class VIN(GridPlanner):
         weight = torch.einsum("oc,cikl->oikl", w_r, self.h.weight)
         bias = w_r @ self.h.bias if self.h.bias is not None else None
         r = F.conv2d(maps, weight, bias, padding=1)
-        # Channels-last value iteration: each cell's k x k neighbourhood ([B, M*M, k*k]) times the
-        # kernel ([k*k, l_q]) equals conv2d; the K - 1 inner steps run in one autograd function
-        # with a sparse backward (models/vi_kernel.py).
-        w_q = self.q_r.weight.reshape(self.q_r.out_channels, -1).t()  # [k*k, l_q]
-        w_v = self.q_v.weight.reshape(self.q_v.out_channels, -1).t()
-        qr = neighbourhoods(r.reshape(batch, -1), size, ks) @ w_q  # [B, M*M, l_q]
-        v = value_iteration(qr, w_v, self.config.k - 1, size, ks)  # K - 1 steps, sparse backward
-        q = qr + neighbourhoods(v, size, ks) @ w_v
-        self.last_values = q.detach().max(dim=-1).values.view(batch, size, size)
-        logits = q @ self.policy.weight[:, :, 0, 0].t()  # [B, M*M, A]
-        return logits.transpose(1, 2).reshape(batch, -1, size, size)
+        # Value iteration in the [channels, B*M*M] layout: a conv is the kernel [l_q, k*k] times the
+        # cells' k x k neighbourhoods; the K - 1 inner steps run in one autograd function with a
+        # sparse backward (models/vi_kernel.py).
+        w_q = self.q_r.weight.reshape(self.q_r.out_channels, -1)  # [l_q, k*k]
+        w_v = self.q_v.weight.reshape(self.q_v.out_channels, -1)
+        qr = w_q @ neighbourhoods(r.reshape(-1), batch, size, ks)  # [l_q, B*M*M]
+        v = value_iteration(qr, w_v, self.config.k - 1, batch, size, ks)
+        q = torch.addmm(qr, w_v, neighbourhoods(v, batch, size, ks))
+        self.last_values = q.detach().max(dim=0).values.view(batch, size, size)
+        logits = self.policy.weight[:, :, 0, 0] @ q  # [A, B*M*M]
+        return from_rows(logits, batch, size)
