@@ -180,6 +180,17 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
         *args.overrides,
     ]
     out_dir = Path(args.out or ROOT / "runs" / f"bench-diffplan-{args.models.replace(',', '-')}")
+    if args.record_only:  # a finished run of this command: read its results instead of training again
+        results = json.loads((out_dir / "results.json").read_text())
+        summary = json.loads((out_dir / "summary.json").read_text())
+        return {
+            "run_dir": str(out_dir),
+            "wall_seconds": summary.get("seconds", summary.get("wall_seconds")),
+            "overrides": overrides,
+            "seed": args.seed,
+            "dataset": results["dataset"],
+            "models": results["models"],
+        }
     start = time.perf_counter()
     result = run(
         "diffplan-vins",
@@ -192,9 +203,9 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
         progress=False,
     )
     wall = time.perf_counter() - start
-    results = json.loads((Path(result.run_dir) / "results.json").read_text())
+    results = json.loads((Path(result.out_dir) / "results.json").read_text())
     return {
-        "run_dir": str(result.run_dir),
+        "run_dir": str(result.out_dir),
         "wall_seconds": wall,
         "overrides": overrides,
         "seed": args.seed,
@@ -253,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--threads", type=int, default=1)
     a.add_argument("--out", default=None)
     a.add_argument("--set", dest="overrides", action="append", default=[])
+    a.add_argument("--record-only", action="store_true", help="record the finished run in --out (or the default dir)")
     sub.add_parser("table")
     args = parser.parse_args(argv)
 
