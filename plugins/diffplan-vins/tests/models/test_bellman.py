@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlcore_diffplan_vins.models.bellman import bellman_max, to_cells
+from mlcore_diffplan_vins.models.bellman import bellman_max, cell_patches, to_cells
 
 
 def _dense(q_r: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -52,3 +52,10 @@ def test_to_cells_puts_the_group_channel_first() -> None:
     assert cells.shape == (1, 2, 6)
     # cell 0, group-major: (g0: c0 c1 c2), (g1: c0 c1 c2) = channels 0, 2, 4, 1, 3, 5
     assert cells[0, 0].tolist() == [0.0, 4.0, 8.0, 2.0, 6.0, 10.0]
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_cell_patches_equal_unfold(kernel: int) -> None:
+    v = torch.randn(2, 3, 6, 5)
+    expected = F.unfold(v, kernel, padding=kernel // 2).transpose(1, 2).reshape(2 * 6 * 5, -1)
+    assert torch.equal(cell_patches(v, kernel), expected)

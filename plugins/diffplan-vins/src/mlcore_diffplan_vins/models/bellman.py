@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["bellman_max", "to_cells"]
+__all__ = ["bellman_max", "cell_patches", "to_cells"]
 
 
 def to_cells(q: Tensor, group_size: int = 1) -> Tensor:
@@ -37,13 +37,31 @@ def to_cells(q: Tensor, group_size: int = 1) -> Tensor:
     return fields.permute(0, 3, 4, 2, 1).reshape(b, m * n, cg).contiguous()
 
 
+def cell_patches(v: Tensor, k: int) -> Tensor:
+    """``[B, G, M, N]`` → ``[B * M * N, G * k * k]`` (entries ordered as ``F.unfold``'s), one copy."""
+    b, g, m, n = v.shape
+    padded = F.pad(v.permute(0, 2, 3, 1), (0, 0, k // 2, k // 2, k // 2, k // 2))  # [B, M+2p, N+2p, G]
+    return padded.unfold(1, k, 1).unfold(2, k, 1).reshape(b * m * n, g * k * k)
+
+
+def _unpatch(cols: Tensor) -> Tensor:
+    """The adjoint of :func:`cell_patches`: ``[B, M, N, G, k, k]`` → ``[B, G, M, N]`` (sums the overlaps)."""
+    b, m, n, g, k, _ = cols.shape
+    p = k // 2
+    out = cols.new_zeros(b, m + 2 * p, n + 2 * p, g)
+    for dy in range(k):
+        for dx in range(k):
+            out[:, dy : dy + m, dx : dx + n] += cols[..., dy, dx]
+    return out[:, p : p + m, p : p + n].permute(0, 3, 1, 2)
+
+
 class _BellmanMax(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, q_r_cells: Tensor, v: Tensor, w: Tensor) -> Tensor:  # type: ignore[override]
         b, g, m, n = v.shape
         cg, _, k, _ = w.shape
         c = cg // g
-        patches = F.unfold(v, k, padding=k // 2).transpose(1, 2).reshape(b * m * n, g * k * k)
+        patches = cell_patches(v, k)
         w_gc = w.reshape(c, g, g * k * k).transpose(0, 1).reshape(cg, g * k * k)  # rows g * C + c
         q = torch.addmm(q_r_cells.reshape(b * m * n, cg), patches, w_gc.t())
         out, idx = q.reshape(b * m * n, g, c).max(dim=2)  # a contiguous reduction
@@ -76,7 +94,7 @@ class _BellmanMax(torch.autograd.Function):
                 (grad_gc,) = torch.autograd.grad(cols, table, patches)
                 grad_w = grad_gc.reshape(g, c, g * k * k).transpose(0, 1).reshape(cg, g, k, k)
         if ctx.needs_input_grad[1]:
-            grad_v = F.fold(cols.detach().reshape(b, m * n, -1).transpose(1, 2), (m, n), k, padding=k // 2)
+            grad_v = _unpatch(cols.detach().reshape(b, m, n, g, k, k))
         return grad_q_r, grad_v, grad_w
 
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mlcore_diffplan_vins.models.base import GridPlanner, check_maps
-from mlcore_diffplan_vins.models.bellman import bellman_max
+from mlcore_diffplan_vins.models.bellman import bellman_max, cell_patches
 from mlcore_diffplan_vins.models.d4 import ORDER, ActionHead, GroupConv, LiftingConv
 from mlcore_diffplan_vins.models.planner_config import SymVINConfig
 
@@ -82,14 +82,11 @@ class SymVIN(GridPlanner):
         w_gc = w.reshape(fields, ORDER, 2 * ORDER * ks * ks).transpose(0, 1).reshape(fields * ORDER, -1)
         w_r_gc, w_v_gc = w_gc.reshape(fields * ORDER, 2, -1).unbind(dim=1)
 
-        def patches(x: Tensor) -> Tensor:  # [B, 8, M, N] -> [B * M * N, 8 * k * k]
-            return F.unfold(x, ks, padding=ks // 2).transpose(1, 2).reshape(b * m * n, -1)
-
-        q_r_cells = (patches(r) @ w_r_gc.t()).reshape(b, m * n, ORDER * fields)
+        q_r_cells = (cell_patches(r, ks) @ w_r_gc.t()).reshape(b, m * n, ORDER * fields)
         v = q_r_cells.reshape(b, m, n, ORDER, fields).amax(dim=4).permute(0, 3, 1, 2)
         for _ in range(self.config.k - 1):
             v = bellman_max(q_r_cells, v, w_v)  # = self.value(self.bellman(v, q_r, w_v)), sparse backward
-        q_cells = q_r_cells.reshape(b * m * n, -1) + patches(v) @ w_v_gc.t()
+        q_cells = q_r_cells.reshape(b * m * n, -1) + cell_patches(v, ks) @ w_v_gc.t()
         self.last_values = q_cells.detach().amax(dim=1).reshape(b, m, n)
         head = self.policy.full_weight().reshape(actions, fields, ORDER).transpose(1, 2).reshape(actions, -1)
         return (q_cells @ head.t()).reshape(b, m, n, actions).permute(0, 3, 1, 2)
