@@ -96,3 +96,12 @@ def test_diagonal_costs_in_eight_action_rollouts() -> None:
     r = rollout_metrics(m, actions)
     assert r.optimal[0, 3, 3] and r.optimal[0, 2, 2]
     assert r.reached[0, 3, 2] and not r.optimal[0, 3, 2]
+
+
+def test_the_labels_own_policy_is_perfect_on_long_paths() -> None:
+    from mlcore_diffplan_vins.mazes import generate_mazes
+
+    m = generate_mazes(40, 15, 4, seed=11, min_reachable=0.9)
+    assert np.nanmax(np.where(np.isfinite(m.distances), m.distances, np.nan)) > 30  # paths much longer than M
+    r = rollout_metrics(m, m.optimal_actions.argmax(axis=1))
+    assert (r["opt"], r["succ"], r["action_accuracy"]) == (1.0, 1.0, 1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 import torch
 
@@ -93,3 +94,19 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert 0.0 <= result.metrics["vin_opt"] <= result.metrics["vin_succ"] <= 1.0
     # the planner learns something a 1-step greedy policy cannot: better action accuracy than chance
     assert result.metrics["vin_action_accuracy"] > 0.4
+
+
+def test_model_overrides_apply_per_model_and_name_bad_keys() -> None:
+    from mlcore_diffplan_vins.pipeline import ComparisonConfig, PlannerComparison, PlannerSettings
+
+    cfg = ComparisonConfig(
+        models=["VIN", "cnn"], planner=PlannerSettings(k=7), model_overrides={"vin": {"q_channels": 5}}
+    )
+    configs = PlannerComparison(cfg).model_configs()
+    assert (configs["vin"].k, configs["vin"].q_channels, configs["cnn"].k) == (7, 5, 7)
+    with pytest.raises(ConfigError, match=r"model_overrides.vin.width: 'vin' has no such field"):
+        PlannerComparison(attrs.evolve(cfg, model_overrides={"vin": {"width": 3}})).model_configs()
+    with pytest.raises(ConfigError, match=r"model_overrides: gppn not in models"):
+        PlannerComparison(attrs.evolve(cfg, model_overrides={"gppn": {"k": 3}})).model_configs()
+    with pytest.raises(ConfigError, match=r"q_channels=0 is out of range"):
+        PlannerComparison(attrs.evolve(cfg, model_overrides={"vin": {"q_channels": 0}})).model_configs()
