@@ -65,6 +65,14 @@ SMOKE: dict[str, list[str]] = {
         "compare.streaming_samples=300",
         "compare.compensation_layers=1",
     ],
+    "diffplan-vins": [
+        "dataset.num=80",
+        "trainer.epochs=1",
+        "planner.k=6",
+        "planner.hidden_channels=4",
+        "planner.q_channels=4",
+        "generalisation.num=4",
+    ],
 }
 #: the conformance kit's own tests, run with each plugin
 KIT_TESTS = "packages/mlcore/tests/testing"

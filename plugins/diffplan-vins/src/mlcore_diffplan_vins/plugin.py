@@ -1,0 +1,128 @@
+"""Entry point of the diffplan-vins plugin: component specs only (no torch or numpy import here)."""
+
+from __future__ import annotations
+
+from mlcore.components import ComponentSpec
+from mlcore.hookspecs import hookimpl
+from mlcore_diffplan_vins.models import MODEL_SPECS
+
+MLCORE_API = ">=1.0,<2"
+
+_TRAINER = {"epochs": 100, "batch_size": 32, "lr": 1e-3, "optimizer": "rmsprop"}
+
+#: ``mlcore run --plugin diffplan-vins --profile quick|full``: overrides of the pipeline config.
+PROFILES = {
+    "quick": {
+        "dataset": {"size": 15, "num": 600},
+        "planner": {"k": 15},
+        "model_overrides": {
+            "vin": {"hidden_channels": 50, "q_channels": 16},
+            "symvin": {"hidden_channels": 4, "q_channels": 4},
+        },
+        "trainer": {"epochs": 5, "batch_size": 32, "lr": 5e-3},
+        "generalisation": {"sizes": [28], "num": 30},
+    },
+    "full": {
+        "dataset": {"size": 15, "num": 10000},
+        "trainer": _TRAINER,
+        "generalisation": {"sizes": [28, 50], "num": 200},
+    },
+}
+
+#: The ``compare`` pipeline's profiles (every model, so the quick one is smaller still).
+COMPARE_PROFILES = {
+    "quick": {
+        "dataset": {"size": 15, "num": 600},
+        "planner": {"k": 15, "hidden_channels": 4, "q_channels": 4},
+        "model_overrides": {"vin": {"hidden_channels": 32, "q_channels": 12}, "cnn": {"hidden_channels": 16}},
+        "trainer": {"epochs": 4, "batch_size": 32, "lr": 5e-3},
+        "generalisation": {"sizes": [28], "num": 20},
+    },
+    "full": PROFILES["full"],
+}
+
+
+@hookimpl
+def register_datasets() -> list[ComponentSpec]:
+    """DFS mazes with exact Dijkstra labels."""
+    return [
+        ComponentSpec(
+            "grid-mazes",
+            "mlcore_diffplan_vins.data:GridMazes",
+            "mlcore_diffplan_vins.data:GridMazesConfig",
+            summary="M×M DFS mazes (per-maze wall opening), goal, Dijkstra distances and optimal action sets",
+        )
+    ]
+
+
+@hookimpl
+def register_models() -> list[ComponentSpec]:
+    """Every grid planner of :data:`mlcore_diffplan_vins.models.MODEL_SPECS`."""
+    return [
+        ComponentSpec(
+            name,
+            target,
+            config,
+            summary=summary,
+            extras={"dataset": "grid-mazes", "loss": "optimal-set-ce", "evaluator": "grid-rollout"},
+        )
+        for name, target, config, summary in MODEL_SPECS
+    ]
+
+
+@hookimpl
+def register_losses() -> list[ComponentSpec]:
+    """Cross-entropy against the optimal action set."""
+    return [
+        ComponentSpec(
+            "optimal-set-ce",
+            "mlcore_diffplan_vins.loss:OptimalSetLoss",
+            "mlcore_diffplan_vins.loss:OptimalSetLossConfig",
+            summary="-log P(optimal action set) per labelled cell (or CE to the uniform set distribution)",
+        )
+    ]
+
+
+@hookimpl
+def register_evaluators() -> list[ComponentSpec]:
+    """Rollouts from every reachable start cell."""
+    return [
+        ComponentSpec(
+            "grid-rollout",
+            "mlcore_diffplan_vins.evaluation:GridRolloutEvaluator",
+            "mlcore_diffplan_vins.evaluation:GridRolloutConfig",
+            summary="%Opt, %Succ and action accuracy of the greedy policy from every reachable start cell",
+            extras={"dataset": "grid-mazes", "model": "vin"},
+        )
+    ]
+
+
+@hookimpl
+def register_pipelines() -> list[ComponentSpec]:
+    """``grid`` (default: VIN and SymVIN side by side), ``compare`` (every model) and ``single`` (one model)."""
+    return [
+        ComponentSpec(
+            "grid",
+            "mlcore_diffplan_vins.pipeline:PlannerComparison",
+            "mlcore_diffplan_vins.pipeline:ComparisonConfig",
+            summary="generate mazes -> train VIN and SymVIN -> rollouts, generalisation 15->28, baselines -> report",
+            profiles=PROFILES,
+        ),
+        ComponentSpec(
+            "compare",
+            "mlcore_diffplan_vins.pipeline:PlannerComparison",
+            "mlcore_diffplan_vins.pipeline:CompareAllConfig",
+            summary="every registered grid planner on identical data, with baselines and a generalisation table",
+            profiles=COMPARE_PROFILES,
+        ),
+        ComponentSpec(
+            "single",
+            "mlcore_diffplan_vins.pipeline:SinglePlanner",
+            "mlcore_diffplan_vins.pipeline:SingleConfig",
+            summary="one planner (--set model.name=... or --set algorithm=SymVIN) -> rollouts -> report",
+            profiles={
+                "quick": {"dataset": {"num": 800}, "trainer": {"epochs": 6, "lr": 5e-3}},
+                "full": {"dataset": {"num": 10000}, "trainer": _TRAINER},
+            },
+        ),
+    ]
