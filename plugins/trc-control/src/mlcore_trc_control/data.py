@@ -115,7 +115,8 @@ class LQRDataConfig:
         initial_range, target_range: half-widths of the uniform boxes ``x_0, r`` are drawn from
             (one value for every state, or one per state; [2, 2] and [2, 2]).
         expert: ``optimal`` (default: the minimiser of the stated cost with ``x_N = r`` and the
-            box, an exact QP; for a nonlinear system, direct multiple shooting with CasADi + IPOPT), ``auto`` (the box-constrained LQR optimum if it reaches
+            box, an exact QP; for a nonlinear system, direct multiple shooting with CasADi +
+            IPOPT), ``auto`` (the box-constrained LQR optimum if it reaches
             ``required_success``, else ``optimal``), ``lqr`` (box-constrained LQR),
             ``lqr_unconstrained`` (plain LQR) or ``min_energy``; nonlinear systems take ``optimal``
             or ``lqr`` (LQR on the linearisation, closed loop).
@@ -632,7 +633,7 @@ class LQRData(DataModule):
         seed = cfg.seed if field == "path" else cfg.test_seed
         num = cfg.num_samples if field == "path" else max(cfg.test_num_samples, 1)
         ps = LQRProblemSet.load(path, num_samples=num, seed=seed)
-        if is_nonlinear(ps.system) != is_nonlinear(self.system) or not ps.system.same_problem(self.system):
+        if is_nonlinear(ps.system) != is_nonlinear(self.system) or not ps.system.same_problem(self.system):  # type: ignore[arg-type]
             raise DataError(
                 f"{ps.metadata['file']} (data.{field}) was generated for another problem "
                 f"(system {ps.system.name!r}, N={ps.system.num_steps}, dt={ps.system.dt:.4g}, "

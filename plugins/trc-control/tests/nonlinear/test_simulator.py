@@ -11,9 +11,7 @@ from mlcore_trc_control.nonlinear.systems import build_nonlinear_system
 
 
 def _problems(sys, x0: np.ndarray, horizons: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(
-        np.concatenate([x0, np.zeros_like(x0), horizons[:, None]], axis=1), dtype=torch.float64
-    )
+    return torch.as_tensor(np.concatenate([x0, np.zeros_like(x0), horizons[:, None]], axis=1), dtype=torch.float64)
 
 
 @pytest.mark.parametrize("name", ["pendulum", "vanderpol"])

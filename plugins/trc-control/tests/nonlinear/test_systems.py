@@ -14,7 +14,10 @@ from mlcore_trc_control.nonlinear.systems import build_nonlinear_system, system_
 def _reference_rhs(name: str, p: dict[str, float], u: float):  # written independently of the module
     if name == "pendulum":
         inertia = p["mass"] * p["length"] ** 2
-        return lambda t, x: [x[1], (p["mass"] * p["gravity"] * p["length"] * np.sin(x[0]) - p["friction"] * x[1] + u) / inertia]
+        return lambda t, x: [
+            x[1],
+            (p["mass"] * p["gravity"] * p["length"] * np.sin(x[0]) - p["friction"] * x[1] + u) / inertia,
+        ]
     return lambda t, x: [x[1], p["mu"] * (1 - x[0] ** 2) * x[1] - x[0] + u]
 
 
@@ -90,5 +93,5 @@ def test_bad_parameters_give_one_line_config_errors(change: dict, message: str) 
 def test_vanderpol_parameter_check_and_linear_only_fields() -> None:
     with pytest.raises(ConfigError, match=r"data.params.mu=-0.5: mu must be >= 0 \(system 'vanderpol'\)"):
         LQRDataConfig(system="vanderpol", params={"mu": -0.5}).build_system()
-    with pytest.raises(ConfigError, match="data.horizon_range is only for the nonlinear systems"):
+    with pytest.raises(ConfigError, match=r"data\.horizon_range is only for the nonlinear systems"):
         LQRDataConfig(horizon_range=[4.0, 6.0]).build_system()

@@ -85,9 +85,7 @@ def _solution(
     costs = system.cost(states, controls, targets)
     errors = np.linalg.norm(states[:, -1] - targets, axis=1)
     limit = system.control_limit
-    binds = (
-        np.abs(controls).max(axis=(1, 2)) >= limit * (1 - 1e-4) if limit > 0 else np.zeros(len(x0), dtype=bool)
-    )
+    binds = np.abs(controls).max(axis=(1, 2)) >= limit * (1 - 1e-4) if limit > 0 else np.zeros(len(x0), dtype=bool)
     return NonlinearExpertSolution(expert, controls, states, costs, errors, binds, status, seconds)
 
 
@@ -171,7 +169,7 @@ class ShootingSolver:
         p = ca.SX.sym("p", 2 * n + 1)
         x0, r, dt = p[:n], p[n : 2 * n], p[2 * n]
         q, rr, qf = (ca.DM(w) for w in (system.Q, system.R, system.Qf))
-        cost = 0
+        cost: Any = 0
         g = [x[:, 0] - x0]
         for k in range(steps):
             e = x[:, k] - r
@@ -181,8 +179,8 @@ class ShootingSolver:
         cost += ca.mtimes([e.T, qf, e])
         g.append(x[:, steps] - r)  # the terminal constraint: the last n rows
         w = ca.vertcat(ca.vec(x), ca.vec(u))
-        nlp = {"x": w, "p": p, "f": cost, "g": ca.vertcat(*g)}
-        opts = {
+        nlp: dict[str, Any] = {"x": w, "p": p, "f": cost, "g": ca.vertcat(*g)}
+        opts: dict[str, Any] = {
             "ipopt.print_level": 0,
             "print_time": False,
             "ipopt.sb": "yes",
@@ -212,9 +210,7 @@ class ShootingSolver:
         lbg, ubg = bound.copy(), bound.copy()
         if not terminal:
             lbg[-self.n :], ubg[-self.n :] = -np.inf, np.inf
-        out = self._solver(
-            x0=w0, p=np.concatenate([x0, target, [dt]]), lbx=self._lbx, ubx=self._ubx, lbg=lbg, ubg=ubg
-        )
+        out = self._solver(x0=w0, p=np.concatenate([x0, target, [dt]]), lbx=self._lbx, ubx=self._ubx, lbg=lbg, ubg=ubg)
         ok = bool(self._solver.stats()["success"])
         w = np.asarray(out["x"]).reshape(-1)
         return w[self._num_x :].reshape(self.steps, self.m), ok

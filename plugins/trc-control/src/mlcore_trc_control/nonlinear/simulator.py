@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import nn
 

@@ -156,7 +156,7 @@ def _vanderpol() -> NonlinearTemplate:
 NONLINEAR_SYSTEMS: dict[str, Callable[[], NonlinearTemplate]] = {"pendulum": _pendulum, "vanderpol": _vanderpol}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _template(name: str) -> NonlinearTemplate:
     return NONLINEAR_SYSTEMS[name]()
 
