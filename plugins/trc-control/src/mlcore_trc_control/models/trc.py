@@ -36,8 +36,9 @@ Optional rollout terms: ``rollout_weight * mean ||x_N - r||²`` and
 ``cost_weight * mean |J(u) - J(u*)| / J(u*)`` with the stated quadratic cost ``J``, taken on the
 rollout of the final cycle's answer through the true dynamics (earlier cycles: imitation only).
 :meth:`set_system` sets them up: a linear system is held in buffers (exact rollout); a nonlinear
-one (pendulum, Van der Pol) gets a differentiable RK4 simulator (:class:`~mlcore_trc_control.nonlinear.simulator.TorchSimulator`) with each problem's
-own horizon, and with ``output_bound`` the controls are mapped into the box by ``limit * tanh``.
+one (pendulum, Van der Pol) gets a differentiable RK4 simulator
+(:class:`~mlcore_trc_control.nonlinear.simulator.TorchSimulator`) with each problem's own
+horizon, and with ``output_bound`` the controls are mapped into the box by ``limit * tanh``.
 
 Example::
 
