@@ -10,9 +10,10 @@ Built-in systems (problem settings after the public TinyRecursiveControl referen
   (hanging included) and stabilisation. Two deliberate departures from the reference: (1) it
   writes ``- m g l sin(theta)``, which makes ``theta = 0`` the *hanging* (stable) equilibrium
   although its docstrings call it upright; here the sign follows the stated task (upright is
-  unstable); (2) its ``|u| <= 2`` makes the swing-up from hanging unreachable in 5 s (IPOPT met
-  ``x_N = r`` in 6 of 40 sampled problems), so the default limit is ``|u| <= 4`` (all 30 sampled
-  problems reachable; still below ``m g l = 9.81``, so hanging starts need pumping swings).
+  unstable); (2) its ``|u| <= 2`` makes the swing-up from hanging unreachable in 5 s (in an early
+  trial IPOPT met ``x_N = r`` in 6 of 40 sampled problems), so the default limit is ``|u| <= 4``
+  (1000 of 1000 generated problems reachable; still below ``m g l = 9.81``, so hanging starts need
+  pumping swings).
 - ``vanderpol``: state ``[x, v]``, ``x' = v``, ``v' = mu (1 - x²) v - x + u`` (``mu = 1``),
   ``|u| <= 2``, ``Q = diag(10, 5)``, ``R = 0.1``, ``Qf = 20 Q``, initial states in ``[-2, 2]²``,
   target the origin.
