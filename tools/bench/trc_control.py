@@ -13,6 +13,13 @@ The data are labelled by the cost-optimal expert (``optimal``: min J with x_N = 
         # adds each system's baseline table (TRC vs linear vs MLP vs LQR vs oracle) to the JSON's
         # ``other_systems`` without re-running the main benchmark
     python tools/bench/trc_control.py --set model.size=small --out runs/bench-small
+    python tools/bench/trc_control.py --nonlinear pendulum,vanderpol --epochs 30
+        # the nonlinear section (JSON key ``nonlinear``): per system, TRC vs linear vs MLP vs LQR on
+        # the linearisation vs the multiple-shooting expert, trained through the RK4 simulator;
+        # ``--horizon-range 4,6`` adds a run trained over a range of horizons (generalisation table)
+
+Nonlinear data sets are cached in ``data/trc_nonlinear/<system>[_range]_{train,test}`` (made
+with ``mlcore data generate lqr --system <system> ...`` on first use; delete them to regenerate).
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ from _common import machine_info
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "tools" / "bench" / "results" / "trc_control.json"
+
+#: the nonlinear section's targets: success rate, cost gap vs the multiple-shooting expert
+NONLINEAR_TARGETS = [("success_rate", 0.95, "min"), ("cost_gap", 0.05, "max")]
+DATA = ROOT / "data" / "trc_nonlinear"
 
 #: (metric, target, "max" = must be <= target, "min" = must be >= target)
 TARGETS = [
@@ -50,6 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=1, help="torch threads (default 1: small models on a shared CPU run faster)"
     )
     parser.add_argument(
+        "--nonlinear",
+        default=None,
+        help="comma-separated nonlinear systems (pendulum, vanderpol): the nonlinear section",
+    )
+    parser.add_argument("--num-samples", type=int, default=1000, help="nonlinear section: training problems")
+    parser.add_argument("--test-samples", type=int, default=200, help="nonlinear section: test problems")
+    parser.add_argument(
+        "--horizon-range", default=None, help="nonlinear section: 'T_min,T_max' for an extra run over a horizon range"
+    )
+    parser.add_argument(
+        "--range-only", action="store_true", help="nonlinear section: only the --horizon-range run of each system"
+    )
+    parser.add_argument(
         "--other-systems",
         default=None,
         help="comma-separated systems: run each (with --profile) and add its comparison to the existing JSON",
@@ -71,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"trainer.epochs={args.epochs}")
     if args.other_systems:
         return other_systems(args, overrides)
+    if args.nonlinear:
+        return nonlinear(args, overrides)
     out = Path(args.out or ROOT / "runs" / f"bench-trc-control-{args.profile}")
     start = time.perf_counter()
     result = mlcore.run("trc-control", profile=args.profile, overrides=overrides, out=out, device="cpu", progress=False)
@@ -189,6 +215,138 @@ def other_systems(args: argparse.Namespace, overrides: list[str]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(f"\nwrote {path}")
+    return 0
+
+
+def _cached_data(system: str, split: str, num: int, seed: int, horizon_range: list[float] | None) -> Path:
+    """``data/trc_nonlinear/<system>[_range]_<split>``, generated (multiple shooting) unless already there."""
+    from mlcore_trc_control.data import DATA_FILE, LQRData, LQRDataConfig
+
+    folder = DATA / f"{system}{'_range' if horizon_range else ''}_{split}"
+    if not (folder / DATA_FILE).exists():
+        cfg = LQRDataConfig(system=system, num_samples=num, seed=seed, horizon_range=horizon_range)
+        LQRData(cfg).generate(folder)
+    return folder
+
+
+def label_sensitivity(test: Path, sigmas: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2), seed: int = 0) -> list[dict]:
+    """Success and cost of the expert's own test controls plus Gaussian noise (clipped to the box):
+    how precisely an open-loop policy must reproduce them on this system."""
+    import numpy as np
+
+    from mlcore_trc_control.data import LQRProblemSet
+
+    problems = LQRProblemSet.load(test)
+    limit = problems.system.control_limit or np.inf
+    rng = np.random.default_rng(seed)
+    rows = []
+    for sigma in sigmas:
+        noisy = np.clip(
+            problems.control_sequences + rng.normal(0.0, sigma, problems.control_sequences.shape), -limit, limit
+        )
+        states = problems.rollout(noisy)
+        errors = np.linalg.norm(states[:, -1] - problems.target_states, axis=1)
+        costs = problems.system.cost(states, noisy, problems.target_states)
+        rows.append(
+            {
+                "sigma": sigma,
+                "success_rate": float(np.mean(errors < 0.1)),
+                "median_terminal_error": float(np.median(errors)),
+                "cost_gap": float(costs.mean() / problems.optimal_costs.mean() - 1.0),
+            }
+        )
+    return rows
+
+
+def _nonlinear_run(
+    args: argparse.Namespace, overrides: list[str], system: str, horizon_range: list[float] | None
+) -> dict:
+    import mlcore
+    from mlcore_trc_control.data import LQRProblemSet
+
+    train = _cached_data(system, "train", args.num_samples, 42, horizon_range)
+    test = _cached_data(system, "test", args.test_samples, 123, horizon_range)
+    name = f"{system}{'_range' if horizon_range else ''}"
+    out = Path(args.out or ROOT / "runs" / "bench-trc-control-nonlinear") / name
+    run_overrides = [
+        f"dataset.system={system}",
+        f"dataset.path={train}",
+        f"dataset.test_path={test}",
+        *([f"dataset.horizon_range=[{horizon_range[0]}, {horizon_range[1]}]"] if horizon_range else []),
+        *overrides,
+    ]
+    start = time.perf_counter()
+    result = mlcore.run(
+        "trc-control", profile=args.profile, overrides=run_overrides, out=out, device="cpu", progress=False
+    )
+    wall = time.perf_counter() - start
+    comparison = json.loads((out / "comparison_results.json").read_text())
+    evaluation = json.loads((out / "evaluation_results.json").read_text())
+    metrics = result.metrics
+    targets = []
+    for metric, target, mode in NONLINEAR_TARGETS:
+        value = float(metrics[metric])
+        ok = value >= target if mode == "min" else value <= target
+        targets.append(
+            {"metric": metric, "value": value, "target": f"{'>=' if mode == 'min' else '<='} {target:g}", "met": ok}
+        )
+    rows = {r["method"]: r for r in comparison["baselines"]}
+    linear = rows.get("linear, clipped to the box", rows.get("linear (least squares)"))
+    record = {
+        "system": system,
+        "horizon_range": horizon_range,
+        "profile": args.profile,
+        "overrides": run_overrides,
+        "machine": machine_info(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_seconds": wall,
+        "train_seconds": metrics.get("train_seconds"),
+        "train_problems": len(LQRProblemSet.load(train)),
+        "test_problems": int(metrics["num_problems"]),
+        "targets": targets,
+        "trc_ahead_of_linear": bool(
+            linear is not None
+            and metrics["success_rate"] >= linear["success_rate"]
+            and metrics["lqr_cost"] < linear["mean_cost"]
+        ),
+        "metrics": metrics,
+        "expert": evaluation["expert"],
+        "expert_reason": evaluation["expert_reason"],
+        "baselines": comparison["baselines"],
+        "cycle_sweep": comparison["cycle_sweep"],
+        "generalisation": comparison.get("generalisation", []),
+        "label_noise_sensitivity": label_sensitivity(test),
+    }
+    print(f"\n{name} ({wall:.0f} s):")
+    for t in targets:
+        print(f"  {t['metric']:<14} {t['value']:>10.4g}  {t['target']:<8} {'yes' if t['met'] else 'NO'}")
+    for b in comparison["baselines"]:
+        print(
+            f"  {b['method'][:58]:<58} err {b['mean_terminal_error']:.4g}  success {b['success_rate']:.3f}  "
+            f"cost {b['mean_cost']:.5g}  gap {b['cost_gap_vs_oracle']:+.4f}"
+        )
+    for g in comparison.get("generalisation", []):
+        if "success_rate" in g:
+            print(f"  {g['scenario']:<50} success {g['success_rate']:.3f}  gap {g['cost_gap']:+.4f}")
+    return record
+
+
+def nonlinear(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Each system of ``--nonlinear`` (and a horizon-range run) into the JSON's ``nonlinear`` section."""
+    path = Path(args.results)
+    record = json.loads(path.read_text()) if path.exists() else {"benchmark": "trc_control"}
+    found = record.setdefault("nonlinear", {})
+    horizon = [float(v) for v in args.horizon_range.split(",")] if args.horizon_range else None
+    start = time.perf_counter()
+    for system in args.nonlinear.split(","):
+        if not (args.range_only and horizon is not None):
+            found[system] = _nonlinear_run(args, overrides, system, None)
+        if horizon is not None:
+            found[f"{system}_range"] = _nonlinear_run(args, overrides, system, horizon)
+    record["nonlinear_wall_seconds"] = time.perf_counter() - start
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    print(f"\nwrote {path} ({record['nonlinear_wall_seconds']:.0f} s)")
     return 0
 
 

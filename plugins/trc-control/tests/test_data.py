@@ -161,3 +161,43 @@ def test_same_train_and_test_seed_is_warned(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level("WARNING", logger="mlcore_trc_control.data"):
         LQRData(LQRDataConfig(num_samples=8, test_num_samples=4, seed=3, test_seed=4)).setup()
     assert not caplog.records
+
+
+# ---------------------------------------------------------------------- nonlinear systems
+def _nonlinear_config(**changes: object) -> LQRDataConfig:
+    base = {"system": "vanderpol", "num_steps": 10, "num_samples": 6, "test_num_samples": 0, "seed": 7}
+    return LQRDataConfig(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_nonlinear_generation_is_reproducible_from_the_seed(tmp_path: Path) -> None:
+    a = LQRData(_nonlinear_config(horizon_range=[4.0, 6.0])).train_problems()
+    b = LQRData(_nonlinear_config(horizon_range=[4.0, 6.0])).train_problems()
+    c = LQRData(_nonlinear_config(horizon_range=[4.0, 6.0], seed=8)).train_problems()
+    for key in ("initial_states", "control_sequences", "time_horizons", "lqr_control_sequences"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key
+    assert not np.allclose(a.initial_states, c.initial_states)
+    assert a.expert == "optimal" and a.metadata["expert_summary"]["success_rate"] == 1.0
+    # every problem carries its own horizon, the model input's last column, inside the range
+    assert a.time_horizons is not None and np.all((a.time_horizons >= 4.0) & (a.time_horizons <= 6.0))
+    assert np.array_equal(a.problems()[:, -1], a.time_horizons) and np.ptp(a.time_horizons) > 0.1
+    # the stored states are the RK4 rollout of the labels with each problem's own horizon
+    assert np.allclose(a.rollout(a.control_sequences), a.state_trajectories)
+    fixed = a.system.rollout(a.initial_states, a.control_sequences)
+    assert not np.allclose(fixed, a.state_trajectories)
+
+
+def test_nonlinear_file_round_trip_keeps_horizons_and_system(tmp_path: Path) -> None:
+    ps = LQRData(_nonlinear_config(horizon_range=[4.0, 6.0])).train_problems()
+    path = ps.save(tmp_path / DATA_FILE)
+    back = LQRProblemSet.load(path)
+    assert back.system.same_problem(ps.system) and back.system.name == "vanderpol"
+    assert np.array_equal(back.time_horizons, ps.time_horizons)
+    assert np.array_equal(back.subset(np.array([1, 3])).time_horizons, ps.time_horizons[[1, 3]])
+    # the config that made it loads it; a linear config of the same shape refuses it in one line
+    loaded = LQRData(_nonlinear_config(path=str(path), horizon_range=[4.0, 6.0])).train_problems()
+    assert np.array_equal(loaded.control_sequences, ps.control_sequences)
+    with pytest.raises(DataError, match="was generated for another problem"):
+        LQRData(LQRDataConfig(path=str(path), num_steps=10, test_num_samples=0)).train_problems()
+    bad = _rewrite(path, tmp_path / "bad.npz", time_horizons=np.array([5.0, -1.0]))
+    with pytest.raises(DataError, match="time_horizons must be 6 positive finite numbers"):
+        LQRProblemSet.load(bad)

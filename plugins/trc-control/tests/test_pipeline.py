@@ -132,3 +132,49 @@ def test_quick_pipeline_end_to_end(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert "lqr_test/lqr_dataset.npz" in done.stderr and "mlcore data generate lqr" in done.stderr
+
+
+def test_a_nonlinear_system_bounds_the_outputs_and_drops_the_linear_projection(tmp_path: Path) -> None:
+    pipe, ctx = _pipeline(tmp_path, "dataset.system=vanderpol", "dataset.num_steps=8", "dataset.num_samples=12")
+    pipe.check(ctx)
+    parts = pipe.build(ctx)
+    model = parts.model
+    assert model.projection is None and model.config.output_bound and model.num_steps == 8
+    assert float(model.output_limit) == 2.0
+    problems = parts.data.train_set().problems
+    assert float(model(problems * 50).abs().max()) <= 2.0  # far outside the data: still inside the box
+
+
+@pytest.mark.slow
+def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path: Path) -> None:
+    import mlcore
+
+    out = tmp_path / "run"
+    overrides = [
+        "dataset.system=vanderpol",
+        "dataset.num_steps=10",
+        "dataset.num_samples=48",
+        "dataset.test_num_samples=12",
+        "dataset.horizon_range=[4.0, 6.0]",
+        "trainer.epochs=2",
+        "model.rollout_weight=1.0",
+        "comparison.generalisation_samples=4",
+        "comparison.sweep_cycles=[1,3]",
+        "evaluator.timing_problems=5",
+    ]
+    result = mlcore.run("trc-control", profile="quick", overrides=overrides, out=out, device="cpu", progress=False)
+    comparison = json.loads((out / "comparison_results.json").read_text())
+    rows = {r["method"]: r for r in comparison["baselines"]}
+    assert "LQR on the linearisation (closed loop, clipped to the box)" in rows
+    assert rows["oracle (optimal expert)"]["success_rate"] == 1.0
+    assert all(r["limit_violation_rate"] == 0.0 for r in rows.values() if r["method"] != "linear (least squares)")
+    assert [r["scenario"] for r in comparison["generalisation"]][-4:-1] == [
+        "horizon 4 s (x0.8)",
+        "horizon 5 s (x1)",
+        "horizon 6 s (x1.2)",
+    ]
+    ckpt = out / "checkpoints" / "best.pt"
+    done = subprocess.run([*MLCORE, "evaluate", "--checkpoint", str(ckpt), "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    again = json.loads((out / "evaluation" / "metrics.json").read_text())
+    assert again["lqr_cost"] == pytest.approx(result.metrics["lqr_cost"], rel=1e-5)

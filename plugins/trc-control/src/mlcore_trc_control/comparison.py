@@ -194,7 +194,8 @@ def baseline_table(
         *extra,
     ]
     if problems.expert != "lqr":
-        candidates.append(("LQR optimum, box (stated cost, no x_N = r)", problems.lqr_control_sequences, None))
+        label = problems.metadata.get("lqr_label", "LQR optimum, box (stated cost, no x_N = r)")
+        candidates.append((label, problems.lqr_control_sequences, None))
     candidates.append((f"oracle ({problems.expert} expert)", problems.control_sequences, None))
     rows = []
     for name, controls, params in candidates:
@@ -246,15 +247,21 @@ def _scenarios(cfg: LQRDataConfig, n: int) -> list[tuple[str, dict[str, Any]]]:
         mag = rng.uniform(1.0, 1.5, (num, n)) * init
         return mag * rng.choice([-1.0, 1.0], (num, n))
 
-    return [
+    scenarios: list[tuple[str, dict[str, Any]]] = [
         ("in distribution (fresh sample)", {}),
         ("initial range x1.5", {"initial_range": init * 1.5}),
         ("initial range x2", {"initial_range": init * 2.0}),
         ("target range x1.5", {"target_range": target * 1.5}),
         (f"horizon {0.8 * horizon:g} s (x0.8)", {"time_horizon": 0.8 * horizon}),
+        (f"horizon {horizon:g} s (x1)", {"time_horizon": horizon}),
         (f"horizon {1.2 * horizon:g} s (x1.2)", {"time_horizon": 1.2 * horizon}),
         ("initial states outside the training box (x1-1.5)", {"initial_sampler": shell}),
     ]
+    if cfg.nonlinear:  # fixed targets (target range 0); pendulum angles beyond ±π are the same states
+        scenarios = [s for s in scenarios if s[0] not in ("target range x1.5", "initial range x2")]
+    else:  # one fixed horizon: x1 is the in-distribution row
+        scenarios = [s for s in scenarios if not s[0].endswith("(x1)")]
+    return scenarios
 
 
 def generalisation_suite(
@@ -281,7 +288,7 @@ def generalisation_suite(
         row: dict[str, Any] = {"scenario": name}
         try:
             cfg = (
-                attrs.evolve(data_config, time_horizon=change["time_horizon"])
+                attrs.evolve(data_config, time_horizon=change["time_horizon"], horizon_range=None)
                 if "time_horizon" in change
                 else data_config
             )
@@ -295,12 +302,16 @@ def generalisation_suite(
                 expert=expert,
                 success_threshold=threshold,
                 initial_sampler=change.get("initial_sampler"),
+                horizon_range=cfg.horizons_bounds(),
             )
         except MlcoreError as exc:
             row.update({"skipped": str(exc)})
             rows.append(row)
             continue
         controls = predict_controls(model, problems.problems(), device=device)
+        limit = system.control_limit
+        if limit > 0 and data_config.nonlinear:
+            controls = np.clip(controls, -limit, limit)
         m = rollout_metrics(system, problems, controls, threshold)
         oracle = rollout_metrics(system, problems, problems.control_sequences, threshold)
         row.update(

@@ -48,6 +48,13 @@ from mlcore.errors import ConfigError, DataError
 from mlcore.io import atomic_write
 from mlcore_trc_control.lqr.solvers import EXPERTS, solve_expert
 from mlcore_trc_control.lqr.systems import SYSTEMS, LinearSystem, build_system, default_ranges
+from mlcore_trc_control.nonlinear.systems import (
+    NONLINEAR_SYSTEMS,
+    NonlinearSystem,
+    build_nonlinear_system,
+    is_nonlinear,
+    system_from_dict,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -71,6 +78,16 @@ ARRAY_KEYS = (
 )
 
 
+#: Experts a nonlinear system can be labelled by: ``optimal`` = multiple shooting (CasADi + IPOPT),
+#: ``lqr`` = finite-horizon LQR on the linearisation, in closed loop.
+NONLINEAR_EXPERTS = ("optimal", "lqr")
+
+
+def _optional_positive_int(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    if value is not None:
+        positive(inst, attribute, value)
+
+
 def _optional_list(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
     if value is not None and not isinstance(value, list | tuple):
         raise ValueError(f"{attribute.name}={value!r} must be a list")
@@ -81,20 +98,28 @@ class LQRDataConfig:
     """Config of the ``lqr`` data module (section ``data`` of the ``trc`` pipeline).
 
     Problem (``None`` = the system's default; the double integrator's are given):
-        system: ``double_integrator`` | ``planar_double_integrator`` | ``cartpole`` | ``custom``.
-        num_steps: control steps ``N`` (15).
+        system: ``double_integrator`` | ``planar_double_integrator`` | ``cartpole`` | ``custom``
+            (linear) or ``pendulum`` | ``vanderpol`` (nonlinear, RK4; see
+            :mod:`mlcore_trc_control.nonlinear.systems`).
+        num_steps: control steps ``N`` (15; 50 for the nonlinear systems).
         time_horizon: seconds (5.0); ``dt = time_horizon / num_steps``.
         q, r: stage weights, a diagonal list or a full matrix ([10, 5] and [0.1]).
         qf: terminal weight matrix; default ``terminal_weight * Q``.
-        terminal_weight: 20.
+        terminal_weight: 20 (the pendulum's: 100, as in the reference).
         control_limit: box limit ``|u| <= control_limit`` (4.0); 0 = none.
         a, b, continuous: the matrices of a ``custom`` system (continuous ones are ZOH-discretised).
+        params: physical parameters of a nonlinear system (e.g. ``{mass = 1.0, friction = 0.1}``
+            for the pendulum, ``{mu = 1.0}`` for Van der Pol).
+        horizon_range: ``[T_min, T_max]`` (nonlinear systems): every problem draws its own horizon
+            uniformly from it (``dt = T / num_steps``), so the horizon input varies in training.
         initial_range, target_range: half-widths of the uniform boxes ``x_0, r`` are drawn from
             (one value for every state, or one per state; [2, 2] and [2, 2]).
         expert: ``optimal`` (default: the minimiser of the stated cost with ``x_N = r`` and the
-            box, an exact QP), ``auto`` (the box-constrained LQR optimum if it reaches
+            box, an exact QP; for a nonlinear system, direct multiple shooting with CasADi +
+            IPOPT), ``auto`` (the box-constrained LQR optimum if it reaches
             ``required_success``, else ``optimal``), ``lqr`` (box-constrained LQR),
-            ``lqr_unconstrained`` (plain LQR) or ``min_energy``.
+            ``lqr_unconstrained`` (plain LQR) or ``min_energy``; nonlinear systems take ``optimal``
+            or ``lqr`` (LQR on the linearisation, closed loop).
         success_threshold: terminal error counted as success (0.1).
         required_success: success rate the ``auto`` expert must reach to use LQR (0.999).
 
@@ -109,17 +134,19 @@ class LQRDataConfig:
             ``test_seed`` (1000, 123); ``test_num_samples=0`` means no test split.
     """
 
-    system: str = attrs.field(default="double_integrator", validator=one_of(*SYSTEMS, "custom"))
-    num_steps: int = attrs.field(default=15, validator=positive)
+    system: str = attrs.field(default="double_integrator", validator=one_of(*SYSTEMS, "custom", *NONLINEAR_SYSTEMS))
+    num_steps: int | None = attrs.field(default=None, validator=_optional_positive_int)
     time_horizon: float | None = attrs.field(default=None, validator=in_range(0, low_open=True))
     q: list[Any] | None = attrs.field(default=None, validator=_optional_list)
     r: list[Any] | None = attrs.field(default=None, validator=_optional_list)
     qf: list[Any] | None = attrs.field(default=None, validator=_optional_list)
-    terminal_weight: float = attrs.field(default=20.0, validator=non_negative)
+    terminal_weight: float | None = attrs.field(default=None, validator=attrs.validators.optional(non_negative))
     control_limit: float | None = attrs.field(default=None, validator=in_range(0))
     a: list[Any] | None = attrs.field(default=None, validator=_optional_list)
     b: list[Any] | None = attrs.field(default=None, validator=_optional_list)
     continuous: bool = False
+    params: dict[str, float] | None = None
+    horizon_range: list[float] | None = None
     initial_range: list[float] | None = None
     target_range: list[float] | None = None
     expert: str = attrs.field(default="optimal", validator=one_of(*EXPERTS))
@@ -133,16 +160,49 @@ class LQRDataConfig:
     test_num_samples: int = attrs.field(default=1000, validator=non_negative)
     test_seed: int = 123
 
-    def build_system(self) -> LinearSystem:
-        """The :class:`LinearSystem` this config defines (ConfigError naming ``data.*`` fields)."""
+    @property
+    def nonlinear(self) -> bool:
+        """Whether ``system`` names a nonlinear system."""
+        return self.system in NONLINEAR_SYSTEMS
+
+    def build_system(self) -> LinearSystem | NonlinearSystem:
+        """The system this config defines (ConfigError naming ``data.*`` fields)."""
+        if self.nonlinear:
+            for name in ("a", "b"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"data.{name} is only for system='custom', not {self.system!r}")
+            if self.expert not in NONLINEAR_EXPERTS:
+                raise ConfigError(
+                    f"data.expert={self.expert!r} is not available for the nonlinear system {self.system!r} "
+                    f"(allowed: {', '.join(NONLINEAR_EXPERTS)})"
+                )
+            self.horizons_bounds()
+            return build_nonlinear_system(
+                self.system,
+                num_steps=self.num_steps,
+                time_horizon=self.time_horizon,
+                q=self.q,
+                r=self.r,
+                qf=self.qf,
+                terminal_weight=self.terminal_weight,
+                control_limit=self.control_limit,
+                params=self.params,
+                where="data.",
+            )
+        for name in ("params", "horizon_range"):
+            if getattr(self, name) is not None:
+                raise ConfigError(
+                    f"data.{name} is only for the nonlinear systems ({', '.join(NONLINEAR_SYSTEMS)}), "
+                    f"not {self.system!r}"
+                )
         return build_system(
             self.system,
-            num_steps=self.num_steps,
+            num_steps=15 if self.num_steps is None else self.num_steps,
             time_horizon=self.time_horizon,
             q=self.q,
             r=self.r,
             qf=self.qf,
-            terminal_weight=self.terminal_weight,
+            terminal_weight=20.0 if self.terminal_weight is None else self.terminal_weight,
             control_limit=self.control_limit,
             a=self.a,
             b=self.b,
@@ -150,9 +210,25 @@ class LQRDataConfig:
             where="data.",
         )
 
+    def horizons_bounds(self) -> tuple[float, float] | None:
+        """``(T_min, T_max)`` of ``horizon_range``, or ``None`` (ConfigError on a bad range)."""
+        if self.horizon_range is None:
+            return None
+        values = list(self.horizon_range)
+        if len(values) != 2 or not all(isinstance(v, int | float) for v in values):
+            raise ConfigError(f"data.horizon_range={self.horizon_range!r}: expected [T_min, T_max] in seconds")
+        low, high = float(values[0]), float(values[1])
+        if not (0 < low <= high and np.isfinite(high)):
+            raise ConfigError(f"data.horizon_range={self.horizon_range!r}: need 0 < T_min <= T_max")
+        return low, high
+
     def ranges(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Half-widths ``(initial, target)`` of the sampling boxes, each ``(n,)``."""
-        default_init, default_target = default_ranges(self.system, n)
+        if self.nonlinear:
+            t = NONLINEAR_SYSTEMS[self.system]()
+            default_init, default_target = t.initial_range, t.target_range
+        else:
+            default_init, default_target = default_ranges(self.system, n)
         out = []
         for name, value, default in (
             ("initial_range", self.initial_range, default_init),
@@ -178,7 +254,7 @@ def _generate_command(path: Path | None, num_samples: int, seed: int) -> str:
 class LQRProblemSet:
     """A batch of problems of one system with their expert labels (NumPy, float64)."""
 
-    system: LinearSystem
+    system: LinearSystem | NonlinearSystem
     initial_states: np.ndarray
     target_states: np.ndarray
     control_sequences: np.ndarray
@@ -188,6 +264,7 @@ class LQRProblemSet:
     lqr_costs: np.ndarray
     lqr_terminal_errors: np.ndarray
     metadata: dict[str, Any] = attrs.field(factory=dict)
+    time_horizons: np.ndarray | None = None  # (M,) per-problem horizons (nonlinear, horizon_range)
 
     def __len__(self) -> int:
         return int(self.initial_states.shape[0])
@@ -204,12 +281,26 @@ class LQRProblemSet:
 
     def problems(self) -> np.ndarray:
         """Model inputs ``(M, 2n+1)``: ``[x_0, r, time_horizon]``."""
-        horizon = np.full((len(self), 1), self.system.time_horizon)
+        horizon = self.horizons()[:, None]
         return np.concatenate([self.initial_states, self.target_states, horizon], axis=1)
+
+    def horizons(self) -> np.ndarray:
+        """Per-problem horizons ``(M,)`` in seconds (the system's when not drawn per problem)."""
+        if self.time_horizons is not None:
+            return self.time_horizons
+        return np.full(len(self), self.system.time_horizon)
+
+    def rollout(self, controls: np.ndarray) -> np.ndarray:
+        """States ``(M, N+1, n)`` of ``controls (M, N, m)`` from these problems' initial states
+        (nonlinear systems: RK4 with each problem's horizon)."""
+        if is_nonlinear(self.system):
+            return self.system.rollout(self.initial_states, controls, self.horizons())  # type: ignore[call-arg]
+        return self.system.rollout(self.initial_states, controls)
 
     def subset(self, index: np.ndarray) -> LQRProblemSet:
         """The problems at ``index``."""
-        return attrs.evolve(self, **{k: getattr(self, k)[index] for k in ARRAY_KEYS})
+        extra = {} if self.time_horizons is None else {"time_horizons": self.time_horizons[index]}
+        return attrs.evolve(self, **{k: getattr(self, k)[index] for k in ARRAY_KEYS}, **extra)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(problems (M, 2n+1), controls (M, N, m))`` as float32 tensors."""
@@ -224,6 +315,8 @@ class LQRProblemSet:
     def save(self, path: str | Path) -> Path:
         """Write the ``.npz`` atomically (``metadata`` as a JSON string); returns the path."""
         arrays = {k: np.asarray(getattr(self, k)) for k in ARRAY_KEYS}
+        if self.time_horizons is not None:
+            arrays["time_horizons"] = np.asarray(self.time_horizons)
         meta = {**self.metadata, "problem": self.system.to_dict()}
         arrays["metadata"] = np.array(json.dumps(meta))
         return atomic_write(Path(path), lambda fh: np.savez_compressed(fh, **arrays))  # type: ignore[arg-type]
@@ -256,7 +349,7 @@ class LQRProblemSet:
             meta = json.loads(str(raw["metadata"][()]))
             if meta.get("format") != FORMAT:
                 raise ValueError("format")
-            system = LinearSystem.from_dict(meta["problem"])
+            system = system_from_dict(meta["problem"])
         except (ValueError, KeyError, TypeError):
             raise DataError(
                 f"{p}: metadata is missing or not an lqr problem definition; recreate it with `{command}`"
@@ -291,14 +384,24 @@ class LQRProblemSet:
                 raise DataError(f"{p}: {key} contains {bad} NaN/inf value(s); recreate it with `{command}`")
         if count < 1:
             raise DataError(f"{p}: holds no problems; recreate it with `{command}`")
+        horizons = raw.get("time_horizons")
+        if horizons is not None and (
+            horizons.shape != (count,) or not np.all(np.isfinite(horizons)) or np.any(horizons <= 0)
+        ):
+            raise DataError(
+                f"{p}: time_horizons must be {count} positive finite numbers (got shape {tuple(horizons.shape)}); "
+                f"recreate it with `{command}`"
+            )
         arrays = {k: np.asarray(raw[k], dtype=np.float64) for k in ARRAY_KEYS}
+        if horizons is not None:
+            arrays["time_horizons"] = np.asarray(horizons, dtype=np.float64)
         meta.pop("problem", None)
         meta["file"] = str(p)
         return cls(system=system, metadata=meta, **arrays)
 
 
 def generate_problem_set(
-    system: LinearSystem,
+    system: LinearSystem | NonlinearSystem,
     num_samples: int,
     seed: int,
     initial_range: np.ndarray,
@@ -308,11 +411,13 @@ def generate_problem_set(
     success_threshold: float = 0.1,
     required_success: float = 0.999,
     initial_sampler: Any = None,
+    horizon_range: tuple[float, float] | None = None,
 ) -> LQRProblemSet:
     """Draw ``num_samples`` problems (uniform boxes) and label them with the expert, vectorised.
 
     ``initial_sampler(rng, num) -> (num, n)`` replaces the uniform initial-state box (used by the
-    generalisation suite for out-of-distribution states).
+    generalisation suite for out-of-distribution states). ``horizon_range`` (nonlinear systems)
+    draws each problem's horizon uniformly from ``[T_min, T_max]``.
     """
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -322,6 +427,15 @@ def generate_problem_set(
     else:
         x0 = np.asarray(initial_sampler(rng, num_samples), dtype=np.float64)
     targets = rng.uniform(-1.0, 1.0, (num_samples, n)) * target_range
+    if isinstance(system, NonlinearSystem):
+        horizons = (
+            rng.uniform(horizon_range[0], horizon_range[1], num_samples)
+            if horizon_range is not None
+            else np.full(num_samples, system.time_horizon)
+        )
+        return _nonlinear_problem_set(
+            system, x0, targets, horizons, seed, initial_range, target_range, expert, success_threshold, start
+        )
     labels, lqr = solve_expert(
         system, x0, targets, expert, success_threshold=success_threshold, required_success=required_success
     )
@@ -379,6 +493,71 @@ def generate_problem_set(
     )
 
 
+def _nonlinear_problem_set(
+    system: NonlinearSystem,
+    x0: np.ndarray,
+    targets: np.ndarray,
+    horizons: np.ndarray,
+    seed: int,
+    initial_range: np.ndarray,
+    target_range: np.ndarray,
+    expert: str,
+    success_threshold: float,
+    start: float,
+) -> LQRProblemSet:
+    """Label nonlinear problems: LQR on the linearisation always, multiple shooting for ``optimal``."""
+    from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting
+
+    if expert not in NONLINEAR_EXPERTS:
+        raise ConfigError(
+            f"data.expert={expert!r} is not available for the nonlinear system {system.name!r} "
+            f"(allowed: {', '.join(NONLINEAR_EXPERTS)})"
+        )
+    lqr = lqr_on_linearisation(system, x0, targets, horizons)
+    if expert == "optimal":
+        labels = multiple_shooting(system, x0, targets, horizons, lqr=lqr, success_threshold=success_threshold)
+        reason = (
+            "expert='optimal': direct multiple shooting (CasADi + IPOPT) of the stated cost J with RK4 dynamics, "
+            "x_N = r and the control box, warm-started"
+        )
+    else:
+        labels, reason = lqr, "expert='lqr': finite-horizon LQR on the linearisation at the target, closed loop"
+    num = len(x0)
+    span = [float(horizons.min()), float(horizons.max())]
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "num_samples": int(num),
+        "seed": int(seed),
+        "initial_range": np.asarray(initial_range).tolist(),
+        "target_range": np.asarray(target_range).tolist(),
+        "horizon_span": span,
+        "expert_requested": expert,
+        "expert": "optimal" if expert == "optimal" else "lqr",
+        "expert_reason": reason,
+        "lqr_label": "LQR on the linearisation (closed loop, clipped to the box)",
+        "success_threshold": success_threshold,
+        "expert_summary": labels.summary(success_threshold),
+        "lqr_summary": lqr.summary(success_threshold),
+        "cost": "J = sum_{k<N} (x_k-r)'Q(x_k-r) + u_k'R u_k + (x_N-r)'Qf(x_N-r), RK4 dynamics",
+        "generator": f"mlcore-trc-control {_plugin_version()}",
+        "generated_seconds": round(time.perf_counter() - start, 3),
+    }
+    return LQRProblemSet(
+        system=system,
+        initial_states=x0,
+        target_states=targets,
+        control_sequences=labels.controls,
+        state_trajectories=labels.states,
+        optimal_costs=labels.costs,
+        lqr_control_sequences=lqr.controls,
+        lqr_costs=lqr.costs,
+        lqr_terminal_errors=lqr.terminal_errors,
+        metadata=meta,
+        time_horizons=horizons if np.ptp(horizons) > 0 else None,
+    )
+
+
 def _plugin_version() -> str:
     from mlcore_trc_control import __version__
 
@@ -405,15 +584,15 @@ class LQRData(DataModule):
     def __init__(self, config: LQRDataConfig | None = None) -> None:
         super().__init__(config or LQRDataConfig())
         self.config: LQRDataConfig
-        self._system: LinearSystem | None = None
+        self._system: LinearSystem | NonlinearSystem | None = None
         self._train_full: LQRProblemSet | None = None
         self._test: LQRProblemSet | None = None
         self._splits: dict[str, LQRTensorDataset] = {}
 
     # ------------------------------------------------------------------ problem
     @property
-    def system(self) -> LinearSystem:
-        """The linear system and cost this data module's config defines."""
+    def system(self) -> LinearSystem | NonlinearSystem:
+        """The (linear or nonlinear) system and cost this data module's config defines."""
         if self._system is None:
             self._system = self.config.build_system()
         return self._system
@@ -446,6 +625,7 @@ class LQRData(DataModule):
             expert=self.config.expert,
             success_threshold=self.config.success_threshold,
             required_success=self.config.required_success,
+            horizon_range=self.config.horizons_bounds(),
         )
 
     def _load(self, path: str, field: str) -> LQRProblemSet:
@@ -453,7 +633,7 @@ class LQRData(DataModule):
         seed = cfg.seed if field == "path" else cfg.test_seed
         num = cfg.num_samples if field == "path" else max(cfg.test_num_samples, 1)
         ps = LQRProblemSet.load(path, num_samples=num, seed=seed)
-        if not ps.system.same_problem(self.system):
+        if is_nonlinear(ps.system) != is_nonlinear(self.system) or not ps.system.same_problem(self.system):  # type: ignore[arg-type]
             raise DataError(
                 f"{ps.metadata['file']} (data.{field}) was generated for another problem "
                 f"(system {ps.system.name!r}, N={ps.system.num_steps}, dt={ps.system.dt:.4g}, "
@@ -542,8 +722,8 @@ class LQRData(DataModule):
         problem = state.get("problem") if isinstance(state, dict) else None
         if problem is None:
             return
-        saved = LinearSystem.from_dict(problem)
-        if not saved.same_problem(self.system):
+        saved = system_from_dict(problem)
+        if is_nonlinear(saved) != is_nonlinear(self.system) or not saved.same_problem(self.system):
             raise DataError(
                 f"the checkpoint was trained on system {saved.name!r} (N={saved.num_steps}, dt={saved.dt:.4g}) "
                 f"but the data config defines {self.system.name!r} (N={self.system.num_steps}, dt={self.system.dt:.4g})"

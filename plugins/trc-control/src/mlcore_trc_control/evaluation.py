@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mlcore.data import DataModule
     from mlcore_trc_control.data import LQRProblemSet
     from mlcore_trc_control.lqr.systems import LinearSystem
+    from mlcore_trc_control.nonlinear.systems import NonlinearSystem
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,18 @@ class TRCEvaluatorConfig:
 
 
 def rollout_metrics(
-    system: LinearSystem, problems: LQRProblemSet, controls: np.ndarray, threshold: float = 0.1
+    system: LinearSystem | NonlinearSystem, problems: LQRProblemSet, controls: np.ndarray, threshold: float = 0.1
 ) -> dict[str, float]:
-    """Terminal error, success rate, cost and control MSE of ``controls (M, N, m)`` on ``problems``."""
+    """Terminal error, success rate, cost and control MSE of ``controls (M, N, m)`` on ``problems``
+    (rolled out through the true dynamics: exact for linear systems, RK4 for nonlinear ones; a
+    diverging rollout counts as a failure with infinite cost)."""
     controls = np.asarray(controls, dtype=np.float64)
-    states = system.rollout(problems.initial_states, controls)
+    if getattr(system, "kind", "linear") == "nonlinear":  # RK4, each problem's own horizon if it has one
+        states = system.rollout(problems.initial_states, controls, getattr(problems, "time_horizons", None))  # type: ignore[call-arg]
+    else:
+        states = system.rollout(problems.initial_states, controls)
     errors = np.linalg.norm(states[:, -1] - problems.target_states, axis=1)
+    errors = np.where(np.isfinite(errors), errors, np.inf)
     costs = system.cost(states, controls, problems.target_states)
     limit = system.control_limit
     return {
@@ -102,7 +109,7 @@ def rollout_metrics(
     }
 
 
-def random_controls(system: LinearSystem, problems: LQRProblemSet, seed: int = 0) -> np.ndarray:
+def random_controls(system: LinearSystem | NonlinearSystem, problems: LQRProblemSet, seed: int = 0) -> np.ndarray:
     """Uniform random controls in ``[-limit, limit]`` (or with the expert's spread when unbounded)."""
     rng = np.random.default_rng(seed)
     limit = system.control_limit or float(np.abs(problems.control_sequences).max())

@@ -34,6 +34,7 @@ from mlcore_trc_control.comparison import ComparisonConfig
 from mlcore_trc_control.data import DATA_FILE, LQRData, LQRDataConfig
 from mlcore_trc_control.evaluation import TRCEvaluatorConfig
 from mlcore_trc_control.models.config import TRCConfig
+from mlcore_trc_control.nonlinear.systems import is_nonlinear
 
 if TYPE_CHECKING:
     from torch import nn
@@ -92,7 +93,12 @@ class TRCPipeline(RecipePipeline[TRCPipelineConfig]):
         """The model's problem shape (``state_dim``, ``control_dim``, ``num_steps``) from the system."""
         system = _lqr(data).system
         dims = {"state_dim": system.n, "control_dim": system.m, "num_steps": system.num_steps}
-        return attrs.evolve(config, model=link_dimensions(config.model, dims))
+        model = link_dimensions(config.model, dims)
+        if is_nonlinear(system):
+            if model.terminal_projection:
+                log.info("model.terminal_projection is for linear systems: off for %s (output_bound on)", system.name)
+            model = attrs.evolve(model, terminal_projection=False, output_bound=True)
+        return attrs.evolve(config, model=model)
 
     def prepare_model(self, model: nn.Module, data: DataModule) -> None:
         """The rollout buffers from the system, the normalisation from the training split."""
@@ -236,13 +242,11 @@ def learned_baselines(
         log.info("MLP baseline trained in %.1fs", time.perf_counter() - start)
         params = sum(p.numel() for p in mlp.parameters())
         how = ", terminal projection" if cfg.model.terminal_projection else ""
-        out.append(
-            (
-                f"MLP (2 hidden layers{how}, {params} parameters)",
-                predict_controls(mlp, problems.problems(), device=ctx.device),
-                params,
-            )
-        )
+        mlp_controls = predict_controls(mlp, problems.problems(), device=ctx.device)
+        limit = data.system.control_limit
+        if is_nonlinear(data.system) and limit > 0:
+            how, mlp_controls = ", clipped to the box", np.clip(mlp_controls, -limit, limit)
+        out.append((f"MLP (2 hidden layers{how}, {params} parameters)", mlp_controls, params))
     return out
 
 

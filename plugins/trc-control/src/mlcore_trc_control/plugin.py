@@ -25,13 +25,14 @@ PROFILES = {
 
 @hookimpl
 def register_datasets() -> list[ComponentSpec]:
-    """Finite-horizon LQR problems with optimal expert controls."""
+    """Finite-horizon LQR (and nonlinear) problems with optimal expert controls."""
     return [
         ComponentSpec(
             "lqr",
             "mlcore_trc_control.data:LQRData",
             "mlcore_trc_control.data:LQRDataConfig",
-            summary="Finite-horizon LQR problems (double integrator, planar, cart-pole, custom) with optimal controls",
+            summary="Finite-horizon optimal-control problems (double integrator, planar, cart-pole, custom; "
+            "nonlinear pendulum, Van der Pol) with expert controls",
         )
     ]
 

@@ -119,3 +119,27 @@ def test_per_cycle_gradient_detaches_between_cycles() -> None:
     outs = model.forward_cycles(problems, gradient="full")
     torch.nn.functional.mse_loss(outs[1], controls).backward()
     assert float(model.answer_init.weight.grad.abs().sum()) > 0.0
+
+
+def test_nonlinear_rollout_losses_run_through_the_simulator() -> None:
+    """With a nonlinear system the rollout loss is the RK4 trajectory's, and set_system keeps the state_dict keys."""
+    from mlcore_trc_control.nonlinear.systems import build_nonlinear_system
+
+    system = build_nonlinear_system("vanderpol", num_steps=10)
+    model = TinyRecursiveControl.create_small(
+        num_steps=10, output_bound=True, terminal_projection=False, rollout_weight=1.0, num_outer_cycles=1
+    )
+    keys = set(model.state_dict())
+    model.set_system(system)
+    assert set(model.state_dict()) == keys
+    problems = torch.tensor([[1.0, -0.5, 0.0, 0.0, 5.0], [-1.5, 1.0, 0.0, 0.0, 4.0]])
+    controls = model(problems).detach()
+    assert float(controls.abs().max()) <= 2.0
+    ref = system.rollout(problems[:, :2].numpy(), controls.numpy(), np.array([5.0, 4.0]))
+    assert np.allclose(model.rollout(problems, controls).numpy(), ref, atol=1e-4)
+    target = torch.zeros(2, 10, 1)
+    model.eval()
+    loss, _ = model.compute_loss((problems, target))
+    mse = float(torch.nn.functional.mse_loss(controls, target))
+    terminal = float(np.mean(np.sum(ref[:, -1] ** 2, axis=1)))
+    assert float(loss) == pytest.approx(mse + terminal, rel=1e-4)

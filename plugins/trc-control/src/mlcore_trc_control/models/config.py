@@ -44,6 +44,9 @@ class TRCConfig:
             (:class:`~mlcore_trc_control.models.projection.TerminalProjection`).
         projection_iterations: clamp/project alternations after the first projection (20; on a
             quick-profile model 3 left a mean terminal error of 0.06, 10 left 7e-4, 30 left 0).
+        output_bound: map the decoded controls smoothly into the box,
+            ``u = limit * tanh(u_raw / limit)`` (the ``trc`` pipeline turns it on, and the linear
+            terminal projection off, for the nonlinear systems).
     """
 
     size: str = attrs.field(default="medium", validator=one_of(*SIZES))
@@ -63,6 +66,7 @@ class TRCConfig:
     dropout: float = attrs.field(default=0.0, validator=in_range(0, 1, high_open=True))
     terminal_projection: bool = True
     projection_iterations: int = attrs.field(default=20, validator=non_negative)
+    output_bound: bool = False
 
     def resolved(self) -> dict[str, int]:
         """The preset of ``size`` with the explicit overrides applied."""

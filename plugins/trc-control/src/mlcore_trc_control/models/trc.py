@@ -32,9 +32,13 @@ Cycle losses are combined with ``cycle_weighting``: ``balanced`` weights each by
 inverse (every cycle's *relative* error counts equally, so the small errors of late cycles are
 not drowned by the first cycle's), ``uniform`` takes the plain mean.
 
-Optional rollout terms (the dynamics are linear, so the rollout is exact and differentiable):
-``rollout_weight * mean ||x_N - r||²`` and ``cost_weight * mean |J(u) - J(u*)| / J(u*)`` with the
-stated quadratic cost ``J``; the system is held in buffers set by :meth:`set_system`.
+Optional rollout terms: ``rollout_weight * mean ||x_N - r||²`` and
+``cost_weight * mean |J(u) - J(u*)| / J(u*)`` with the stated quadratic cost ``J``, taken on the
+rollout of the final cycle's answer through the true dynamics (earlier cycles: imitation only).
+:meth:`set_system` sets them up: a linear system is held in buffers (exact rollout); a nonlinear
+one (pendulum, Van der Pol) gets a differentiable RK4 simulator
+(:class:`~mlcore_trc_control.nonlinear.simulator.TorchSimulator`) with each problem's own
+horizon, and with ``output_bound`` the controls are mapped into the box by ``limit * tanh``.
 
 Example::
 
@@ -91,6 +95,8 @@ class TinyRecursiveControl(nn.Module):
     sys_R: torch.Tensor
     sys_Qf: torch.Tensor
     horizon: torch.Tensor
+    output_limit: torch.Tensor
+    _simulator: Any
 
     def __init__(self, config: TRCConfig | None = None) -> None:
         super().__init__()
@@ -128,6 +134,16 @@ class TinyRecursiveControl(nn.Module):
         self.projection = (
             TerminalProjection(n, m, steps, config.projection_iterations) if config.terminal_projection else None
         )
+        # the box of output_bound (0 = none until set_system); a buffer, so checkpoints restore it
+        self.register_buffer("output_limit", torch.tensor(0.0))
+        # a nonlinear system's differentiable simulator, for the rollout losses only (not a
+        # submodule: it holds no weights and must not change the state_dict's keys)
+        object.__setattr__(self, "_simulator", None)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        # checkpoints written before the output bound existed lack its buffer: keep the current one
+        state_dict.setdefault(prefix + "output_limit", self.output_limit.detach().clone())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -161,7 +177,17 @@ class TinyRecursiveControl(nn.Module):
 
     @torch.no_grad()
     def set_system(self, system: Any) -> None:
-        """Copy a :class:`~mlcore_trc_control.lqr.systems.LinearSystem` into the rollout buffers."""
+        """Set up the rollout losses (and projection / output bound) for a linear or nonlinear system."""
+        self.output_limit.fill_(float(system.control_limit))
+        if getattr(system, "kind", "linear") == "nonlinear":
+            from mlcore_trc_control.nonlinear.simulator import TorchSimulator
+
+            object.__setattr__(self, "_simulator", TorchSimulator(system))
+            for name in ("Q", "R", "Qf"):
+                getattr(self, f"sys_{name}").copy_(torch.as_tensor(getattr(system, name), dtype=torch.float32))
+            self.horizon.fill_(float(system.time_horizon))
+            return
+        object.__setattr__(self, "_simulator", None)
         for name in ("A", "B", "Q", "R", "Qf"):
             getattr(self, f"sys_{name}").copy_(torch.as_tensor(getattr(system, name), dtype=torch.float32))
         self.horizon.fill_(float(system.time_horizon))
@@ -187,6 +213,9 @@ class TinyRecursiveControl(nn.Module):
         box when ``terminal_projection`` is on)."""
         scale = self.control_scale.repeat(self.num_steps)
         controls = (self.head(y) * scale).view(-1, self.num_steps, self.control_dim)
+        if self.config.output_bound:
+            limit = self.output_limit.clamp_min(1e-6)  # unset (0): a very narrow box, set_system sets it
+            controls = limit * torch.tanh(controls / limit)
         return controls if self.projection is None else self.projection(problems, controls)
 
     def forward_cycles(
@@ -230,7 +259,10 @@ class TinyRecursiveControl(nn.Module):
 
     # ------------------------------------------------------------------ loss
     def rollout(self, problems: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
-        """Exact differentiable states ``(B, N+1, n)`` of the buffered linear system."""
+        """Differentiable states ``(B, N+1, n)``: exact for the buffered linear system, RK4 through
+        the simulator for a nonlinear one."""
+        if self._simulator is not None:
+            return self._simulator.rollout(problems, controls)  # type: ignore[no-any-return]
         x = problems[:, : self.state_dim]
         states = [x]
         for k in range(controls.shape[1]):
@@ -270,7 +302,15 @@ class TinyRecursiveControl(nn.Module):
         gradient = self.config.gradient if self.training else "full"
         outputs = self.forward_cycles(problems, gradient=gradient)
         supervised = outputs if (self.config.deep_supervision and gradient != "last") else outputs[-1:]
-        losses = torch.stack([self._answer_loss(problems, y, target, loss_fn) for y in supervised])
+        # the rollout terms (if any) on the final answer only: a nonlinear rollout is N RK4 steps of
+        # small ops, and taking it on every cycle tripled the step time for no measured gain
+        last = len(supervised) - 1
+        losses = torch.stack(
+            [
+                self._answer_loss(problems, y, target, loss_fn) if t == last else loss_fn(y, target)
+                for t, y in enumerate(supervised)
+            ]
+        )
         if self.config.cycle_weighting == "balanced" and len(supervised) > 1:
             inv = 1.0 / losses.detach().clamp_min(1e-12)
             loss = (losses * inv / inv.sum()).sum()

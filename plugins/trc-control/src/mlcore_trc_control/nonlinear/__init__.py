@@ -1,0 +1,11 @@
+"""Nonlinear systems (pendulum, Van der Pol), their experts and a differentiable torch simulator."""
+
+from mlcore_trc_control.nonlinear.systems import (
+    NONLINEAR_SYSTEMS,
+    NonlinearSystem,
+    build_nonlinear_system,
+    is_nonlinear,
+    system_from_dict,
+)
+
+__all__ = ["NONLINEAR_SYSTEMS", "NonlinearSystem", "build_nonlinear_system", "is_nonlinear", "system_from_dict"]
