@@ -82,9 +82,7 @@ class Param:
             assert self.low is not None and self.high is not None
             step = int(self.step or 1)
             return list(range(int(self.low), int(self.high) + 1, step))
-        raise ConfigError(
-            f"search.space.{self.key}: a grid search needs `values = [...]` for a {self.type} parameter"
-        )
+        raise ConfigError(f"search.space.{self.key}: a grid search needs `values = [...]` for a {self.type} parameter")
 
 
 @attrs.frozen
@@ -170,7 +168,7 @@ def parse_param(key: str, spec: Any) -> Param:
     """One ``[search.space]`` entry as a :class:`Param`; a one-line :class:`ConfigError` names the key."""
     where = f"search.space.{key}"
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"{where}: expected a table like {{ type = \"float\", low = 0.0, high = 1.0 }}, got {spec!r}")
+        raise ConfigError(f'{where}: expected a table like {{ type = "float", low = 0.0, high = 1.0 }}, got {spec!r}')
     unknown = [k for k in spec if k not in PARAM_KEYS]
     if unknown:
         hint = did_you_mean(unknown[0], list(PARAM_KEYS))
@@ -181,8 +179,8 @@ def parse_param(key: str, spec: Any) -> Param:
         raise ConfigError(f"{where}.type={kind!r}: must be one of {', '.join(PARAM_TYPES)}{hint}")
     when: list[tuple[str, tuple[Any, ...]]] = []
     raw_when = spec.get("when", {})
-    if not isinstance(raw_when, Mapping) or not raw_when and "when" in spec:
-        raise ConfigError(f"{where}.when: expected a table like {{ \"trainer.scheduler\" = \"step\" }}")
+    if not isinstance(raw_when, Mapping) or (not raw_when and "when" in spec):
+        raise ConfigError(f'{where}.when: expected a table like {{ "trainer.scheduler" = "step" }}')
     for other, allowed in raw_when.items():
         values = tuple(allowed) if isinstance(allowed, list | tuple) else (allowed,)
         if not values:
@@ -270,7 +268,7 @@ def _parse_search(table: Any) -> SearchConfig:
         raise ConfigError(f"search.{unknown[0]}: unknown key (allowed: {', '.join(SEARCH_KEYS)}){hint}")
     metric = table.get("metric")
     if not isinstance(metric, str) or not metric:
-        raise ConfigError("search.metric: name the metric to optimise, e.g. metric = \"val_loss\"")
+        raise ConfigError('search.metric: name the metric to optimise, e.g. metric = "val_loss"')
     report = table.get("report", "")
     if not isinstance(report, str):
         raise ConfigError(f"search.report={report!r}: must be the name of a per-epoch metric")
@@ -282,7 +280,7 @@ def _parse_search(table: Any) -> SearchConfig:
     _check_value("search", "pruner", pruner, PRUNERS)
     raw_space = table.get("space")
     if not isinstance(raw_space, Mapping) or not raw_space:
-        raise ConfigError("search.space: needs at least one parameter, e.g. \"trainer.lr\" = { type = \"log\", ... }")
+        raise ConfigError('search.space: needs at least one parameter, e.g. "trainer.lr" = { type = "log", ... }')
     flat = _flatten_space(raw_space)
     params = [parse_param(key, spec) for key, spec in flat.items()]
     keys = [p.key for p in params]
