@@ -370,7 +370,6 @@ def test_a_pruning_reporter_stops_the_rl_run(tmp_path):
 
     agent, data, meta = _setup(SACConfig(**TINY))
     cfg = SB3TrainerConfig(total_timesteps=240, eval_freq=80, eval_episodes=2, progress=False, plot=False)
-    with reporting(PruneAtOnce()), pytest.raises(Pruned):
+    with reporting(PruneAtOnce()), pytest.raises(Pruned) as err:
         SB3Trainer(cfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
-    stats = json.loads((tmp_path / "training_stats.json").read_text()) if (tmp_path / "training_stats.json").exists() else {}
-    assert len(stats.get("history", [])) <= 1
+    assert err.value.args == (1,)  # raised at the first evaluation, and it ended the run

@@ -27,7 +27,8 @@ class Plugin:
     @staticmethod
     @hookimpl
     def register_models():
-        return [ComponentSpec("toynet", "mlcore.testing.toys:ToyNet", "mlcore.testing.toys:ToyNetConfig", summary="toy")]
+        toys = "mlcore.testing.toys"
+        return [ComponentSpec("toynet", f"{toys}:ToyNet", f"{toys}:ToyNetConfig", summary="toy")]
 
 
 register_datasets = Plugin.register_datasets

@@ -49,3 +49,31 @@ def test_a_reporter_raising_ends_training_at_that_epoch(tmp_path):
     with reporting(collect), pytest.raises(RuntimeError, match="pruned at 2"):
         _fit(tmp_path, epochs=5)
     assert [s for s, _ in collect.seen] == [1, 2]
+
+
+def test_warm_start_weights_are_loaded_before_the_first_epoch(tmp_path):
+    """PBT continues a trial from another's weights: the trainer starts from them, not from its own init."""
+    import torch
+
+    from mlcore.tuning.reporting import current_trainer, warm_start
+
+    donor = ToyNet(ToyNetConfig())
+    with torch.no_grad():
+        for p in donor.parameters():
+            p.fill_(0.5)
+    seen = {}
+
+    class Peek:
+        def report(self, record, step):
+            seen[step] = [p.detach().clone() for p in current_trainer().model.parameters()]
+
+    data = ToyData(ToyDataConfig(num_samples=64)).prepare()
+    cfg = TrainerConfig(epochs=1, batch_size=16, lr=1e-12, plot=False, trackers=[], progress=False)
+    warm_start(donor.state_dict())
+    with reporting(Peek()):
+        Trainer(cfg, device="cpu", seed=0).fit(ToyNet(ToyNetConfig()), data, nn.MSELoss(), run_dir=tmp_path)
+    assert all(torch.allclose(p, torch.full_like(p, 0.5), atol=1e-6) for p in seen[1])
+    assert current_trainer() is None
+    with reporting(Peek()):  # used once: the next trial starts from its own init
+        Trainer(cfg, device="cpu", seed=0).fit(ToyNet(ToyNetConfig()), data, nn.MSELoss(), run_dir=tmp_path / "b")
+    assert not all(torch.allclose(p, torch.full_like(p, 0.5), atol=1e-6) for p in seen[1])

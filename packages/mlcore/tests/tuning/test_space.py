@@ -90,7 +90,7 @@ def test_bad_search_options_name_the_key(change, message):
 def test_missing_metric_is_named():
     table = search_table()
     del table["metric"]
-    with pytest.raises(ConfigError, match="search.metric"):
+    with pytest.raises(ConfigError, match=r"search\.metric"):
         parse_search(table)
 
 
@@ -126,7 +126,7 @@ def test_grid_uses_values_choices_and_int_steps():
     assert s.grid() == {"trainer.lr": [1e-3, 1e-2], "model.hidden": [4, 16], "trainer.epochs": [2, 4, 6]}
 
 
-@pytest.mark.parametrize("value", [0.003, 7, "large", True, "with \"quotes\""])
+@pytest.mark.parametrize("value", [0.003, 7, "large", True, 'with "quotes"'])
 def test_overrides_round_trip_through_set(value):
     assert apply_overrides({}, [as_override("model.x", value)]) == {"model": {"x": value}}
 

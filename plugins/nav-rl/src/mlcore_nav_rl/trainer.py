@@ -42,8 +42,8 @@ from typing import Any
 import attrs
 
 from mlcore.config import in_range, one_of, positive
-from mlcore.tuning.reporting import report
 from mlcore.errors import CheckpointError, ConfigError, RunInterrupted
+from mlcore.tuning.reporting import report
 
 log = logging.getLogger(__name__)
 

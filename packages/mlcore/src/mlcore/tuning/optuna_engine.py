@@ -65,7 +65,7 @@ def load_study(out_dir: Path, search: SearchConfig, worker: int = 0) -> Any:
     return optuna.create_study(
         study_name=STUDY_NAME,
         storage=storage(out_dir),
-        direction=search.direction,
+        direction=search.direction,  # type: ignore[arg-type]
         sampler=make_sampler(search, worker),
         pruner=make_pruner(search),
         load_if_exists=True,
@@ -76,6 +76,7 @@ def suggest(trial: Any, param: Param) -> Any:
     """Draw ``param`` from an Optuna trial."""
     if param.type == "categorical":
         return trial.suggest_categorical(param.key, list(param.choices))
+    assert param.low is not None and param.high is not None
     if param.type == "int":
         return trial.suggest_int(param.key, int(param.low), int(param.high), step=int(param.step or 1), log=param.log)
     return trial.suggest_float(param.key, float(param.low), float(param.high), step=param.step, log=param.log)

@@ -50,21 +50,81 @@ def active_params(search: SearchConfig, config: dict[str, Any]) -> dict[str, Any
     return chosen
 
 
-def trainable(config: dict[str, Any], setup: TrialSetup, cwd: str) -> None:
-    """One Ray trial: run, report each epoch's ``report`` value as ``objective``, then the trial's value."""
+def trainable(config: dict[str, Any], setup: TrialSetup, cwd: str, pbt: bool = False) -> None:
+    """One Ray trial: run, report each epoch's ``report`` value as ``objective``, then the trial's value.
+
+    Under PBT every report carries a checkpoint of the model's weights; a trial PBT restarts from
+    another's checkpoint begins a new run (``trials/<id>-<n>``) from those weights, with the
+    perturbed hyperparameters and the epochs left of ``trainer.epochs``.
+    """
     from ray import tune
 
     os.chdir(cwd)  # relative paths of the config mean what they meant where `mlcore tune` ran
     params = active_params(setup.search, config)
     trial_id = tune.get_context().get_trial_id() or "trial"
-    run_dir = setup.out_dir / "trials" / trial_id
+    run_name = trial_id
+    done = 0  # epochs this trial's lineage already trained (PBT)
+    extra: dict[str, Any] = {}
+    if pbt:
+        done, run_name, extra = _pbt_start(setup, params, trial_id)
 
     def forward(value: float, step: int) -> None:
-        tune.report({OBJECTIVE: value, "epoch": step, "final": False})
+        metrics = {OBJECTIVE: value, "epoch": done + step, "final": False}
+        if not pbt:
+            tune.report(metrics)
+            return
+        _pbt_report(metrics, done + step)
 
     recorder = TrialRecorder(setup.search, forward)
-    value, _ = run_trial(setup, params, run_dir, recorder)
-    tune.report({OBJECTIVE: value, "epoch": recorder.epochs, "final": True, "run_dir": f"trials/{trial_id}"})
+    value, _ = run_trial(setup, {**params, **extra}, setup.out_dir / "trials" / run_name, recorder)
+    tune.report({OBJECTIVE: value, "epoch": done + recorder.epochs, "final": True, "run_dir": f"trials/{run_name}"})
+
+
+def _pbt_start(setup: TrialSetup, params: dict[str, Any], trial_id: str) -> tuple[int, str, dict[str, Any]]:
+    """Under PBT: the epochs done, the run directory name and extra overrides (the epochs left)."""
+    import json
+
+    import torch
+    from ray import tune
+
+    from mlcore.tuning.reporting import warm_start
+
+    epochs = getattr(getattr(getattr(setup.resolve(params).config, "trainer", None), "config", None), "epochs", None)
+    if not isinstance(epochs, int):
+        raise ConfigError("--scheduler pbt needs a pipeline trained by the core trainer (trainer.epochs)")
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        warm_start(None)
+        return 0, trial_id, {}
+    with checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / "model.pt", weights_only=True)
+        done = int(json.loads((Path(folder) / "pbt.json").read_text())["epoch"])
+    warm_start(state)
+    n = 1
+    while (setup.out_dir / "trials" / f"{trial_id}-{n}").exists():
+        n += 1
+    return done, f"{trial_id}-{n}", {"trainer.epochs": max(1, epochs - done)}
+
+
+def _pbt_report(metrics: dict[str, Any], epoch: int) -> None:
+    """Report with a checkpoint of the current model's weights (what PBT copies to weaker trials)."""
+    import json
+    import tempfile
+
+    import torch
+    from ray import tune
+    from ray.tune import Checkpoint
+
+    from mlcore.tuning.reporting import current_trainer
+
+    trainer = current_trainer()
+    if trainer is None:  # not the core trainer: report without weights
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory(prefix="mlcore-pbt-") as folder:
+        torch.save(trainer.model.state_dict(), Path(folder) / "model.pt")
+        (Path(folder) / "pbt.json").write_text(json.dumps({"epoch": epoch}))
+        tune.report(metrics, checkpoint=Checkpoint.from_directory(folder))
 
 
 def _scheduler(name: str, search: SearchConfig, mode: str) -> Any:
@@ -155,7 +215,7 @@ def study_from_rows(rows: list[TrialRow], search: SearchConfig) -> Any:
 
     dists = {p.key: distribution(p) for p in search.params}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=search.direction)
+    study = optuna.create_study(direction=search.direction)  # type: ignore[arg-type]
     for row in rows:
         if row.state not in ("complete", "pruned"):
             continue
@@ -209,7 +269,7 @@ def run_ray(
     try:
         storage = setup.out_dir / "ray"
         fn = tune.with_resources(
-            tune.with_parameters(trainable, setup=setup, cwd=os.getcwd()),
+            tune.with_parameters(trainable, setup=setup, cwd=os.getcwd(), pbt=scheduler == "pbt"),
             {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
         )
         param_space = {p.key: ray_domain(p) for p in search.params} if searcher == "random" else {}
@@ -225,7 +285,6 @@ def run_ray(
                     num_samples=search.trials,
                     scheduler=_scheduler(scheduler, search, mode),
                     search_alg=_searcher(searcher, search, mode),
-                    **({} if scheduler != "fifo" or searcher != "random" else {"metric": OBJECTIVE, "mode": mode}),
                 ),
                 run_config=tune.RunConfig(name="study", storage_path=str(Path(storage).resolve()), verbose=0),
             )
@@ -237,15 +296,18 @@ def run_ray(
     failed = [r for r in rows if r.state == "fail"]
     if failed and len(failed) == len(rows):
         first = next(iter(results)).error
-        raise MlcoreError(f"every Ray trial failed; the first: {str(first).strip().splitlines()[-1] if first else '?'}")
+        last_line = str(first).strip().splitlines()[-1] if first else "?"
+        raise MlcoreError(f"every Ray trial failed; the first: {last_line}")
     notes = [
-        f"Ray Tune: scheduler {scheduler}, searcher {searcher}, {cpus_per_trial:g} CPU / {gpus_per_trial:g} GPU per trial"
+        f"Ray Tune: scheduler {scheduler}, searcher {searcher}, "
+        f"{cpus_per_trial:g} CPU / {gpus_per_trial:g} GPU per trial"
         + (f", cluster {address}" if address else ", local Ray instance"),
         "Trials the scheduler stopped early count as pruned.",
     ]
     if scheduler == "pbt":
         notes.append(
-            "PBT perturbs the hyperparameters of the weaker trials at every perturbation interval; a trial's "
-            "weights are not carried over to another (each trial keeps its own run directory)."
+            "PBT: every perturbation interval the weaker trials continue from a stronger trial's weights with "
+            "perturbed hyperparameters (a new run directory `trials/<id>-<n>` each time). A PBT trial's best "
+            "config holds its final hyperparameters; one `mlcore run` of it does not replay the schedule."
         )
     return rows, study_from_rows(rows, search), notes

@@ -30,6 +30,7 @@ class Reporter(Protocol):
 
 
 _ACTIVE: list[Reporter] = []
+_STATE: dict[str, Any] = {"trainer": None, "warm_start": None}
 
 
 @contextlib.contextmanager
@@ -47,6 +48,17 @@ def active() -> bool:
     return bool(_ACTIVE)
 
 
+def current_trainer() -> Any:
+    """The core trainer whose epoch is being reported (during :func:`report` from :class:`ReportCallback`)."""
+    return _STATE["trainer"]
+
+
+def warm_start(state_dict: Mapping[str, Any] | None) -> None:
+    """Weights the next core trainer of this search loads into its model before its first epoch
+    (population-based training continues a trial from another trial's weights); ``None`` clears them."""
+    _STATE["warm_start"] = state_dict
+
+
 def report(record: Mapping[str, Any], step: int) -> None:
     """Send one per-epoch record to the active reporter (a no-op outside a search)."""
     for reporter in list(_ACTIVE):
@@ -59,10 +71,21 @@ class ReportCallback(Callback):
     The trainer adds it by itself while a search is active (see :func:`session_callbacks`).
     """
 
+    def on_fit_start(self, trainer: TrainerView) -> None:
+        """Load the weights :func:`warm_start` left for this trial, if any."""
+        state = _STATE["warm_start"]
+        if state is not None:
+            trainer.model.load_state_dict(state)
+            _STATE["warm_start"] = None
+
     def on_epoch_end(self, trainer: TrainerView, epoch: int, record: dict[str, Any]) -> None:
         """Report the record, with the trainer's best monitored value so far as ``best_metric``."""
         if trainer.is_main:
-            report({**record, "best_metric": trainer.best_metric}, epoch)
+            _STATE["trainer"] = trainer
+            try:
+                report({**record, "best_metric": trainer.best_metric}, epoch)
+            finally:
+                _STATE["trainer"] = None
 
 
 def session_callbacks() -> list[Callback]:

@@ -251,7 +251,7 @@ def write_report(
         lines += ["No trial completed, so there is no best config yet.", ""]
     ranked = sorted(
         (r for r in rows if r.state == "complete" and r.value is not None),
-        key=lambda r: r.value if search.direction == "minimize" else -r.value,  # type: ignore[operator]
+        key=lambda r: float(r.value or 0.0) * (1.0 if search.direction == "minimize" else -1.0),
     )[:10]
     if ranked:
         keys = [p.key for p in search.params]

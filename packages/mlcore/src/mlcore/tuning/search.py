@@ -24,7 +24,10 @@ RESUMABLE_KEYS = ("trials", "jobs")
 def split_config(
     config: str | Path | Mapping[str, Any] | None, overrides: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, Any], list[str], str]:
-    """``(base config document, [search] table, the other overrides, source)``; ``--set search.x=...`` edits the table."""
+    """``(base config document, [search] table, the other overrides, source)``.
+
+    ``--set search.x=...`` edits the ``[search]`` table.
+    """
     source = ""
     if config is None:
         doc: dict[str, Any] = {}
@@ -70,7 +73,7 @@ def _check_same_study(out_dir: Path, document: dict[str, Any]) -> bool:
 
 
 def trial_threads(setup_threads: int | None, base: Mapping[str, Any], jobs: int) -> int | None:
-    """Threads per trial: the core's setting (``--threads``, ``run.threads``, else the idle CPUs) divided by ``jobs``."""
+    """Threads per trial: the core's setting (``--threads``, ``run.threads``, else the idle CPUs) / ``jobs``."""
     from mlcore.runs import default_threads
 
     if jobs <= 1:
