@@ -14,13 +14,14 @@ whole benchmark runs in minutes on a 2-core machine:
 3. **ray**: the same search space on Ray Tune (local instance, ASHA scheduler, Optuna's TPE through
    Ray, 1 CPU per trial). Reported: its best value and epochs.
 
-Usage: python tools/bench/scale.py [--trials 20] [--epochs 10] [--ray-trials 20] [--skip-ray]
-Writes tools/bench/results/scale.json.
+Usage: python tools/bench/scale.py [--trials 20] [--epochs 10] [--ray-trials 20] [--stages optuna,resume,ray]
+Writes tools/bench/results/scale.json; a run of some stages keeps the other stages' figures already there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -76,6 +77,7 @@ def summary(name: str, result: Any, seconds: float) -> dict[str, Any]:
         "trials": len(result.trials),
         "complete": result.count("complete"),
         "pruned": result.count("pruned"),
+        "failed": result.count("fail"),
         "epochs": result.epochs,
         "best": result.best_value,
         "best_trial": result.best_trial,
@@ -156,23 +158,32 @@ def main() -> None:
     parser.add_argument("--resume-trials", type=int, default=6)
     parser.add_argument("--kill-after", type=int, default=3)
     parser.add_argument("--ray-trials", type=int, default=20)
-    parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--stages", default="optuna,resume,ray", help="comma-separated: optuna, resume, ray")
     args = parser.parse_args()
+    stages = set(args.stages.split(","))
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     started = time.perf_counter()
+    previous: dict[str, Any] = {}
+    path = Path(__file__).parent / "results" / "scale.json"
+    if path.exists() and stages != {"optuna", "resume", "ray"}:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    pruned, full = previous.get("optuna_pruned"), previous.get("optuna_unpruned")
+    resume, ray = previous.get("resume"), previous.get("ray")
     with tempfile.TemporaryDirectory(prefix="mlcore-scale-") as tmp:
         root = Path(tmp)
-        print(f"optuna: {args.trials} trials x {args.epochs} epochs, with and without pruning", flush=True)
-        pruned, full = run_optuna(root, args.epochs, args.trials)
-        print(f"resume: {args.resume_trials} trials, SIGKILL after {args.kill_after}", flush=True)
-        resume = run_resume(root, args.epochs, args.resume_trials, args.kill_after)
-        print(f"  {resume}", flush=True)
-        ray = None
-        if not args.skip_ray:
+        if "optuna" in stages:
+            print(f"optuna: {args.trials} trials x {args.epochs} epochs, with and without pruning", flush=True)
+            pruned, full = run_optuna(root, args.epochs, args.trials)
+        if "resume" in stages:
+            print(f"resume: {args.resume_trials} trials, SIGKILL after {args.kill_after}", flush=True)
+            resume = run_resume(root, args.epochs, args.resume_trials, args.kill_after)
+            print(f"  {resume}", flush=True)
+        if "ray" in stages:
             print(f"ray tune: {args.ray_trials} trials", flush=True)
             ray = run_ray(root, args.epochs, args.ray_trials)
             print(f"  {ray}", flush=True)
+    assert pruned is not None and full is not None and resume is not None
     share = pruned["epochs"] / full["epochs"]
     checks = {
         "epoch_share": round(share, 3),
@@ -185,32 +196,40 @@ def main() -> None:
         checks["ray_best_vs_optuna_best"] = round(ray["best"] / min(pruned["best"], full["best"]), 3)
     rows = [pruned, full] + ([ray] if ray else [])
     print()
-    print_table(rows, ["study", "trials", "complete", "pruned", "epochs", "best", "seconds"])
+    print_table(rows, ["study", "trials", "complete", "pruned", "failed", "epochs", "best", "seconds"])
     print()
     for key, value in checks.items():
         print(f"{key}: {value}")
     seconds = time.perf_counter() - started
     print(f"total: {seconds:.0f} s")
-    path = write_results(
+    stage_seconds = dict(previous.get("stage_seconds", {}))
+    stage_seconds[",".join(sorted(stages))] = round(seconds, 1)
+    config = dict(previous.get("config", {}))
+    config.update(
+        {
+            "data": "trc-control lqr, double integrator, 256 train / 64 test problems",
+            "model": "trc small",
+            "space": base_config(args.epochs, args.trials, "median")["search"]["space"],
+            "epochs": args.epochs,
+        }
+    )
+    if "optuna" in stages:
+        config["trials"] = args.trials
+    if "ray" in stages:
+        config["ray_trials"] = args.ray_trials
+    out = write_results(
         "scale",
         {
-            "config": {
-                "data": "trc-control lqr, double integrator, 256 train / 64 test problems",
-                "model": "trc small",
-                "trials": args.trials,
-                "epochs": args.epochs,
-                "ray_trials": None if args.skip_ray else args.ray_trials,
-                "space": base_config(args.epochs, args.trials, "median")["search"]["space"],
-            },
+            "config": config,
             "optuna_pruned": pruned,
             "optuna_unpruned": full,
             "resume": resume,
             "ray": ray,
             "checks": checks,
-            "seconds": round(seconds, 1),
+            "stage_seconds": stage_seconds,
         },
     )
-    print(f"wrote {path}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -860,4 +860,6 @@ def tune(
         cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial,
         address=address,
+        resolve_fn=resolve,
+        run_fn=run,
     )

@@ -53,16 +53,27 @@ def default_tune_dir(plugin: str, pipeline: str) -> Path:
     return default_run_dir(plugin, pipeline, root="tunes")
 
 
+def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(doc, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in doc.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): doc}
+
+
 def _check_same_study(out_dir: Path, document: dict[str, Any]) -> bool:
     """True when ``out_dir`` holds a study started with the same search (then it is resumed)."""
-    from mlcore.api import config_differences
+    from mlcore.config import unstructure
 
     path = out_dir / "search.toml"
     if not path.exists():
         return False
-    previous = load_file(path)
+    old, new = _flatten(load_file(path)), _flatten(unstructure(document))
     strip = {f"search.{k}" for k in RESUMABLE_KEYS}
-    diffs = [d for d in config_differences(previous, document) if d[0] not in strip]
+    diffs = [
+        (k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if k not in strip and old.get(k) != new.get(k)
+    ]
     if diffs:
         shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in diffs[:3])
         raise ConfigError(
@@ -101,16 +112,20 @@ def tune(
     cpus_per_trial: float = 1.0,
     gpus_per_trial: float = 0.0,
     address: str | None = None,
+    resolve_fn: Any = None,
+    run_fn: Any = None,
 ) -> TuneResult:
     """Search the config's ``[search.space]`` (see docs/tuning.md); returns a :class:`TuneResult`.
 
     The study lives in ``out`` (default ``tunes/<plugin>-<pipeline>-<time>``); running again with the
     same ``out`` resumes it. ``engine``: ``"optuna"`` or ``"ray"`` (then ``scheduler`` asha|pbt|fifo,
     ``searcher`` optuna|random, per-trial ``cpus_per_trial``/``gpus_per_trial``, ``address`` of a cluster).
+    ``resolve_fn``/``run_fn``: :func:`mlcore.api.resolve` and :func:`mlcore.api.run` (given by ``api.tune``).
     """
-    from mlcore import api
     from mlcore.runs import RunLock, prepare_run_dir
 
+    if resolve_fn is None or run_fn is None:
+        raise TypeError("call mlcore.api.tune(), which hands the run functions in")
     if engine not in ENGINES:
         raise ConfigError(f"--engine {engine!r}: must be one of {', '.join(ENGINES)}")
     base, table, rest, source = split_config(config, overrides)
@@ -122,7 +137,7 @@ def tune(
     if jobs is not None:
         table["jobs"] = jobs
     search = parse_search(table, source=source)
-    resolved = api.resolve(
+    resolved = resolve_fn(
         plugin, pipeline=pipeline, profile=profile, config=base, overrides=rest, seed=seed, device=device
     )
     plugin, pipeline = resolved.settings.plugin, resolved.settings.pipeline
@@ -135,6 +150,8 @@ def tune(
         overrides=tuple(rest),
         search=search,
         out_dir=out_dir.resolve(),
+        resolve_fn=resolve_fn,
+        run_fn=run_fn,
         seed=seed,
         device=device,
         threads=trial_threads(threads, base, search.jobs if engine == "optuna" else 1),

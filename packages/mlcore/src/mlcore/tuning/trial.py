@@ -25,6 +25,8 @@ class TrialSetup:
     """Everything a trial needs to run, picklable (sent to worker processes and Ray actors).
 
     ``config`` is the base config document (without ``[search]``); ``overrides`` the user's ``--set``.
+    ``resolve_fn`` and ``run_fn`` are :func:`mlcore.api.resolve` and :func:`mlcore.api.run`, handed
+    in by :func:`mlcore.api.tune` (so the search layer does not import the API that exposes it).
     """
 
     plugin: str | None
@@ -34,6 +36,8 @@ class TrialSetup:
     overrides: tuple[str, ...]
     search: SearchConfig
     out_dir: Path
+    resolve_fn: Callable[..., Any]
+    run_fn: Callable[..., Any]
     seed: int | None = None
     device: str | None = None
     threads: int | None = None
@@ -44,9 +48,7 @@ class TrialSetup:
 
     def resolve(self, params: Mapping[str, Any]) -> Any:
         """The resolved run of a trial with ``params`` (:func:`mlcore.api.resolve`)."""
-        from mlcore import api
-
-        return api.resolve(
+        return self.resolve_fn(
             self.plugin,
             pipeline=self.pipeline,
             profile=self.profile,
@@ -123,10 +125,8 @@ def run_trial(
 
     Exceptions the reporter raises (a pruned trial) propagate; so do the run's own errors.
     """
-    from mlcore import api
-
     with reporting(recorder):
-        result = api.run(
+        result = setup.run_fn(
             setup.plugin,
             pipeline=setup.pipeline,
             profile=setup.profile,
