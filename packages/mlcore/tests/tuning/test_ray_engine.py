@@ -102,3 +102,19 @@ def test_pbt_continues_weaker_trials_from_stronger_weights(tune_plugin, fake_sit
     continued = sorted(p.name for p in (out / "trials").iterdir() if "-" in p.name.rsplit("_", 1)[-1])
     assert continued, "no trial was continued from another's checkpoint"
     assert "PBT" in (out / "report.md").read_text()
+
+
+def test_under_pbt_a_lineage_that_trained_the_budget_is_complete():
+    from mlcore.tuning.ray_engine import rows_from_results
+
+    search = parse_search(search_table(space=SPACE))
+    cfg = {"trainer.scheduler": "cosine", "trainer.lr": 0.01}
+    results = [
+        _result({"objective": 0.4, "final": False, "epoch": 6}, cfg),  # stopped by Ray at the budget
+        _result({"objective": 0.9, "final": False, "epoch": 3}, cfg),  # stopped early
+    ]
+    assert [(r.state, r.value) for r in rows_from_results(results, search, budget=6)] == [
+        ("complete", 0.4),
+        ("pruned", None),
+    ]
+    assert [r.state for r in rows_from_results(results, search)] == ["pruned", "pruned"]

@@ -89,9 +89,7 @@ def _pbt_start(setup: TrialSetup, params: dict[str, Any], trial_id: str) -> tupl
 
     from mlcore.tuning.reporting import warm_start
 
-    epochs = getattr(getattr(getattr(setup.resolve(params).config, "trainer", None), "config", None), "epochs", None)
-    if not isinstance(epochs, int):
-        raise ConfigError("--scheduler pbt needs a pipeline trained by the core trainer (trainer.epochs)")
+    epochs = _epoch_budget(setup)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         warm_start(None)
@@ -104,6 +102,15 @@ def _pbt_start(setup: TrialSetup, params: dict[str, Any], trial_id: str) -> tupl
     while (setup.out_dir / "trials" / f"{trial_id}-{n}").exists():
         n += 1
     return done, f"{trial_id}-{n}", {"trainer.epochs": max(1, epochs - done)}
+
+
+def _epoch_budget(setup: TrialSetup) -> int:
+    """``trainer.epochs`` of the base config (PBT needs the core trainer)."""
+    config = setup.resolve({}).config
+    epochs = getattr(getattr(getattr(config, "trainer", None), "config", None), "epochs", None)
+    if not isinstance(epochs, int):
+        raise ConfigError("--scheduler pbt needs a pipeline trained by the core trainer (trainer.epochs)")
+    return epochs
 
 
 def _pbt_report(metrics: dict[str, Any], epoch: int) -> None:
@@ -175,15 +182,19 @@ class DefineByRun:
         self.search.sample(lambda p: suggest(trial, p))
 
 
-def rows_from_results(results: Any, search: SearchConfig) -> list[TrialRow]:
-    """Every Ray trial as a :class:`TrialRow` (stopped by the scheduler before its last report = pruned)."""
+def rows_from_results(results: Any, search: SearchConfig, budget: int = 0) -> list[TrialRow]:
+    """Every Ray trial as a :class:`TrialRow` (stopped by the scheduler before its last report = pruned).
+
+    ``budget``: under PBT, a trial whose lineage trained this many epochs is complete (Ray stops it
+    at its last per-epoch report; its value is that report's).
+    """
     rows = []
     for i, res in enumerate(results):
         metrics = dict(res.metrics or {})
         config = dict(res.config or {})
         if res.error is not None:
             state = "fail"
-        elif metrics.get("final"):
+        elif metrics.get("final") or (budget and int(metrics.get("epoch", 0) or 0) >= budget):
             state = "complete"
         else:
             state = "pruned"
@@ -255,6 +266,7 @@ def run_ray(
     mode = "min" if search.direction == "minimize" else "max"
     if scheduler == "pbt" and searcher == "optuna":
         searcher = "random"  # PBT explores by perturbing; it does not combine with a searcher
+    budget = _epoch_budget(setup) if scheduler == "pbt" else 0
     started_here = not ray.is_initialized()
     if started_here:
         try:
@@ -286,13 +298,18 @@ def run_ray(
                     scheduler=_scheduler(scheduler, search, mode),
                     search_alg=_searcher(searcher, search, mode),
                 ),
-                run_config=tune.RunConfig(name="study", storage_path=str(Path(storage).resolve()), verbose=0),
+                run_config=tune.RunConfig(
+                    name="study",
+                    storage_path=str(Path(storage).resolve()),
+                    verbose=0,
+                    stop={"epoch": budget} if budget else None,  # PBT: a lineage ends after trainer.epochs
+                ),
             )
         results = tuner.fit()
     finally:
         if started_here:
             ray.shutdown()
-    rows = rows_from_results(results, search)
+    rows = rows_from_results(results, search, budget)
     failed = [r for r in rows if r.state == "fail"]
     if failed and len(failed) == len(rows):
         first = next(iter(results)).error
