@@ -335,3 +335,41 @@ def test_best_checkpoint_is_selected_on_the_final_stage(tmp_path, monkeypatch):
     assert [h["final_stage_success_rate"] for h in res.history] == [0.0, 1.0]
     assert res.best_epoch == 2 and res.best_metric == 1.0
     assert load_checkpoint(tmp_path / "checkpoints/best.pt")["best_epoch"] == 2
+
+
+def test_each_evaluation_is_reported_to_an_active_search(tmp_path):
+    """`mlcore tune` prunes RL trials on the evaluation records: every one reaches the reporter, in order."""
+    from mlcore.tuning.reporting import reporting
+
+    class Collect:
+        def __init__(self):
+            self.seen = []
+
+        def report(self, record, step):
+            self.seen.append((step, record["timesteps"], record["success_rate"]))
+
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(total_timesteps=160, eval_freq=80, eval_episodes=2, progress=False, plot=False)
+    collect = Collect()
+    with reporting(collect):
+        res = SB3Trainer(cfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert [(s, t) for s, t, _ in collect.seen] == [(1, 80), (2, 160)]
+    assert [r for _, _, r in collect.seen] == [h["success_rate"] for h in res.history]
+
+
+def test_a_pruning_reporter_stops_the_rl_run(tmp_path):
+    """A pruner raising at the first evaluation ends training there (the second evaluation never runs)."""
+    from mlcore.tuning.reporting import reporting
+
+    class Pruned(Exception):
+        pass
+
+    class PruneAtOnce:
+        def report(self, record, step):
+            raise Pruned(step)
+
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(total_timesteps=240, eval_freq=80, eval_episodes=2, progress=False, plot=False)
+    with reporting(PruneAtOnce()), pytest.raises(Pruned) as err:
+        SB3Trainer(cfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert err.value.args == (1,)  # raised at the first evaluation, and it ended the run

@@ -9,6 +9,7 @@ CLI                         Python
 ``mlcore export``           :func:`export`
 ``mlcore data generate``    :func:`generate_data`
 ``mlcore compare``          :func:`compare`
+``mlcore tune``             :func:`tune`
 ``mlcore show KIND NAME``   :func:`build` / ``get_registry().get(kind, name)``
 ==========================  ==========================================
 """
@@ -832,3 +833,58 @@ def compare(run_dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
     from mlcore.comparison import compare_runs
 
     return compare_runs([Path(d) for d in run_dirs])
+
+
+def tune(
+    plugin: str | None = None,
+    *,
+    pipeline: str | None = None,
+    profile: str | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    out: str | Path | None = None,
+    engine: str = "optuna",
+    trials: int | None = None,
+    jobs: int | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    scheduler: str = "asha",
+    searcher: str = "optuna",
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    address: str | None = None,
+) -> Any:
+    """Hyperparameter search over the config's ``[search.space]`` (``mlcore tune``; see docs/tuning.md).
+
+    Every trial is a :func:`run` under ``<out>/trials/NNNN``; the study in ``out`` resumes when run
+    again. ``engine``: ``"optuna"`` (needs ``mlcore[tune]``) or ``"ray"`` (``mlcore[ray]``; ``scheduler``
+    asha|pbt|fifo, ``searcher`` optuna|random, ``cpus_per_trial``, ``gpus_per_trial``, ``address``).
+    Returns a :class:`mlcore.tuning.TuneResult` (best value, params and ``best_config.toml``, all trials).
+    """
+    from mlcore.tuning import require
+
+    require(engine)
+    from mlcore.tuning.search import tune as _tune
+
+    return _tune(
+        plugin,
+        pipeline=pipeline,
+        profile=profile,
+        config=config,
+        overrides=overrides,
+        out=out,
+        engine=engine,
+        trials=trials,
+        jobs=jobs,
+        seed=seed,
+        device=device,
+        threads=threads,
+        scheduler=scheduler,
+        searcher=searcher,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        address=address,
+        resolve_fn=resolve,
+        run_fn=run,
+    )

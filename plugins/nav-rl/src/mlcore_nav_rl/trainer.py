@@ -24,6 +24,9 @@ streams share one).
 
 Re-running into the same ``run_dir`` resumes from ``last.pt`` with its replay buffer. The ``loss``
 argument of the core's trainer contract is unused (the algorithm owns its losses).
+
+While `mlcore tune` runs a trial, every evaluation record goes to its pruner
+(:func:`mlcore.tuning.reporting.report`, a no-op otherwise).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import attrs
 
 from mlcore.config import in_range, one_of, positive
 from mlcore.errors import CheckpointError, ConfigError, RunInterrupted
+from mlcore.tuning.reporting import report
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +311,7 @@ class SB3Trainer:
                 rec["stage"] = curriculum.stage_index
                 rec[f"final_stage_{cfg.monitor}"] = selection[cfg.monitor]
             history.append(rec)
+            report(rec, rec["epoch"])  # to `mlcore tune`'s pruner when a search runs this trial (else a no-op)
             scalars = _finite_scalars({f"eval/{k}": v for k, v in metrics.items()})
             scalars["eval/timesteps"] = float(rec["timesteps"])
             if curriculum is not None:

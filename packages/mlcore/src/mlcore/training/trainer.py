@@ -274,9 +274,12 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg)
         amp_dtype, self.scaler = self._amp()
 
-        self.callbacks = [*named_callbacks, *self.extra_callbacks]
+        from mlcore.tuning.reporting import session_callbacks
+
+        search_callbacks = session_callbacks()  # a trial of `mlcore tune`: report each epoch to the search
+        self.callbacks = [*named_callbacks, *self.extra_callbacks, *search_callbacks]
         names: list[str | None] = [callback_entry(e)[0] for e in cfg.callbacks]
-        names += [None] * len(self.extra_callbacks)
+        names += [None] * (len(self.extra_callbacks) + len(search_callbacks))
         if cfg.patience > 0:
             self.callbacks.append(EarlyStopping(self.monitor, cfg.patience, cfg.min_delta, cfg.monitor_mode))
             names.append("early_stopping")
