@@ -106,7 +106,8 @@ def test_model_overrides_apply_per_model_and_name_bad_keys() -> None:
     assert (configs["vin"].k, configs["vin"].q_channels, configs["cnn"].k) == (7, 5, 7)
     with pytest.raises(ConfigError, match=r"model_overrides.vin.width: 'vin' has no such field"):
         PlannerComparison(attrs.evolve(cfg, model_overrides={"vin": {"width": 3}})).model_configs()
-    with pytest.raises(ConfigError, match=r"model_overrides: gppn not in models"):
-        PlannerComparison(attrs.evolve(cfg, model_overrides={"gppn": {"k": 3}})).model_configs()
+    assert "gppn" not in PlannerComparison(attrs.evolve(cfg, model_overrides={"gppn": {"k": 3}})).model_configs()
+    with pytest.raises(ConfigError, match=r"model_overrides.resnet: unknown planner 'resnet'"):
+        PlannerComparison(attrs.evolve(cfg, model_overrides={"resnet": {"k": 3}})).model_configs()
     with pytest.raises(ConfigError, match=r"q_channels=0 is out of range"):
         PlannerComparison(attrs.evolve(cfg, model_overrides={"vin": {"q_channels": 0}})).model_configs()
