@@ -106,7 +106,28 @@ def test_model_overrides_apply_per_model_and_name_bad_keys() -> None:
     assert (configs["vin"].k, configs["vin"].q_channels, configs["cnn"].k) == (7, 5, 7)
     with pytest.raises(ConfigError, match=r"model_overrides.vin.width: 'vin' has no such field"):
         PlannerComparison(attrs.evolve(cfg, model_overrides={"vin": {"width": 3}})).model_configs()
-    with pytest.raises(ConfigError, match=r"model_overrides: gppn not in models"):
-        PlannerComparison(attrs.evolve(cfg, model_overrides={"gppn": {"k": 3}})).model_configs()
+    assert "gppn" not in PlannerComparison(attrs.evolve(cfg, model_overrides={"gppn": {"k": 3}})).model_configs()
+    with pytest.raises(ConfigError, match=r"model_overrides.resnet: unknown planner 'resnet'"):
+        PlannerComparison(attrs.evolve(cfg, model_overrides={"resnet": {"k": 3}})).model_configs()
     with pytest.raises(ConfigError, match=r"q_channels=0 is out of range"):
         PlannerComparison(attrs.evolve(cfg, model_overrides={"vin": {"q_channels": 0}})).model_configs()
+
+
+@pytest.mark.parametrize("name", ["vin", "symvin", "de-vin", "de-symvin"])
+def test_release_configs_mirror_the_research_commands(name: str) -> None:
+    path = Path(__file__).parents[1] / "configs" / f"{name}_maze15.toml"
+    resolved = resolve(config=path)
+    cfg = SinglePlanner(resolved.config).config
+    assert resolved.settings.seed == 42 and resolved.settings.pipeline == "single"
+    assert cfg.model.name == name and cfg.notes
+    t = cfg.trainer
+    assert (t.epochs, t.batch_size, t.lr, t.optimizer, cfg.dataset.num, cfg.dataset.size) == (
+        100,
+        32,
+        1e-3,
+        "rmsprop",
+        10000,
+        15,
+    )
+    if "sym" in name:
+        assert cfg.model.config.group == "d4"

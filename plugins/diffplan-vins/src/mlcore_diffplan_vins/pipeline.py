@@ -201,9 +201,8 @@ class PlannerComparison(Pipeline):
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"model_overrides.{name}: {exc}") from None
             out[name] = attrs.evolve(cfg, num_actions=self.config.dataset.actions)
-        unknown = set(self.config.model_overrides) - set(out) - set(self.config.models)
-        if unknown:
-            raise ConfigError(f"model_overrides: {', '.join(sorted(unknown))} not in models ({', '.join(out)})")
+        for key in self.config.model_overrides:  # overrides of planners not selected are kept for later runs
+            resolve_model_name(key, where=f"model_overrides.{key}")
         return out
 
     def check(self, ctx: RunContext) -> None:
