@@ -100,7 +100,7 @@ def markdown_table(rows: list[dict[str, Any]], horizons: tuple[int, ...] = (1, 1
         curve = row.get("curve") or []
         name = f"`{row['name']}`" if row["kind"] == "model" else f"*{REFERENCE_LABELS.get(row['name'], row['name'])}*"
         if row["status"] not in ("completed", "reference"):
-            lines.append(f"| {name} | {row['status']}: {row.get('error') or ''} |" + " |" * (len(head) - 2))
+            lines.append(f"| {name} | {row['status']}: {(row.get('error') or '').replace('|', '/')} |" + " |" * (len(head) - 2))
             continue
         cells = [name, _fmt(row["mse"])]
         cells += [_fmt(row["groups"].get(g)) for g in STATE_GROUPS]
