@@ -84,7 +84,12 @@ def test_a_failing_model_is_reported_and_the_others_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(NeuralODE, "predict", broken)
     result = mlcore.run(
         "continuous-dynamics",
-        overrides=[*TINY, 'models=["linear_dynamics", "neural_ode"]', "ablation.enabled=false", "parallel.processes=false"],
+        overrides=[
+            *TINY,
+            'models=["linear_dynamics", "neural_ode"]',
+            "ablation.enabled=false",
+            "parallel.processes=false",
+        ],
         out=tmp_path / "run",
         device="cpu",
         threads=1,
@@ -111,8 +116,15 @@ def test_quick_run_end_to_end(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     comparison = json.loads((out / "comparison.json").read_text())
     rows = {r["name"]: r for r in comparison["rows"]}
-    assert set(rows) == {"linear_dynamics", "gru_dynamics", "lstm_predictor", "neural_ode", "vae_rnn_hybrid",
-                         "persistence", "true_model"}
+    assert set(rows) == {
+        "linear_dynamics",
+        "gru_dynamics",
+        "lstm_predictor",
+        "neural_ode",
+        "vae_rnn_hybrid",
+        "persistence",
+        "true_model",
+    }
     assert all(r["status"] in ("completed", "reference") for r in rows.values())
     assert all(len(r["curve"]) == 8 for r in rows.values())
     assert rows["true_model"]["mse"] < rows["persistence"]["mse"]

@@ -14,7 +14,6 @@ from mlcore.errors import ConfigError, DataError
 from mlcore_continuous_dynamics.configs import VehicleEpisodesConfig
 from mlcore_continuous_dynamics.data import DATA_FILE, MANIFEST_FILE, NORM_FILE, VehicleEpisodes
 
-
 TINY = {"episodes": 6, "episode_seconds": 3.0, "sequence_length": 5, "horizon": 6, "stride": 2}  # = conftest's
 
 
@@ -52,7 +51,7 @@ def test_window_targets_follow_the_history(tiny_data):
 
 
 def test_one_step_target_is_the_next_state(tiny_data):
-    inputs, target = tiny_data.train_set()[0]
+    _, target = tiny_data.train_set()[0]
     e, s = tiny_data.train_set().index[0]
     assert target.shape == (12,)
     assert torch.equal(target, tiny_data.tensors["states"][e, s + TINY["sequence_length"]])
@@ -88,7 +87,17 @@ def _cli(*args):
 def test_cli_generate_with_episodes_flag(tmp_path):
     out = tmp_path / "vehicle"
     done = _cli(
-        "data", "generate", "vehicle-episodes", "--episodes", "4", "--episode-seconds", "2", "--seed", "3", "--out", str(out)
+        "data",
+        "generate",
+        "vehicle-episodes",
+        "--episodes",
+        "4",
+        "--episode-seconds",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
     )
     assert done.returncode == 0, done.stderr
     manifest = json.loads((out / MANIFEST_FILE).read_text())
@@ -103,12 +112,21 @@ def test_cli_errors_are_one_line(tmp_path):
     assert done.stderr.strip().splitlines()[-1].startswith("error: ") and "episodes=2" in done.stderr
     missing = tmp_path / "nowhere"
     done = _cli(
-        "run", "--plugin", "continuous-dynamics", "--pipeline", "train-one", "--set", f"dataset.path={missing}",
-        "--out", str(tmp_path / "run"),
+        "run",
+        "--plugin",
+        "continuous-dynamics",
+        "--pipeline",
+        "train-one",
+        "--set",
+        f"dataset.path={missing}",
+        "--out",
+        str(tmp_path / "run"),
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: {missing}/episodes.npz not found") and "mlcore data generate vehicle-episodes" in last
+    assert (
+        last.startswith(f"error: {missing}/episodes.npz not found") and "mlcore data generate vehicle-episodes" in last
+    )
 
 
 def test_same_seed_same_data_other_seed_other_data(tiny_data):
@@ -132,7 +150,9 @@ def test_time_jitter_gives_irregular_time_stamps():
 
 
 def test_missing_file_names_it_and_the_command(tmp_path):
-    with pytest.raises(DataError, match=r"episodes\.npz not found: create it with `mlcore data generate vehicle-episodes"):
+    with pytest.raises(
+        DataError, match=r"episodes\.npz not found: create it with `mlcore data generate vehicle-episodes"
+    ):
         _data(path=str(tmp_path))
 
 
@@ -156,7 +176,7 @@ def test_wrong_shape_in_the_file_is_named(tmp_path, tiny_data):
 
 
 def test_window_longer_than_the_episodes_names_the_field():
-    with pytest.raises(ConfigError, match="dataset.sequence_length=80"):
+    with pytest.raises(ConfigError, match=r"dataset\.sequence_length=80"):
         _data(sequence_length=80)
 
 

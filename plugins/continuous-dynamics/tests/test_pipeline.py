@@ -42,7 +42,9 @@ def test_checkpoint_from_another_model_says_so(tmp_path):
     result = _run(tmp_path / "lin", "model.name=linear_dynamics")
     best = result.out_dir / "checkpoints" / "best.pt"
     assert isinstance(build_model(best, expect="linear_dynamics"), torch.nn.Module)
-    with pytest.raises(CheckpointError, match="holds model 'linear_dynamics' from plugin 'continuous-dynamics', not 'neural_ode'"):
+    with pytest.raises(
+        CheckpointError, match="holds model 'linear_dynamics' from plugin 'continuous-dynamics', not 'neural_ode'"
+    ):
         build_model(best, expect="neural_ode")
     again = mlcore.evaluate(best, out_dir=tmp_path / "eval", device="cpu")
     assert again["mse"] == pytest.approx(result.metrics["mse"], rel=1e-6)
@@ -58,7 +60,7 @@ def test_model_size_against_the_data_names_the_key(tmp_path):
     [
         ("model.hidden_dim=0", "hidden_dim=0 is out of range"),
         ("dataset.time_jitter=2", "time_jitter=2"),
-        ("dataset.withhold=[\"fog\"]", "withhold=['fog'] is not allowed"),
+        ('dataset.withhold=["fog"]', "withhold=['fog'] is not allowed"),
     ],
 )
 def test_values_out_of_range_name_the_field(tmp_path, override, message):

@@ -117,5 +117,5 @@ def test_weather_draws_are_in_range():
     draws = [sample_weather(rng, max_wind=6.0, max_gust=1.5) for _ in range(200)]
     speeds = [np.hypot(*w.wind_mean[:2]) for w in draws]
     assert max(speeds) <= 6.0 and max(w.gust_sigma for w in draws) <= 1.5
-    assert 0.9 < min(w.rho for w in draws) and max(w.rho for w in draws) < 1.4
+    assert min(w.rho for w in draws) > 0.9 and max(w.rho for w in draws) < 1.4
     assert 0.2 < np.mean([w.rain == 0 for w in draws]) < 0.6

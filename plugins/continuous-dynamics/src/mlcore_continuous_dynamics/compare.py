@@ -158,7 +158,9 @@ class ComparePipeline(Pipeline):
         out: list[RunJob] = []
         for model in cfg.models:
             group = "fast" if model in cfg.parallel.fast else "heavy"
-            out.append(RunJob(model, model, ctx.out_dir / "models" / model, self.job_config(ctx, model, data_path), group))
+            out.append(
+                RunJob(model, model, ctx.out_dir / "models" / model, self.job_config(ctx, model, data_path), group)
+            )
         if cfg.ablation.enabled:
             for hidden in cfg.ablation.withhold:
                 factors = list(WEATHER_FACTORS) if hidden == "all" else [hidden]
@@ -321,7 +323,9 @@ def _run_here(job: RunJob, progress: bool) -> tuple[str, str, Path, float, str |
 
     start = time.perf_counter()
     try:
-        result = api.run(PLUGIN, pipeline="train-one", profile="full", config=job.config, out=job.out, progress=progress)
+        result = api.run(
+            PLUGIN, pipeline="train-one", profile="full", config=job.config, out=job.out, progress=progress
+        )
     except RunInterrupted:
         raise
     except (MlcoreError, RuntimeError, ValueError) as exc:

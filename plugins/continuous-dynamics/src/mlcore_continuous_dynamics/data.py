@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -48,7 +48,15 @@ from mlcore_continuous_dynamics.sim import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DATA_FILE", "MANIFEST_FILE", "NORM_FILE", "VehicleEpisodes", "Windows", "generate_episodes", "split_episodes"]
+__all__ = [
+    "DATA_FILE",
+    "MANIFEST_FILE",
+    "NORM_FILE",
+    "VehicleEpisodes",
+    "Windows",
+    "generate_episodes",
+    "split_episodes",
+]
 
 DATA_FILE = "episodes.npz"
 MANIFEST_FILE = "manifest.json"
@@ -251,7 +259,7 @@ class VehicleEpisodes(DataModule):
         self.prepare()
         out = Path(out_dir)
         data_path = out / DATA_FILE
-        atomic_write(data_path, lambda fh: np.savez_compressed(fh, **self.raw))
+        atomic_write(data_path, lambda fh: cast(Any, np.savez_compressed)(fh, **self.raw))
         manifest = {
             "format": 1,
             "config": {k: getattr(cfg, k) for k in GENERATION_FIELDS},
@@ -309,7 +317,11 @@ def load_episodes(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, Any
     if not isinstance(manifest, dict) or not {"splits", "weather"} <= set(manifest):
         raise DataError(f"{manifest_path}: not a vehicle-episodes manifest (regenerate with `{COMMAND}`)")
     n, steps = raw["actions"].shape[:2] if raw["actions"].ndim == 3 else (0, 0)
-    expected = {"states": (n, steps + 1, 12), "actions": (n, steps, 4), "weather": (n, steps + 1, 6)}
+    expected: dict[str, tuple[int, ...]] = {
+        "states": (n, steps + 1, 12),
+        "actions": (n, steps, 4),
+        "weather": (n, steps + 1, 6),
+    }
     expected.update({"times": (n, steps + 1), "waypoints": (n, steps, 3)})
     for key, shape in expected.items():
         if raw[key].shape != shape:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ def reference_rollouts(data: VehicleEpisodes, windows: Any) -> dict[str, torch.T
     ``true_model``: the simulator's own equations with the true parameters, fed the same inputs as
     a model (the weather known at each sample time, held over the interval) — the floor.
     """
-    base: Windows = windows.dataset if isinstance(windows, Subset) else windows
+    base = cast(Windows, windows.dataset if isinstance(windows, Subset) else windows)
     index = list(windows.indices) if isinstance(windows, Subset) else list(range(len(base)))
     picked = Windows.__new__(Windows)
     picked.__dict__.update(base.__dict__)

@@ -21,7 +21,11 @@ PROFILES = {
     "full": {},
 }
 TRAIN_ONE_PROFILES = {
-    "quick": {"dataset": QUICK_DATA, "trainer": {"epochs": 6, "batch_size": 64}, "evaluator": {"max_rollout_windows": 128}},
+    "quick": {
+        "dataset": QUICK_DATA,
+        "trainer": {"epochs": 6, "batch_size": 64},
+        "evaluator": {"max_rollout_windows": 128},
+    },
     "full": {},
 }
 
@@ -88,7 +92,7 @@ def register_pipelines() -> list[ComponentSpec]:
             "compare",
             f"{_PKG}.compare:ComparePipeline",
             f"{_PKG}.compare:CompareConfig",
-            summary="simulate episodes -> train the five models (fast group in parallel) -> references, ablation -> report",
+            summary="simulate episodes -> train the five models (fast ones in parallel) -> references, ablation",
             profiles=PROFILES,
         ),
         ComponentSpec(

@@ -100,7 +100,9 @@ def markdown_table(rows: list[dict[str, Any]], horizons: tuple[int, ...] = (1, 1
         curve = row.get("curve") or []
         name = f"`{row['name']}`" if row["kind"] == "model" else f"*{REFERENCE_LABELS.get(row['name'], row['name'])}*"
         if row["status"] not in ("completed", "reference"):
-            lines.append(f"| {name} | {row['status']}: {(row.get('error') or '').replace('|', '/')} |" + " |" * (len(head) - 2))
+            lines.append(
+                f"| {name} | {row['status']}: {(row.get('error') or '').replace('|', '/')} |" + " |" * (len(head) - 2)
+            )
             continue
         cells = [name, _fmt(row["mse"])]
         cells += [_fmt(row["groups"].get(g)) for g in STATE_GROUPS]
@@ -209,7 +211,11 @@ def write_comparison(
     """``comparison.json``, the plots and ``report.md``; returns the run's headline metrics."""
     from mlcore.io import atomic_write_json
 
-    data = read_json(ctx.out_dir / "data" / "manifest.json") if (ctx.out_dir / "data" / "manifest.json").is_file() else None
+    data = (
+        read_json(ctx.out_dir / "data" / "manifest.json")
+        if (ctx.out_dir / "data" / "manifest.json").is_file()
+        else None
+    )
     atomic_write_json(ctx.out_dir / "comparison.json", {"rows": rows, "ablation": ablation, "wall_time": wall})
     _plots(ctx, rows, ablation)
     horizon = min(cfg.evaluator.horizon, cfg.dataset.horizon)
@@ -218,7 +224,8 @@ def write_comparison(
             "What was run",
             (
                 f"{len(cfg.models)} dynamics models trained on the same simulated quadrotor episodes "
-                f"({cfg.dataset.episodes} episodes of {cfg.dataset.episode_seconds:g} s at {cfg.dataset.sample_rate:g} Hz, "
+                f"({cfg.dataset.episodes} episodes of {cfg.dataset.episode_seconds:g} s "
+                f"at {cfg.dataset.sample_rate:g} Hz, "
                 f"RK4 with {cfg.dataset.substeps} substeps; split by episode"
                 + (f"; data in `{Path(cfg.dataset.path or 'data')}`" if data is None else "")
                 + f"), profile `{ctx.profile}`, seed {ctx.seed}. Each predicts the next 12-D state from "
@@ -248,7 +255,9 @@ def write_comparison(
         head = "| model | " + " | ".join(WEATHER_FACTORS) + " |"
         lines = [head, "|" + "---|" * (len(WEATHER_FACTORS) + 1)]
         for r in perm_rows:
-            lines.append(f"| `{r['name']}` | " + " | ".join(_fmt(r["perm_increase"].get(f)) for f in WEATHER_FACTORS) + " |")
+            lines.append(
+                f"| `{r['name']}` | " + " | ".join(_fmt(r["perm_increase"].get(f)) for f in WEATHER_FACTORS) + " |"
+            )
         sections.append(
             (
                 "Weather factor importance (permutation)",

@@ -1,4 +1,4 @@
-"""The five models: shapes, rollout = repeated one-step prediction, training lowers the loss, the Neural ODE's time handling."""
+"""The five models: shapes, rollout = repeated one-step prediction, falling loss, the Neural ODE's time handling."""
 
 from __future__ import annotations
 
@@ -143,7 +143,9 @@ def test_vae_loss_is_recon_plus_beta_kl_plus_prediction():
     assert total.item() == pytest.approx(logs["recon"] + 0.5 * logs["kl"] + 2.0 * logs["pred"], rel=1e-5)
     assert logs["kl"] > 0
     with torch.no_grad():
-        torch.testing.assert_close(torch.tensor(logs["pred"]), (model(inputs) - target).pow(2).mean(), rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(
+            torch.tensor(logs["pred"]), (model(inputs) - target).pow(2).mean(), rtol=1e-5, atol=1e-7
+        )
 
 
 def test_wrong_input_size_names_the_config_key():

@@ -25,7 +25,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Groups", "autoregressive_rollout", "group_errors", "horizon_errors", "rollout_metrics"]
 
 #: Named slices of the state's last axis: a ``slice`` or a sequence of indices per name.
-Groups = Mapping[str, Union[slice, Sequence[int]]]
+Groups = Mapping[str, slice | Sequence[int]]
 
 
 def _check_same(pred: torch.Tensor, true: torch.Tensor, what: str) -> None:

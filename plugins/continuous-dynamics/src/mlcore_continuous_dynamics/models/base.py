@@ -31,6 +31,8 @@ class DynamicsModel(nn.Module):
     ``L`` steps (only the first ``L`` are used by ``forward``). Subclasses implement :meth:`predict`.
     """
 
+    dt_ref: torch.Tensor
+
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
@@ -64,6 +66,8 @@ class DynamicsModel(nn.Module):
             "dt": torch.full((batch_size, length), float(self.dt_ref)),
         }
 
-    def step_features(self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    def step_features(
+        self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor
+    ) -> torch.Tensor:
         """Per-step input of the recurrent models: ``[state, action, weather, dt / dt_ref]``."""
         return torch.cat([states, actions, weather, (dt / self.dt_ref).unsqueeze(-1)], dim=-1)

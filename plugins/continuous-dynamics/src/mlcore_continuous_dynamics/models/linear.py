@@ -26,5 +26,7 @@ class LinearDynamics(DynamicsModel):
             self.C.weight.zero_()
             self.C.bias.zero_()
 
-    def predict(self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor
+    ) -> torch.Tensor:
         return self.A(states[:, -1]) + self.B(actions[:, -1]) + self.C(weather[:, -1])

@@ -26,16 +26,13 @@ class VectorField(nn.Module):
     def __init__(self, cfg: NeuralODEConfig) -> None:
         super().__init__()
         inputs = cfg.state_dim + cfg.action_dim + cfg.weather_dim
-        self.net = nn.Sequential(
-            nn.Linear(inputs, cfg.hidden_dim),
-            nn.SiLU(),
-            nn.Linear(cfg.hidden_dim, cfg.hidden_dim),
-            nn.SiLU(),
-            nn.Linear(cfg.hidden_dim, cfg.state_dim),
-        )
+        out = nn.Linear(cfg.hidden_dim, cfg.state_dim)
         with torch.no_grad():
-            self.net[-1].weight.mul_(0.1)
-            self.net[-1].bias.zero_()
+            out.weight.mul_(0.1)
+            out.bias.zero_()
+        self.net = nn.Sequential(
+            nn.Linear(inputs, cfg.hidden_dim), nn.SiLU(), nn.Linear(cfg.hidden_dim, cfg.hidden_dim), nn.SiLU(), out
+        )
         self.context = torch.empty(0)
         self.scale = torch.empty(0)
         self.evaluations = 0
@@ -67,5 +64,7 @@ class NeuralODE(DynamicsModel):
         path = solve(self.field, x, span, method=cfg.solver, rtol=cfg.rtol, atol=cfg.atol, options=options, **kwargs)
         return path[-1]
 
-    def predict(self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor
+    ) -> torch.Tensor:
         return self.integrate(states[:, -1], actions[:, -1], weather[:, -1], dt[:, -1])

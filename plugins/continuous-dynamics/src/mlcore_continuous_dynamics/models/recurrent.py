@@ -24,12 +24,15 @@ class _Recurrent(DynamicsModel):
             batch_first=True,
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
         )
-        self.head = nn.Sequential(nn.Linear(cfg.hidden_dim, cfg.hidden_dim), nn.Tanh(), nn.Linear(cfg.hidden_dim, cfg.state_dim))
+        out = nn.Linear(cfg.hidden_dim, cfg.state_dim)
         with torch.no_grad():
-            self.head[-1].weight.mul_(0.1)
-            self.head[-1].bias.zero_()
+            out.weight.mul_(0.1)
+            out.bias.zero_()
+        self.head = nn.Sequential(nn.Linear(cfg.hidden_dim, cfg.hidden_dim), nn.Tanh(), out)
 
-    def predict(self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor
+    ) -> torch.Tensor:
         out, _ = self.rnn(self.step_features(states, actions, weather, dt))
         return states[:, -1] + self.head(out[:, -1])
 

@@ -45,12 +45,16 @@ class VAERNNHybrid(DynamicsModel):
         """States from latents."""
         return self.decoder(latent)
 
-    def _next_latent(self, latents: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    def _next_latent(
+        self, latents: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor
+    ) -> torch.Tensor:
         features = torch.cat([latents, actions, weather, (dt / self.dt_ref).unsqueeze(-1)], dim=-1)
         out, _ = self.rnn(features)
         return latents[:, -1] + self.transition(out[:, -1])
 
-    def predict(self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    def predict(
+        self, states: torch.Tensor, actions: torch.Tensor, weather: torch.Tensor, dt: torch.Tensor
+    ) -> torch.Tensor:
         mu, _ = self.encode(states)
         return self._decode_next(states, mu, self._next_latent(mu, actions, weather, dt))
 
