@@ -9,7 +9,8 @@ MLCORE_API = ">=1.0,<2"
 
 _PKG = "mlcore_continuous_dynamics"
 
-#: ``quick``: small data and short runs (minutes on a laptop CPU); ``full``: the plan's settings.
+#: ``quick``: small data and short runs (minutes on a laptop CPU); ``medium``: 60 episodes, 30 % of
+#: the plan's epochs; ``full``: the plan's settings (200 episodes, standard config + per-model adjustments).
 QUICK_DATA = {"episodes": 30, "episode_seconds": 12.0, "stride": 3, "horizon": 50}
 PROFILES = {
     "quick": {
@@ -17,6 +18,12 @@ PROFILES = {
         "trainer": {"batch_size": 64, "patience": 5},
         "epochs_scale": 0.15,
         "evaluator": {"max_rollout_windows": 128},
+    },
+    "medium": {
+        "dataset": {"episodes": 60, "episode_seconds": 15.0, "stride": 2, "horizon": 50},
+        "trainer": {"patience": 8},
+        "epochs_scale": 0.3,
+        "evaluator": {"max_rollout_windows": 256},
     },
     "full": {},
 }
