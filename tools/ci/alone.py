@@ -55,6 +55,15 @@ SMOKE: dict[str, list[str]] = {
         "evaluator.episodes=3",
     ],
     "sine": ["trainer.epochs=2"],
+    "continuous-dynamics": [
+        "dataset.episodes=8",
+        "dataset.episode_seconds=3.5",
+        "dataset.sequence_length=5",
+        "dataset.horizon=8",
+        "evaluator.horizon=8",
+        "evaluator.max_rollout_windows=16",
+        "epochs_scale=0.05",
+    ],
 }
 #: the conformance kit's own tests, run with each plugin
 KIT_TESTS = "packages/mlcore/tests/testing"
