@@ -54,7 +54,7 @@ class QuadrotorEnv(gym.Env[np.ndarray, np.ndarray]):
         high = np.full(12, np.inf, dtype=np.float32)
         self.observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
         prm = self.params
-        self.action_space = gym.spaces.Box(
+        self.action_space: gym.spaces.Box = gym.spaces.Box(
             np.array([0.0, -prm.max_torque, -prm.max_torque, -prm.max_torque], dtype=np.float32),
             np.array([prm.max_thrust, prm.max_torque, prm.max_torque, prm.max_torque], dtype=np.float32),
             dtype=np.float32,
