@@ -45,6 +45,10 @@ def _register_commands() -> None:
 
     for module in (inspect, run, checkpoints, data, compare):
         module.register(cli)
+    from mlcore.cli import doctor, run_many
+
+    run_many.register(cli)
+    doctor.register(cli)
 
 
 def _register_plugin_commands() -> None:
