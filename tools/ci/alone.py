@@ -63,6 +63,7 @@ SMOKE: dict[str, list[str]] = {
         "evaluator.horizon=8",
         "evaluator.max_rollout_windows=16",
         "epochs_scale=0.05",
+        "ablation.enabled=false",
     ],
 }
 #: the conformance kit's own tests, run with each plugin

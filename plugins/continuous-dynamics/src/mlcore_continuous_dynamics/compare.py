@@ -294,9 +294,12 @@ class ComparePipeline(Pipeline):
                 )
                 for j in jobs
             ]
+            import torch
+
             parallel.run_jobs(
                 core_jobs,
                 max_parallel={"fast": self.config.parallel.max_parallel, "heavy": 1},
+                threads=torch.get_num_threads(),  # the run's thread setting, divided between running jobs
                 progress=ctx.progress,
                 on_finish=lambda r: finished(r.name, r.status, r.run_dir, r.wall_time, r.error, dict(r.metrics)),
             )
@@ -305,6 +308,13 @@ class ComparePipeline(Pipeline):
                 log.warning("mlcore.parallel is not available: training the models one after another in this process")
             for job in jobs:
                 finished(*_run_here(job, ctx.progress))
+        stopped = [name for name, r in results.items() if r["status"] == "interrupted"]
+        if stopped:
+            from mlcore.errors import RunInterrupted
+
+            raise RunInterrupted(
+                f"interrupted: {', '.join(stopped)} stopped; run the same command to resume", run_dir=str(ctx.out_dir)
+            )
         return results
 
 
