@@ -231,7 +231,10 @@ def write_comparison(
                 + f"), profile `{ctx.profile}`, seed {ctx.seed}. Each predicts the next 12-D state from "
                 f"{cfg.dataset.sequence_length} steps of states, actions and weather; errors are MSEs of the "
                 "normalised state (1.0 = the state's own spread), on held-out test episodes. Rollouts feed each "
-                f"model its own predictions for {horizon} steps. Wall time of all training: {wall:.0f} s."
+                f"model its own predictions for {horizon} steps, from up to "
+                f"{cfg.evaluator.max_rollout_windows or 'all'} evenly spread test windows "
+                "(the rollout columns; the test MSE uses every test window). "
+                f"Wall time of all training: {wall:.0f} s."
             ),
         ),
         ("Headline", _headline(rows)),
