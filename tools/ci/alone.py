@@ -73,6 +73,16 @@ SMOKE: dict[str, list[str]] = {
         "planner.q_channels=4",
         "generalisation.num=4",
     ],
+    "continuous-dynamics": [
+        "dataset.episodes=8",
+        "dataset.episode_seconds=3.5",
+        "dataset.sequence_length=5",
+        "dataset.horizon=8",
+        "evaluator.horizon=8",
+        "evaluator.max_rollout_windows=16",
+        "epochs_scale=0.05",
+        "ablation.enabled=false",
+    ],
 }
 #: the conformance kit's own tests, run with each plugin
 KIT_TESTS = "packages/mlcore/tests/testing"

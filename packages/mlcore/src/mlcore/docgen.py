@@ -153,6 +153,10 @@ PUBLIC_API: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mlcore.training.checkpoint", ("make_meta", "build_model")),
     ("mlcore.evaluation", ("Evaluator", "predict")),
     ("mlcore.evaluation.regression", ("RegressionEvaluator", "RegressionEvaluatorConfig")),
+    (
+        "mlcore.evaluation.rollout",
+        ("autoregressive_rollout", "horizon_errors", "group_errors", "rollout_metrics"),
+    ),
     ("mlcore.report", ("write_report",)),
     ("mlcore.io", ("atomic_write", "atomic_write_text", "atomic_write_json")),
     ("mlcore.exporting", ("export_model", "ExportResult")),
