@@ -10,6 +10,8 @@ CLI                         Python
 ``mlcore data generate``    :func:`generate_data`
 ``mlcore compare``          :func:`compare`
 ``mlcore show KIND NAME``   :func:`build` / ``get_registry().get(kind, name)``
+``mlcore pipeline run F``   :func:`run_experiment`
+``mlcore pipeline status``  :func:`experiment_status`
 ==========================  ==========================================
 """
 
@@ -807,3 +809,22 @@ def compare(run_dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
     from mlcore.comparison import compare_runs
 
     return compare_runs([Path(d) for d in run_dirs])
+
+
+def run_experiment(
+    path: str | Path, *, force: Sequence[str] = (), until: str | None = None, progress: bool = False
+) -> Any:
+    """Run an experiment file's stages, skipping those cached (``mlcore pipeline run FILE``).
+
+    Returns an :class:`mlcore.experiment.ExperimentResult`; see :func:`mlcore.experiment.run_experiment`.
+    """
+    from mlcore.experiment import run_experiment as _run
+
+    return _run(path, force=force, until=until, progress=progress)
+
+
+def experiment_status(path: str | Path) -> Any:
+    """Each stage's state (completed / stale / failed / pending) without running (``mlcore pipeline status``)."""
+    from mlcore.experiment import experiment_status as _status
+
+    return _status(path)

@@ -41,9 +41,9 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mlcore.cli import checkpoints, compare, data, inspect, run
+    from mlcore.cli import checkpoints, compare, data, inspect, pipeline, run
 
-    for module in (inspect, run, checkpoints, data, compare):
+    for module in (inspect, run, checkpoints, data, compare, pipeline):
         module.register(cli)
 
 
