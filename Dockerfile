@@ -20,11 +20,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
     MPLBACKEND=Agg
 
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /opt/mlcore
 COPY packages/mlcore packages/mlcore
 COPY plugins plugins
 COPY examples/mlcore-sine-plugin examples/mlcore-sine-plugin
 
+# the packages keep version ranges (pin at build time with --build-arg TORCH_SPEC=torch==2.13.0 etc.)
+# hadolint ignore=DL3013
 RUN set -eux; \
     if [ -z "$CUDA" ]; then variant=cpu; else variant="cu$(echo "$CUDA" | tr -d .)"; fi; \
     pip install "$TORCH_SPEC" --index-url "https://download.pytorch.org/whl/$variant" --extra-index-url https://pypi.org/simple; \
@@ -34,7 +37,7 @@ RUN set -eux; \
 # runs, data and experiments go to the mounted working directory
 WORKDIR /work
 RUN useradd --create-home --uid 1000 mlcore && chown mlcore /work
-USER mlcore
+USER 1000
 
 ENTRYPOINT ["mlcore"]
 CMD ["--help"]

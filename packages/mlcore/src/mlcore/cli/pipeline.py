@@ -29,9 +29,12 @@ def _table(result: object) -> str:
 
 
 def _json(result: object) -> str:
+    import attrs
+
     from mlcore.io import to_jsonable
 
-    return json.dumps(to_jsonable(result), indent=2)
+    data = attrs.asdict(result)  # type: ignore[arg-type]
+    return json.dumps(to_jsonable({**data, "ok": getattr(result, "ok", None)}), indent=2)
 
 
 @pipeline_group.command("run")

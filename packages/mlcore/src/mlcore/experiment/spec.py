@@ -208,7 +208,7 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ConfigError(f"{p}: experiment.{bad[0]} is not a known key (allowed: name, out)")
     name = str(head.get("name") or p.stem)
     out = Path(head["out"]) if head.get("out") else Path("experiments") / name
-    out_dir = out if out.is_absolute() else p.parent / out
+    out_dir = (out if out.is_absolute() else p.parent / out).resolve()  # outputs stay valid from any cwd
     tables = data.get("stage")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{p}: no stages: add [[stage]] tables (each with a name and a kind)")
