@@ -61,13 +61,17 @@ def test_dockerfile_copies_only_existing_unignored_paths_and_installs_every_plug
 def test_dockerfile_cpu_by_default_and_cuda_by_build_arg() -> None:
     pytest.importorskip("dockerfile_parse")
     instructions = dockerfile()
-    args = {i["value"].split("=", 1)[0]: i["value"].split("=", 1)[1:] for i in instructions if i["instruction"] == "ARG"}
+    args = {
+        i["value"].split("=", 1)[0]: i["value"].split("=", 1)[1:] for i in instructions if i["instruction"] == "ARG"
+    }
     assert args["CUDA"] == ['""']  # empty: the CPU wheel
     run = next(i["value"] for i in instructions if i["instruction"] == "RUN" and "CUDA" in i["value"])
     # the shell logic that picks the wheel: cpu without CUDA, cuXYZ from CUDA=X.YZ
     script = run.split("; pip install")[0].replace("set -eux; ", "") + '; echo "$variant"'
     for cuda, variant in (("", "cpu"), ("12.4", "cu124"), ("11.8", "cu118")):
-        out = subprocess.run(["bash", "-c", script], env={"CUDA": cuda, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+        out = subprocess.run(
+            ["bash", "-c", script], env={"CUDA": cuda, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+        )
         assert out.stdout.strip() == variant, (cuda, out.stderr)
 
 

@@ -84,7 +84,9 @@ def test_notebook_trains_resumes_across_sessions_and_plots(
     }
     params.update({"USE_DRIVE": False} if name.startswith("colab") else {"PREVIOUS_OUTPUT": ""})
     inject(nb, params)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
 
     stats = json.loads((run_dir / "training_stats.json").read_text())

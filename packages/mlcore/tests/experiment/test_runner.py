@@ -164,5 +164,5 @@ def test_bad_reference_names_the_stage_and_key(experiment):
 
 def test_unknown_api_function_is_a_config_error(experiment):
     path = experiment(extra='\n[[stage]]\nname = "x"\nkind = "api"\nfunction = "nosuch"\n')
-    with pytest.raises(ConfigError, match="mlcore.api has no function 'nosuch' .*available: .*compare"):
+    with pytest.raises(ConfigError, match=r"mlcore\.api has no function 'nosuch' .*available: .*compare"):
         run_experiment(path)

@@ -24,10 +24,14 @@ class Hook:
         self.bodies = bodies
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 bodies.append(
-                    {"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(self.rfile.read(length))}
+                    {
+                        "path": self.path,
+                        "type": self.headers["Content-Type"],
+                        "json": json.loads(self.rfile.read(length)),
+                    }
                 )
                 self.send_response(status)
                 self.end_headers()
@@ -61,7 +65,7 @@ def smtp() -> Iterator[tuple[int, list[Any]]]:
     received: list[Any] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             received.append(envelope)
             return "250 OK"
 

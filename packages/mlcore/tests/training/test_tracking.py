@@ -7,8 +7,8 @@ import importlib.util
 import json
 import struct
 import sys
-from collections.abc import Iterator
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,10 @@ def test_real_mlflow_sqlite_store_registers_the_best_checkpoint(
     client = mlflow.tracking.MlflowClient(uri)
     versions = sorted(client.search_model_versions("name='testplug-tiny'"), key=lambda v: int(v.version))
     assert [int(v.version) for v in versions] == [1, 2]
-    runs = {r.info.run_id: r.info.run_name for r in client.search_runs([e.experiment_id for e in client.search_experiments()])}
+    runs = {
+        r.info.run_id: r.info.run_name
+        for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
+    }
     assert [runs[v.run_id] for v in versions] == ["reg1", "reg2"]
     first = versions[0].run_id
     assert [a.path for a in client.list_artifacts(first, "model")] == ["model/best.pt"]
@@ -137,6 +140,8 @@ def wandb_records(path: Path) -> Iterator[Any]:
             pos += left
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if pos + 7 + length > len(data):  # a record still being written
+            return
         chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind == 0:
@@ -149,6 +154,18 @@ def wandb_records(path: Path) -> Iterator[Any]:
             yield record
 
 
+def finished_records(path: Path, timeout: float = 30.0) -> list[Any]:
+    """The records once wandb's service has written the run's ``exit`` record (it writes after finish() returns)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        records = list(wandb_records(path))
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
+
+
 def test_wandb_offline_files_hold_scalars_config_system_metrics_and_artefacts(
     fit_tiny: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -156,12 +173,15 @@ def test_wandb_offline_files_hold_scalars_config_system_metrics_and_artefacts(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_DIR", raising=False)
-    result, _, run_dir = fit_tiny(run="wb", epochs=3, trackers=["wandb"], plot=True)
+    result, _, run_dir = fit_tiny(run="wb", epochs=3, trackers=["wandb"], callbacks=["grad_histograms"], plot=True)
     [log_file] = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
-    records = list(wandb_records(log_file))
+    records = finished_records(log_file)
     kinds = [r.WhichOneof("record_type") for r in records]
-    history = [{i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
-               for r in records if r.WhichOneof("record_type") == "history"]
+    history = [
+        {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item}
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+    ]
     train = {h["mlcore_step"]: h["loss/train"] for h in history if "loss/train" in h}
     assert train == pytest.approx({r["epoch"]: r["train_loss"] for r in result.history}, rel=1e-6)
     assert {h["mlcore_step"] for h in history if "loss/val" in h} == {1, 2, 3}
@@ -173,6 +193,9 @@ def test_wandb_offline_files_hold_scalars_config_system_metrics_and_artefacts(
     artifacts = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
     assert [(a.type, a.name) for a in artifacts] == [("model", "wb-model")]
     assert {e.path for e in artifacts[0].manifest.contents} == {"best.pt", "training_stats.json"}
+    histograms = [h for h in history if "weights/net.0.weight/_type" in h]
+    assert [h["weights/net.0.weight/_type"] for h in histograms] == ["histogram"]  # epoch 1 (every 10th after)
+    assert sum(histograms[0]["weights/net.0.weight/values"]) == 16  # the 2 x 8 weights of the first layer
     images = [h for h in history if "plots/training_curves/_type" in h]
     assert [h["plots/training_curves/_type"] for h in images] == ["image-file"]
     stored = log_file.parent / "files" / images[0]["plots/training_curves/path"]
@@ -184,5 +207,7 @@ def test_wandb_missing_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> Non
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
-    with pytest.raises(MlcoreError, match=r"^tracker 'wandb' needs wandb, which is not installed: pip install 'mlcore\[wandb\]'$"):
+    with pytest.raises(
+        MlcoreError, match=r"^tracker 'wandb' needs wandb, which is not installed: pip install 'mlcore\[wandb\]'$"
+    ):
         WandbTracker()

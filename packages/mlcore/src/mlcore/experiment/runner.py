@@ -143,8 +143,9 @@ def run_experiment(
 ) -> ExperimentResult:
     """Run the stages of an experiment file in order (``mlcore pipeline run FILE``).
 
-    ``force``: stage names to run even when cached (the stages depending on them re-run too). ``until``: stop after this stage. A failing stage is
-    recorded as failed and its error re-raised; the stages after it are not run.
+    ``force``: stage names to run even when cached (the stages depending on them re-run too).
+    ``until``: stop after this stage. A failing stage is recorded as failed and its error
+    re-raised; the stages after it are not run.
     """
     from mlcore.experiment.stages import run_stage
 
@@ -172,11 +173,15 @@ def run_experiment(
             log.info("stage %s: cached (inputs unchanged, %s)", stage.name, h)
             outputs[stage.name] = record.get("outputs") or {}
             results.append(
-                StageResult(stage.name, stage.kind, "cached", h, stage_dir, record.get("seconds", 0.0), outputs[stage.name])
+                StageResult(
+                    stage.name, stage.kind, "cached", h, stage_dir, record.get("seconds", 0.0), outputs[stage.name]
+                )
             )
             continue
         if record and (record.get("hash") != h or stage.name in forced) and stage_dir.exists():
-            log.info("stage %s: %s, starting it afresh", stage.name, "forced" if stage.name in forced else "inputs changed")
+            log.info(
+                "stage %s: %s, starting it afresh", stage.name, "forced" if stage.name in forced else "inputs changed"
+            )
             shutil.rmtree(stage_dir)
         elif record.get("state") == "failed":
             log.info("stage %s: failed before; running it again in %s", stage.name, stage_dir)
@@ -194,19 +199,35 @@ def run_experiment(
             message = str(exc) or type(exc).__name__
             atomic_write_json(
                 stage_dir / RECORD,
-                {"name": stage.name, "kind": stage.kind, "hash": h, "state": "failed", "seconds": seconds, "error": message},
+                {
+                    "name": stage.name,
+                    "kind": stage.kind,
+                    "hash": h,
+                    "state": "failed",
+                    "seconds": seconds,
+                    "error": message,
+                },
             )
             log.error("stage %s failed after %.1f s: %s", stage.name, seconds, message)
             results.append(StageResult(stage.name, stage.kind, "failed", h, stage_dir, seconds, error=message))
             if isinstance(exc, MlcoreError) and not isinstance(exc, ConfigError):
-                raise MlcoreError(f"{where} failed: {message} (fix it and run again: finished stages are kept)") from exc
+                raise MlcoreError(
+                    f"{where} failed: {message} (fix it and run again: finished stages are kept)"
+                ) from exc
             raise
         seconds = time.perf_counter() - start
         out = {"dir": str(stage_dir), **to_jsonable(out)}
         outputs[stage.name] = out
         atomic_write_json(
             stage_dir / RECORD,
-            {"name": stage.name, "kind": stage.kind, "hash": h, "state": "completed", "seconds": seconds, "outputs": out},
+            {
+                "name": stage.name,
+                "kind": stage.kind,
+                "hash": h,
+                "state": "completed",
+                "seconds": seconds,
+                "outputs": out,
+            },
         )
         log.info("stage %s: done in %.1f s", stage.name, seconds)
         results.append(StageResult(stage.name, stage.kind, "completed", h, stage_dir, seconds, out))

@@ -121,14 +121,11 @@ def rank_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def upstream_runs(exp: Experiment, stage: Stage, outputs: Outputs) -> list[dict[str, Any]]:
     """The runs of the train stages ``stage`` depends on (directly); a ConfigError when there are none."""
     runs = [
-        run
-        for dep in stage.needs
-        if exp.stage(dep).kind in RUN_KINDS
-        for run in outputs.get(dep, {}).get("runs", [])
+        run for dep in stage.needs if exp.stage(dep).kind in RUN_KINDS for run in outputs.get(dep, {}).get("runs", [])
     ]
     if not runs:
         raise ConfigError(
-            f"{exp.path}: stage {stage.name!r} ({stage.kind}) needs a train stage: add needs = [\"<train stage>\"]"
+            f'{exp.path}: stage {stage.name!r} ({stage.kind}) needs a train stage: add needs = ["<train stage>"]'
         )
     return runs
 
@@ -199,7 +196,9 @@ def _record(stage_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _command(exp: Experiment, stage: Stage, opts: CommandStage, stage_dir: Path, outputs: Outputs, progress: bool) -> Any:
+def _command(
+    exp: Experiment, stage: Stage, opts: CommandStage, stage_dir: Path, outputs: Outputs, progress: bool
+) -> Any:
     from mlcore.cli.main import main
 
     args = ["tune", *opts.args] if stage.kind == "search" else list(opts.args)

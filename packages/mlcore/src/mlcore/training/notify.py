@@ -161,7 +161,7 @@ def post_json(url: str, body: dict[str, Any], *, timeout: float = 10.0) -> int:
     request = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": "application/json", "User-Agent": "mlcore-notify"}
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) checked in the config)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return int(response.status)
 
 

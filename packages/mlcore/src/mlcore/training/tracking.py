@@ -128,7 +128,9 @@ class MLflowTracker(Tracker):
 
         self.mlflow = mlflow
         self.run_dir = Path(run_dir)
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
+        if os.environ.get("MLFLOW_TRACKING_URI"):  # set_tracking_uri() of an earlier run would win over it
+            mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+        else:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             mlflow.set_tracking_uri((Path(run_dir).resolve() / "mlruns").as_uri())
         system = importlib.util.find_spec("psutil") is not None
@@ -251,7 +253,10 @@ class WandbTracker(Tracker):
         v = values.detach().float().cpu().reshape(-1)
         v = v[v.isfinite()]
         if v.numel():
-            self.run.log({name: wandb.Histogram(v.numpy()), "mlcore_step": step})
+            import numpy as np
+
+            hist = wandb.Histogram(np_histogram=np.histogram(v.numpy(), bins=64))  # 64 bins, as wandb's default
+            self.run.log({name: hist, "mlcore_step": step})
 
     def close(self) -> None:
         """Log the best checkpoint as a ``model`` artefact and the plots as images; finish the run."""
