@@ -10,8 +10,8 @@ CLI                         Python
 ``mlcore data generate``    :func:`generate_data`
 ``mlcore compare``          :func:`compare`
 ``mlcore show KIND NAME``   :func:`build` / ``get_registry().get(kind, name)``
-``mlcore pipeline run F``   :func:`run_experiment`
-``mlcore pipeline status``  :func:`experiment_status`
+``mlcore pipeline run F``   :func:`run_experiment` (:mod:`mlcore.experiment`)
+``mlcore pipeline status``  :func:`experiment_status` (:mod:`mlcore.experiment`)
 ==========================  ==========================================
 """
 
@@ -811,20 +811,13 @@ def compare(run_dirs: Iterable[str | Path]) -> list[dict[str, Any]]:
     return compare_runs([Path(d) for d in run_dirs])
 
 
-def run_experiment(
-    path: str | Path, *, force: Sequence[str] = (), until: str | None = None, progress: bool = False
-) -> Any:
-    """Run an experiment file's stages, skipping those cached (``mlcore pipeline run FILE``).
+def __getattr__(name: str) -> Any:
+    """``run_experiment`` / ``experiment_status`` (``mlcore pipeline run|status``), from :mod:`mlcore.experiment`.
 
-    Returns an :class:`mlcore.experiment.ExperimentResult`; see :func:`mlcore.experiment.run_experiment`.
+    Re-exported lazily: the experiment stages are built on this module, so it must not import them.
     """
-    from mlcore.experiment import run_experiment as _run
+    if name in ("run_experiment", "experiment_status"):
+        import mlcore.experiment
 
-    return _run(path, force=force, until=until, progress=progress)
-
-
-def experiment_status(path: str | Path) -> Any:
-    """Each stage's state (completed / stale / failed / pending) without running (``mlcore pipeline status``)."""
-    from mlcore.experiment import experiment_status as _status
-
-    return _status(path)
+        return getattr(mlcore.experiment, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -166,3 +166,21 @@ def test_unknown_api_function_is_a_config_error(experiment):
     path = experiment(extra='\n[[stage]]\nname = "x"\nkind = "api"\nfunction = "nosuch"\n')
     with pytest.raises(ConfigError, match=r"mlcore\.api has no function 'nosuch' .*available: .*compare"):
         run_experiment(path)
+
+
+def test_the_api_re_exports_the_experiment_functions():
+    import mlcore.experiment
+
+    assert api.run_experiment is mlcore.experiment.run_experiment
+    assert api.experiment_status is mlcore.experiment.experiment_status
+    with pytest.raises(AttributeError):
+        api.no_such_function  # noqa: B018
+
+
+def test_command_stage_runs_mlcore_and_fails_on_a_non_zero_exit(experiment):
+    ok = experiment(extra='\n[[stage]]\nname = "listing"\nkind = "command"\nargs = ["list", "loss"]\n')
+    result = run_experiment(ok, until="listing")
+    assert result.outputs("listing")["command"] == ["mlcore", "list", "loss"]
+    bad = experiment(extra='\n[[stage]]\nname = "listing"\nkind = "command"\nargs = ["list", "nosuchkind"]\n')
+    with pytest.raises(MlcoreError, match=r"stage 'listing' failed: `mlcore list nosuchkind` exited with status [12]"):
+        run_experiment(bad, until="listing")

@@ -147,7 +147,6 @@ def test_http_error_status_is_logged(fit_tiny: Any, caplog: pytest.LogCaptureFix
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({}, "set webhook or email_to"),
         ({"webhook": "ftp://x/y"}, "is not an http"),
         ({"webhook": "http://h/x", "on": ["done"]}, "'done' is not an outcome"),
     ],
@@ -164,3 +163,9 @@ def test_registered_as_notify(test_registry: Any) -> None:
 
     [cb] = build_callbacks([{"name": "notify", "webhook": "http://127.0.0.1:9/x"}])
     assert isinstance(cb, NotifyCallback) and cb.config == NotifyConfig(webhook="http://127.0.0.1:9/x")
+
+
+def test_no_destination_warns_and_sends_nothing(fit_tiny: Any, caplog: pytest.LogCaptureFixture) -> None:
+    result, _, _ = fit_tiny(epochs=1, callbacks=["notify"])
+    assert result.stopped_reason == "completed"
+    assert "notify: neither webhook nor email_to is set" in caplog.text

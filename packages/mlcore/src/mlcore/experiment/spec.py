@@ -118,9 +118,9 @@ class ReportStage:
 
 @attrs.define
 class CommandStage:
-    """``kind = "command"``: ``mlcore <args>`` in this process (``kind = "search"`` is ``mlcore tune <args>``).
+    """``kind = "command"``: ``mlcore <args>`` in a new process, run from the experiment file's folder.
 
-    A non-zero exit fails the stage. Outputs: ``dir``.
+    ``kind = "search"`` is ``mlcore tune <args>``. A non-zero exit fails the stage. Outputs: ``dir``, ``command``.
     """
 
     args: list[str] = attrs.field(factory=list)

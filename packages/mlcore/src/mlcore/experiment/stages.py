@@ -199,13 +199,15 @@ def _record(stage_dir: Path) -> dict[str, Any]:
 def _command(
     exp: Experiment, stage: Stage, opts: CommandStage, stage_dir: Path, outputs: Outputs, progress: bool
 ) -> Any:
-    from mlcore.cli.main import main
+    import subprocess
+    import sys
 
     args = ["tune", *opts.args] if stage.kind == "search" else list(opts.args)
     if not args:
         raise ConfigError(f"{exp.path}: stage {stage.name!r}: args is empty (the mlcore command to run)")
     log.info("stage %s: mlcore %s", stage.name, shlex.join(args))
-    code = main(args)
+    # a process of its own: a command may start workers or change process-wide state (threads, logging)
+    code = subprocess.run([sys.executable, "-m", "mlcore", *args], cwd=exp.path.parent, check=False).returncode
     if code != 0:
         raise MlcoreError(f"`mlcore {shlex.join(args)}` exited with status {code}")
     return {"command": ["mlcore", *args]}

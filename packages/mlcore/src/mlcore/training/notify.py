@@ -77,10 +77,6 @@ class NotifyConfig:
     timeout: float = attrs.field(default=10.0, validator=in_range(0, low_open=True))
     format: str = attrs.field(default="json", validator=one_of("json", "slack"))
 
-    def __attrs_post_init__(self) -> None:
-        if not self.webhook and not self.email_to:
-            raise ConfigError("notify: set webhook or email_to (or both)")
-
 
 def message(trainer: TrainerView, status: str, result: FitResult | None, error: str = "") -> dict[str, Any]:
     """The notification: run name and directory, status, epochs, best value of the monitored metric."""
@@ -119,6 +115,11 @@ class NotifyCallback(Callback):
     def __init__(self, config: NotifyConfig) -> None:
         self.config = config
         self.sent: list[dict[str, Any]] = []
+
+    def on_fit_start(self, trainer: TrainerView) -> None:
+        """Warn when there is nowhere to send to."""
+        if trainer.is_main and not self.config.webhook and not self.config.email_to:
+            log.warning("notify: neither webhook nor email_to is set, so no notification will be sent")
 
     def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
         """Notify the run's stop reason."""
