@@ -25,11 +25,12 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def session_minutes(tmp_path_factory: pytest.TempPathFactory) -> float:
-    """A session limit with room for one epoch but not two, from the time of one epoch measured here.
+    """A session limit of about two epochs, from the time of one epoch measured here.
 
     The trainer starts an epoch only when the slowest epoch so far still fits (and aborts one that
-    overruns), so a limit of 1.5 epochs (+0.6 s of set-up and resuming) runs exactly one epoch per session while
-    the epochs take within about +-40 % of the measured one.
+    overruns), so with 2 epochs (+0.8 s of set-up and resuming) a session makes progress while epochs
+    take up to about twice the measured time, and four epochs need two sessions or more unless
+    they run over twice as fast.
     """
     pytest.importorskip("mlcore_trc_control")
     from mlcore import api
@@ -37,7 +38,7 @@ def session_minutes(tmp_path_factory: pytest.TempPathFactory) -> float:
     probe = tmp_path_factory.mktemp("probe") / "run"
     api.run("trc-control", profile="quick", overrides=[*TINY, "trainer.epochs=1"], out=probe, progress=False)
     epoch = json.loads((probe / "training_stats.json").read_text())["history"][0]["seconds"]
-    return (1.5 * epoch + 0.6) / 60
+    return (2 * epoch + 0.8) / 60
 
 
 def inject(nb: object, params: dict[str, object]) -> None:
@@ -62,7 +63,7 @@ def test_notebooks_are_valid_and_tagged() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "epochs"), [("colab_train.ipynb", 3), ("kaggle_train.ipynb", 2)])
+@pytest.mark.parametrize(("name", "epochs"), [("colab_train.ipynb", 4), ("kaggle_train.ipynb", 4)])
 def test_notebook_trains_resumes_across_sessions_and_plots(
     name: str, epochs: int, session_minutes: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,7 +96,8 @@ def test_notebook_trains_resumes_across_sessions_and_plots(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
     )
     sessions = [line for line in printed.splitlines() if line.startswith("session ")]
-    assert len(sessions) == epochs, printed  # one epoch per session: stopped by the limit, then resumed
+    # one to three epochs per session: stopped by the limit at least once, then resumed
+    assert 2 <= len(sessions) <= epochs, printed
     assert "(time_limit)" in sessions[0] and sessions[-1].endswith(f"-> {epochs} (completed)")
     assert "device: cpu" in printed
     assert (run_dir / "notebook_curves.png").stat().st_size > 1000
