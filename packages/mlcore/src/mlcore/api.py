@@ -11,6 +11,8 @@ CLI                         Python
 ``mlcore compare``          :func:`compare`
 ``mlcore tune``             :func:`tune`
 ``mlcore show KIND NAME``   :func:`build` / ``get_registry().get(kind, name)``
+``mlcore pipeline run F``   :func:`run_experiment` (:mod:`mlcore.experiment`)
+``mlcore pipeline status``  :func:`experiment_status` (:mod:`mlcore.experiment`)
 ==========================  ==========================================
 """
 
@@ -888,3 +890,15 @@ def tune(
         resolve_fn=resolve,
         run_fn=run,
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``run_experiment`` / ``experiment_status`` (``mlcore pipeline run|status``), from :mod:`mlcore.experiment`.
+
+    Re-exported lazily: the experiment stages are built on this module, so it must not import them.
+    """
+    if name in ("run_experiment", "experiment_status"):
+        import mlcore.experiment
+
+        return getattr(mlcore.experiment, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -92,6 +92,11 @@ def register_trackers() -> list[ComponentSpec]:
         ComponentSpec(
             "mlflow", "mlcore.training.tracking:MLflowTracker", summary="MLflow (needs `pip install mlflow`)"
         ),
+        ComponentSpec(
+            "wandb",
+            "mlcore.training.tracking:WandbTracker",
+            summary="Weights & Biases, online or offline (needs `pip install mlcore[wandb]`)",
+        ),
     ]
 
 
@@ -121,5 +126,11 @@ def register_callbacks() -> list[ComponentSpec]:
             "mlcore.training.callbacks:EarlyStopping",
             "mlcore.training.callbacks:EarlyStoppingConfig",
             summary="Stop when a logged value has not improved for `patience` epochs",
+        ),
+        ComponentSpec(
+            "notify",
+            "mlcore.training.notify:NotifyCallback",
+            "mlcore.training.notify:NotifyConfig",
+            summary="Webhook (JSON POST) and/or e-mail when a run finishes or fails",
         ),
     ]

@@ -41,9 +41,9 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 def _register_commands() -> None:
-    from mlcore.cli import checkpoints, compare, data, inspect, run, tune
+    from mlcore.cli import checkpoints, compare, data, inspect, pipeline, run, tune
 
-    for module in (inspect, run, checkpoints, data, compare, tune):
+    for module in (inspect, run, checkpoints, data, compare, tune, pipeline):
         module.register(cli)
     from mlcore.cli import doctor, run_many
 

@@ -110,6 +110,9 @@ class Callback:
     def on_fit_end(self, trainer: TrainerView, result: FitResult) -> None:
         """Called once when training ends for any reason (the model then holds the best weights)."""
 
+    def on_exception(self, trainer: TrainerView, exc: BaseException) -> None:
+        """Called when training fails with ``exc`` (instead of :meth:`on_fit_end`); the error then propagates."""
+
     def wants_step_hooks(self, epoch: int) -> bool:
         """Whether :meth:`on_before_optimizer_step` and :meth:`on_batch_end` run during ``epoch``.
 

@@ -225,9 +225,20 @@ class Trainer:
             if not done:
                 reason = self._run(loaders, meta, started)
             failed = False
+        except BaseException as exc:
+            self._on_exception(exc)
+            raise
         finally:
             result = self._finish(reason, failed)
         return result
+
+    def _on_exception(self, exc: BaseException) -> None:
+        """Tell the callbacks training failed; an error in one of them is logged, not raised over ``exc``."""
+        for cb in self.callbacks:
+            try:
+                cb.on_exception(self, exc)
+            except Exception as cb_exc:
+                log.error("callback %s failed in on_exception: %s", type(cb).__name__, cb_exc)
 
     def _set_up(
         self, model: nn.Module, data: Any, loss: Callable[..., Any] | None, run_dir: Path, meta: dict[str, Any] | None
@@ -502,12 +513,14 @@ class Trainer:
             failed = True
             raise
         finally:
-            for tracker in self.trackers:
-                tracker.close()
-            self._write_final_stats("error" if failed else reason, quiet=failed)
-            if self.is_main and self.history and self.config.plot:
-                files.plot(self.history)
-            teardown_distributed(self.dist)
+            try:
+                self._write_final_stats("error" if failed else reason, quiet=failed)
+                if self.is_main and self.history and self.config.plot:
+                    files.plot(self.history)
+            finally:
+                for tracker in self.trackers:  # after the final files: trackers upload them as artefacts
+                    tracker.close()
+                teardown_distributed(self.dist)
         return result
 
     def _write_final_stats(self, reason: StatsReason, *, quiet: bool) -> None:
