@@ -8,7 +8,11 @@ setting uses the same cores. Reported: the trainer's own training seconds (``tra
 start-up included), the final validation loss and its relative difference from 1 process. The
 1-minute load average before each launch is recorded: on a shared machine the figures move with it.
 
-Usage: python tools/bench/ddp.py [--nprocs 1 2] [--threads 2] [--epochs 5] [--repeats 1]
+``--settings`` lists ``<processes>x<threads each>``: the default compares 1 process with 2 threads,
+1 process with 1 thread (what one process gets when the other core is busy) and 2 processes with
+1 thread each (DDP on the two cores).
+
+Usage: python tools/bench/ddp.py [--settings 1x2 1x1 2x1] [--epochs 5] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ SCRIPT = textwrap.dedent(
 
     samples, features, hidden, epochs, batch, threads = map(int, sys.argv[3:9])
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    torch.set_num_threads(max(1, threads // world))
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = ToyNet(ToyNetConfig(in_features=features, hidden=hidden))
     data = ToyData(ToyDataConfig(num_samples=samples, in_features=features, val_fraction=0.2))
@@ -51,17 +55,17 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def launch(nproc: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    """One training launch on ``nproc`` processes; its timings and final validation loss."""
+def launch(nproc: int, threads: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """One training launch on ``nproc`` processes of ``threads`` threads; timings and final validation loss."""
     script = root / "train.py"
     script.write_text(SCRIPT, encoding="utf-8")
     out = root / f"result{nproc}.json"
-    params = [str(v) for v in (args.samples, args.features, args.hidden, args.epochs, args.batch, args.threads)]
+    params = [str(v) for v in (args.samples, args.features, args.hidden, args.epochs, args.batch, threads)]
     cmd = [sys.executable, str(script), str(root / f"run{nproc}"), str(out), *params]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *cmd[1:]]
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR")}
-    env["OMP_NUM_THREADS"] = str(max(1, args.threads // nproc))
+    env["OMP_NUM_THREADS"] = str(threads)
     load = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
@@ -69,13 +73,19 @@ def launch(nproc: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"{nproc} process(es) failed:\n{proc.stderr[-3000:]}")
     result = json.loads(out.read_text())
-    return {"nproc": nproc, "wall_s": wall, "load_before": load, **result}
+    return {
+        "setting": f"{nproc}x{threads}",
+        "nproc": nproc,
+        "threads_each": threads,
+        "wall_s": wall,
+        "load_before": load,
+        **result,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--threads", type=int, default=2, help="torch threads shared by the processes")
+    parser.add_argument("--settings", nargs="+", default=["1x2", "1x1", "2x1"], help="<processes>x<threads each>")
     parser.add_argument("--samples", type=int, default=20000)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=512)
@@ -87,18 +97,19 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
-            order = args.nprocs if rep % 2 == 0 else list(reversed(args.nprocs))
-            for nproc in order:
-                root = Path(tmp) / f"rep{rep}-n{nproc}"
+            order = args.settings if rep % 2 == 0 else list(reversed(args.settings))
+            for setting in order:
+                nproc, threads = (int(v) for v in setting.split("x"))
+                root = Path(tmp) / f"rep{rep}-{setting}"
                 root.mkdir()
-                runs.append({"repeat": rep, **launch(nproc, args, root)})
+                runs.append({"repeat": rep, **launch(nproc, threads, args, root)})
     rows = []
-    for nproc in args.nprocs:
-        mine = [r for r in runs if r["nproc"] == nproc]
+    for setting in args.settings:
+        mine = [r for r in runs if r["setting"] == setting]
         rows.append(
             {
-                "nproc": nproc,
-                "threads_each": max(1, args.threads // nproc),
+                "nproc": mine[0]["nproc"],
+                "threads_each": mine[0]["threads_each"],
                 "train_s": statistics.median(r["train_seconds"] for r in mine),
                 "wall_s": statistics.median(r["wall_s"] for r in mine),
                 "val_loss": statistics.median(r["val_loss"] for r in mine),
@@ -114,7 +125,7 @@ def main() -> None:
     write_results(
         "ddp",
         {
-            "config": {k: getattr(args, k) for k in ("threads", "samples", "features", "hidden", "epochs", "batch")},
+            "config": {k: getattr(args, k) for k in ("settings", "samples", "features", "hidden", "epochs", "batch")},
             "repeats": args.repeats,
             "rows": rows,
             "runs": runs,
