@@ -10,6 +10,10 @@ CLI                         Python
 ``mlcore data generate``    :func:`generate_data`
 ``mlcore compare``          :func:`compare`
 ``mlcore show KIND NAME``   :func:`build` / ``get_registry().get(kind, name)``
+``mlcore run-many``         :func:`mlcore.parallel.run_jobs` (jobs from ``vary_jobs`` / ``load_jobs``)
+``mlcore run --nproc N``    ``torchrun --nproc_per_node=N -m mlcore run ...`` (:func:`run` in each rank)
+``mlcore doctor``           :func:`mlcore.doctor.diagnose`
+``mlcore find-batch-size``  :func:`mlcore.training.batch_size.find_run_batch_size`
 ==========================  ==========================================
 """
 
