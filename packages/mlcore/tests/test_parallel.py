@@ -60,9 +60,9 @@ class ManyPipeline(Pipeline):
                     time.sleep(float(os.environ.get("MANYTOY_EPOCH_SLEEP", "0")))
             tcfg = TrainerConfig(epochs=cfg.trainer.epochs, batch_size=16, progress=False, trackers=[],
                                  callbacks=[], plot=False)
-            res = Trainer(tcfg, device="cpu", seed=ctx.seed).fit(
+            res = Trainer(tcfg, device="cpu", seed=ctx.seed, callbacks=[SlowCb()]).fit(
                 ToyNet(ToyNetConfig()), ToyData(ToyDataConfig(num_samples=64)), torch.nn.MSELoss(),
-                run_dir=ctx.out_dir, callbacks=[SlowCb()])
+                run_dir=ctx.out_dir)
             return {"epochs_run": len(res.history), "score": cfg.value * 10}
         for epoch in range(1, cfg.trainer.epochs + 1):
             time.sleep(cfg.seconds)

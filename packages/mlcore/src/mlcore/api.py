@@ -13,6 +13,10 @@ CLI                         Python
 ``mlcore show KIND NAME``   :func:`build` / ``get_registry().get(kind, name)``
 ``mlcore pipeline run F``   :func:`run_experiment` (:mod:`mlcore.experiment`)
 ``mlcore pipeline status``  :func:`experiment_status` (:mod:`mlcore.experiment`)
+``mlcore run-many``         :func:`mlcore.parallel.run_jobs` (jobs from ``vary_jobs`` / ``load_jobs``)
+``mlcore run --nproc N``    ``torchrun --nproc_per_node=N -m mlcore run ...`` (:func:`run` in each rank)
+``mlcore doctor``           :func:`mlcore.doctor.diagnose`
+``mlcore find-batch-size``  :func:`mlcore.training.batch_size.find_run_batch_size`
 ==========================  ==========================================
 """
 

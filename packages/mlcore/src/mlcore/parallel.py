@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -51,6 +51,10 @@ STOP_TIMEOUT = 120.0
 OUTPUT_LOG = "output.log"
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class Job:
     """One training run in its own process: :func:`mlcore.api.run` with these arguments into ``out``.
@@ -64,7 +68,7 @@ class Job:
     pipeline: str | None = None
     profile: str | None = None
     config: Mapping[str, Any] | Path | None = None
-    overrides: Sequence[str] = attrs.field(default=(), converter=tuple)
+    overrides: Sequence[str] = attrs.field(default=(), converter=_strings)
     group: str = "default"
 
 
