@@ -143,7 +143,7 @@ def bench_parallel(profile: str, out: Path, overrides: list[str]) -> dict[str, A
         VehicleEpisodes(cfg.dataset).generate(data_dir)
     import torch
 
-    ctx = RunContext(out, torch.device("cpu"), 0, "continuous-dynamics", "compare", profile, cfg)
+    ctx = RunContext(out, torch.device("cpu"), 0, "continuous-dynamics", "dynamics", profile, cfg)
     pipe = ComparePipeline(cfg)
     plan = [j for j in pipe.jobs(ctx, str(data_dir.resolve())) if j.name in ("linear_dynamics", "gru_dynamics")]
     record: dict[str, Any] = {"profile": profile, "jobs": [j.name for j in plan], "threads_per_job": 1}

@@ -29,7 +29,9 @@ TINY = [
 
 def _pipeline(*overrides: str, profile: str = "full") -> tuple[ComparePipeline, RunContext]:
     resolved = resolve("continuous-dynamics", profile=profile, overrides=list(overrides))
-    ctx = RunContext(Path("/tmp/x"), torch.device("cpu"), 3, "continuous-dynamics", "compare", profile, resolved.config)
+    ctx = RunContext(
+        Path("/tmp/x"), torch.device("cpu"), 3, "continuous-dynamics", "dynamics", profile, resolved.config
+    )
     return resolved.spec.build(resolved.config), ctx
 
 

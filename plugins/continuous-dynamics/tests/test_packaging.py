@@ -17,7 +17,7 @@ def test_listing_and_showing_import_nothing_heavy():
         "import sys, mlcore\n"
         "reg = mlcore.get_registry()\n"
         "assert reg.plugin('continuous-dynamics').status == 'ok', reg.plugin('continuous-dynamics')\n"
-        "reg.get('pipeline', 'compare').config_class()\n"
+        "reg.get('pipeline', 'dynamics').config_class()\n"
         "reg.get('model', 'neural_ode').config_class()\n"
         "heavy = [m for m in ('torch', 'torchdiffeq', 'gymnasium', 'matplotlib') if m in sys.modules]\n"
         "assert not heavy, heavy\n"

@@ -93,10 +93,10 @@ def register_evaluators() -> list[ComponentSpec]:
 
 @hookimpl
 def register_pipelines() -> list[ComponentSpec]:
-    """compare (default): all five models + references + ablation; train-one: one model."""
+    """dynamics (default): all five models + references + ablation; train-one: one model."""
     return [
         ComponentSpec(
-            "compare",
+            "dynamics",
             f"{_PKG}.compare:ComparePipeline",
             f"{_PKG}.compare:CompareConfig",
             summary="simulate episodes -> train the five models (fast ones in parallel) -> references, ablation",
