@@ -252,3 +252,38 @@ def test_progress_lines_without_a_terminal(tmp_path: Path) -> None:
     assert lines[1].split()[:2] == ["gru", "completed"]
     assert lines[1].split()[3:] == ["epoch", "4/40", "val_loss=0.2"]
     assert "linear" not in stream.getvalue()  # a job that has not started prints nothing
+
+
+def test_a_record_logged_by_a_signal_handler_mid_send_neither_deadlocks_nor_interleaves() -> None:
+    """The trainer's SIGTERM handler logs; if it fires while the job is inside ``conn.send``, the
+    record is dropped (output.log keeps it) instead of waiting forever for the held send lock."""
+    import logging
+    import multiprocessing as mp
+    import threading
+    from types import SimpleNamespace
+
+    from mlcore.parallel import _PipeHandler
+
+    reader, writer = mp.Pipe(duplex=False)
+    handler = _PipeHandler(writer)
+    logger = logging.getLogger("mlcore-test-reentry")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    calls: list[object] = []
+
+    def send(message: object) -> None:  # a signal handler logging while this send is under way
+        calls.append(message)
+        if len(calls) == 1:
+            logger.warning("SIGTERM received: stopping after the current step")
+        writer.send(message)
+
+    handler.conn = SimpleNamespace(send=send)
+    done = threading.Event()
+    threading.Thread(target=lambda: (logger.info("epoch 1"), done.set()), daemon=True).start()
+    try:
+        assert done.wait(5), "the job deadlocked on its own send lock"
+        assert reader.recv() == ("log", logging.INFO, "epoch 1")
+        assert not reader.poll(0.2)  # the re-entered record was dropped, not interleaved
+    finally:
+        logger.removeHandler(handler)

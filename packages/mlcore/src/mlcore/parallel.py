@@ -189,15 +189,32 @@ def _already_completed(job: Job, resolved: Any) -> JobResult | None:
 class _PipeHandler(logging.Handler):
     """Sends the job's log records (INFO and up) to the parent as ``("log", message)``."""
 
-    def __init__(self, conn: Any, lock: threading.Lock) -> None:
+    def __init__(self, conn: Any) -> None:
         super().__init__(logging.INFO)
-        self.conn, self.send_lock = conn, lock  # not ``self.lock``: Handler.handle() holds that one
+        self.conn = conn
+        self.send_lock = threading.Lock()  # not ``self.lock``: Handler.handle() holds that one
+        self._sending = threading.local()
+
+    def send(self, message: tuple[Any, ...]) -> bool:
+        """Send ``message`` whole; False when this thread is already mid-send.
+
+        That happens when a signal handler logs (the trainer's SIGTERM handler does) while the main
+        thread is inside ``conn.send``: waiting for the lock would deadlock the job, and writing would
+        interleave two messages on the pipe, so the record is dropped here (``output.log`` keeps it).
+        """
+        if getattr(self._sending, "active", False):
+            return False
+        self._sending.active = True
+        try:
+            with self.send_lock:
+                self.conn.send(message)
+        finally:
+            self._sending.active = False
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = record.getMessage()
-            with self.send_lock:
-                self.conn.send(("log", record.levelno, message))
+            self.send(("log", record.levelno, record.getMessage()))
         except Exception:
             pass
 
@@ -221,10 +238,10 @@ def _child_main(job: Job, threads: int, conn: Any, parent_pid: int) -> None:
     sys.stderr.flush()
     os.dup2(output.fileno(), 1)
     os.dup2(output.fileno(), 2)
-    lock = threading.Lock()
+    pipe = _PipeHandler(conn)
     root = logging.getLogger()
     root.handlers.clear()
-    root.addHandler(_PipeHandler(conn, lock))
+    root.addHandler(pipe)
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(stream)
@@ -263,8 +280,7 @@ def _child_main(job: Job, threads: int, conn: Any, parent_pid: int) -> None:
     except KeyboardInterrupt:  # during the imports
         status, error = "interrupted", "interrupted before the run started"
     finally:
-        with lock:
-            conn.send(("done", status, error, metrics))
+        pipe.send(("done", status, error, metrics))
         conn.close()
 
 
