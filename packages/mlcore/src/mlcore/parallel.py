@@ -213,10 +213,8 @@ class _PipeHandler(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.send(("log", record.levelno, record.getMessage()))
-        except Exception:
-            pass
 
 
 def _watch_parent(parent_pid: int) -> None:
