@@ -120,3 +120,10 @@ def test_windows_longer_than_every_layer_are_refused():
 def test_missing_gcode_file_is_named(tmp_path):
     with pytest.raises(DataError, match=r"dataset\.gcode_files: .*mine\.gcode does not exist"):
         PrinterData(attrs.evolve(SMALL, parts=[], gcode_files=[str(tmp_path / "mine.gcode")])).prepare()
+
+
+def test_a_gcode_file_without_moves_is_named(tmp_path):
+    empty = tmp_path / "empty.gcode"
+    empty.write_text("; only a comment\nM104 S200\n")
+    with pytest.raises(DataError, match=r"dataset\.gcode_files: .*empty\.gcode gives no layer .*\(0 moves"):
+        PrinterData(attrs.evolve(SMALL, gcode_files=[str(empty)])).prepare()

@@ -194,12 +194,20 @@ class PrinterData(DataModule):
         """``[((source, layer), features (n, 4), error (n, 2))]`` for every selected layer."""
         cfg = self.config
         out = []
+        user_files = {Path(f).stem: f for f in cfg.gcode_files} if not cfg.path else {}
         for source in self.sources():
             tp = self.toolpath(source)
+            before = len(out)
             for layer in select_layers(cfg.layers, tp.layers):
                 trace = simulate_layer(tp.layer_path(layer), cfg.planner, cfg.dynamics, cfg.sample_rate)
                 if trace.features.shape[0] >= cfg.sequence_length:
                     out.append(((source, layer), trace.features, trace.error))
+            if source in user_files and len(out) == before:
+                # a user's file that adds nothing is a mistake to name, not a silent no-op
+                raise DataError(
+                    f"dataset.gcode_files: {user_files[source]} gives no layer with at least "
+                    f"sequence_length={cfg.sequence_length} samples ({len(tp)} moves, layers={cfg.layers!r})"
+                )
         if not out:
             raise DataError(
                 f"dataset: no layer is longer than sequence_length={cfg.sequence_length} samples "
