@@ -106,8 +106,27 @@ def build(kind: str, name: Any, config: Any = None, /, **kwargs: Any) -> Any:
     return spec.build(config, **kwargs)
 
 
-def _pipeline_spec(plugin: str, pipeline: str | None) -> Any:
+def _pipeline_spec(plugin: str | None, pipeline: str | None) -> Any:
+    """The pipeline spec ``mlcore run`` uses: ``pipeline`` of ``plugin`` (its first when ``None``).
+
+    Pipelines are scoped by plugin. ``pipeline`` may be written ``plugin:name``; without a plugin,
+    a bare name resolves when exactly one plugin registers it.
+    """
     reg = get_registry()
+    if pipeline is not None and ":" in pipeline:
+        prefix, _, bare = pipeline.rpartition(":")
+        if plugin is not None and prefix != plugin:
+            raise ConfigError(f"--pipeline {pipeline}: names plugin {prefix!r}, but --plugin is {plugin!r}")
+        plugin, pipeline = prefix, bare
+    if plugin is None:
+        if pipeline is None:
+            raise ConfigError(
+                "no plugin given: pass --plugin NAME or set run.plugin in the config (see `mlcore plugins`)"
+            )
+        try:
+            return reg.get("pipeline", pipeline)
+        except MlcoreError as exc:
+            raise ConfigError(f"--pipeline {pipeline}: {exc}") from None
     pipelines = reg.pipelines(plugin)
     if not pipelines:
         raise ConfigError(f"plugin {plugin!r} registers no pipeline (see `mlcore list pipeline`)")
@@ -156,10 +175,8 @@ def resolve(
         if settings.plugin and settings.plugin != plugin and config is not None:
             log.warning("--plugin %s overrides run.plugin=%s from the config file", plugin, settings.plugin)
         settings.plugin = plugin
-    if not settings.plugin:
-        raise ConfigError("no plugin given: pass --plugin NAME or set run.plugin in the config (see `mlcore plugins`)")
-    spec = _pipeline_spec(settings.plugin, pipeline or settings.pipeline or None)
-    settings.pipeline = spec.name
+    spec = _pipeline_spec(settings.plugin or None, pipeline or settings.pipeline or None)
+    settings.plugin, settings.pipeline = spec.plugin, spec.name
     if profile is not None:
         settings.profile = profile
     if settings.profile not in spec.profiles and settings.profile != "default":

@@ -217,8 +217,12 @@ class _PipeHandler(logging.Handler):
             self.send(("log", record.levelno, record.getMessage()))
 
 
-def _watch_parent(parent_pid: int) -> None:
-    """Stop this job cleanly (SIGTERM to itself) when the process that started it dies."""
+def watch_parent(parent_pid: int) -> None:
+    """Stop this process cleanly (SIGTERM to itself) when the process that started it dies.
+
+    Run it on a daemon thread of a worker process, so a parent killed with ``kill -9`` leaves none
+    of its workers behind (run-many jobs, ``mlcore tune --jobs N`` workers).
+    """
     while True:
         time.sleep(1.0)
         if os.getppid() != parent_pid:
@@ -244,7 +248,7 @@ def _child_main(job: Job, threads: int, conn: Any, parent_pid: int) -> None:
     stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(stream)
     root.setLevel(logging.INFO)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=watch_parent, args=(parent_pid,), daemon=True).start()
 
     status, error, metrics = "failed", None, {}
     try:
@@ -395,6 +399,7 @@ class _Running:
     started: float
     done: tuple[str, str | None, dict[str, Any]] | None = None
     stop_sent: float | None = None
+    output_start: int = 0  # the size of output.log when this process started: older lines are not its
 
 
 def _exit_description(code: int | None) -> str:
@@ -407,12 +412,20 @@ def _exit_description(code: int | None) -> str:
     return f"the job's process exited with code {code} without a result"
 
 
-def _last_error_line(out: Path) -> str | None:
-    """The last non-empty line of the job's ``output.log`` (a crash's message), if any."""
+def _output_size(out: Path) -> int:
+    try:
+        return (out / OUTPUT_LOG).stat().st_size
+    except OSError:
+        return 0
+
+
+def _last_error_line(out: Path, start: int = 0) -> str | None:
+    """The last non-empty line this process wrote to the job's ``output.log`` (after byte ``start``:
+    the file keeps earlier sessions' output), if any: a crash's message."""
     try:
         with open(out / OUTPUT_LOG, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 4096))
+            fh.seek(max(start, fh.tell() - 4096))
             tail = fh.read().decode("utf-8", "replace")
     except OSError:
         return None
@@ -540,12 +553,13 @@ def _echo(display: _Progress, text: str) -> None:
 
 def _start(ctx: Any, job: Job, threads: int) -> _Running:
     reader, writer = ctx.Pipe(duplex=False)
+    output_start = _output_size(job.out)
     process = ctx.Process(
         target=_child_main, args=(job, threads, writer, os.getpid()), name=f"mlcore-job-{job.name}", daemon=False
     )
     process.start()
     writer.close()  # the child holds the only write end
-    return _Running(job, process, reader, time.monotonic())
+    return _Running(job, process, reader, time.monotonic(), output_start=output_start)
 
 
 def _signal_stop(r: _Running) -> None:
@@ -576,7 +590,7 @@ def _poll(running: list[_Running], display: _Progress, finish: Callable[[JobResu
                 finish(JobResult(r.job.name, status, r.job.out, wall, error, metrics))
             else:
                 error = _exit_description(r.process.exitcode)
-                last = _last_error_line(r.job.out)
+                last = _last_error_line(r.job.out, r.output_start)
                 if last:
                     error += f" (last output: {last})"
                 finish(JobResult(r.job.name, "interrupted" if stopping else "failed", r.job.out, wall, error))

@@ -46,9 +46,14 @@ def _print_result(result: object) -> None:
 
 @click.command("run")
 @click.option("--plugin", "-p", help="Plugin whose pipeline to run (see `mlcore plugins`).")
-@click.option("--pipeline", help="Pipeline name [default: the plugin's first].")
 @click.option(
-    "--profile", help="Config profile: quick (minutes on a CPU) or full (the research settings) [default: quick]."
+    "--pipeline",
+    help="Pipeline of the plugin [default: its first]; alone it picks the plugin when one has it, or PLUGIN:NAME.",
+)
+@click.option(
+    "--profile",
+    help="Config profile: quick (minutes on a CPU), full (the research settings) or another the pipeline lists "
+    "in `mlcore show pipeline NAME` [default: quick].",
 )
 @click.option(
     "--config",
@@ -107,7 +112,7 @@ def run_cmd(
     from mlcore import api
     from mlcore.errors import ConfigError
 
-    if plugin is None and config_file is None and resume_dir is None:
+    if plugin is None and pipeline is None and config_file is None and resume_dir is None:
         raise ConfigError("pass --plugin NAME (see `mlcore plugins`), --config FILE or --resume DIR")
     if dry_run:
         if resume_dir is not None:

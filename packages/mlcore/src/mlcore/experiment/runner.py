@@ -10,18 +10,19 @@ changed starts from an empty directory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-from mlcore.errors import ConfigError, MlcoreError
+from mlcore.errors import ConfigError, MlcoreError, RunInterrupted
 from mlcore.experiment.spec import REFERENCE, Experiment, Stage, load_experiment
 from mlcore.io import atomic_write_json, read_json, to_jsonable
 
@@ -145,16 +146,43 @@ def run_experiment(
 
     ``force``: stage names to run even when cached (the stages depending on them re-run too).
     ``until``: stop after this stage. A failing stage is recorded as failed and its error
-    re-raised; the stages after it are not run.
+    re-raised; the stages after it are not run. A stage stopped by Ctrl-C/SIGTERM raises
+    :class:`~mlcore.errors.RunInterrupted` (exit code 130) naming the command that continues.
+    The experiment's directory is locked while it runs: a second run of it is refused in one line.
     """
-    from mlcore.experiment.stages import run_stage
-
     exp = load_experiment(path)
     names = [s.name for s in exp.stages]
     for name in [*force, *([until] if until else [])]:
         if name not in names:
             raise ConfigError(f"{exp.path}: no stage {name!r} (stages: {', '.join(names)})")
     exp.out_dir.mkdir(parents=True, exist_ok=True)
+    with _experiment_lock(exp):
+        return _run_stages(exp, force=force, until=until, progress=progress)
+
+
+@contextlib.contextmanager
+def _experiment_lock(exp: Experiment) -> Iterator[None]:
+    """Hold the lock of the experiment's directory: one ``mlcore pipeline run`` of it at a time."""
+    from mlcore.runs import RunLock, RunLockedError
+
+    lock = RunLock(exp.out_dir)
+    try:
+        lock.acquire()
+    except RunLockedError:
+        raise RunLockedError(
+            f"{exp.path}: another `mlcore pipeline run` (pid {lock._holder()}) is running this experiment "
+            f"in {exp.out_dir}; wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _run_stages(exp: Experiment, *, force: Sequence[str], until: str | None, progress: bool) -> ExperimentResult:
+    """:func:`run_experiment` once the experiment's directory is locked."""
+    from mlcore.experiment.stages import run_stage
+
     hashes: dict[str, str] = {}
     outputs: dict[str, dict[str, Any]] = {}
     results: list[StageResult] = []
@@ -210,6 +238,13 @@ def run_experiment(
             )
             log.error("stage %s failed after %.1f s: %s", stage.name, seconds, message)
             results.append(StageResult(stage.name, stage.kind, "failed", h, stage_dir, seconds, error=message))
+            if isinstance(exc, RunInterrupted):  # not a failure to fix: the same command continues
+                raise RunInterrupted(
+                    f"{where} interrupted by {exc.signal_name}; the last checkpoint is kept, "
+                    f"continue with `mlcore pipeline run {exp.path}` (finished stages are kept)",
+                    run_dir=exc.run_dir,
+                    signal_name=exc.signal_name,
+                ) from exc
             if isinstance(exc, MlcoreError) and not isinstance(exc, ConfigError):
                 raise MlcoreError(
                     f"{where} failed: {message} (fix it and run again: finished stages are kept)"
