@@ -152,6 +152,6 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tune_plugin, monkeypa
 
 
 def test_a_wrong_metric_still_stops_the_study_at_the_first_trial(tune_plugin):
-    with pytest.raises(ConfigError, match="search.metric='nosuch'"):
+    with pytest.raises(ConfigError, match=r"search\.metric='nosuch'"):
         _tune(tune_plugin / "m", trials=3, pruner="none", metric="nosuch")
     assert len(list((tune_plugin / "m" / "trials").iterdir())) == 1
