@@ -273,3 +273,27 @@ def _gone(pid: int) -> bool:
         return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_file_a_command_stage_names_is_part_of_its_hash(tmp_path):
+    from mlcore.experiment.runner import stage_hash
+    from mlcore.experiment.spec import load_experiment
+
+    search = tmp_path / "search.toml"
+    search.write_text("[search]\ntrials = 4\n")
+    exp_file = tmp_path / "exp.toml"
+    exp_file.write_text(
+        '[[stage]]\nname = "s"\nkind = "search"\nargs = ["--config", "search.toml", "--out", "${dir}"]\n'
+        '[[stage]]\nname = "c"\nkind = "command"\nargs = ["run", "--config=search.toml", "--dry-run"]\n'
+        '[[stage]]\nname = "plain"\nkind = "command"\nargs = ["list", "loss"]\n'
+    )
+    exp = load_experiment(exp_file)
+
+    def hashes() -> list[str]:
+        return [stage_hash(exp, stage, {}) for stage in exp.stages]
+
+    before = hashes()
+    search.write_text("[search]\ntrials = 40\n")  # the search changed: its stage is stale
+    after = hashes()
+    assert after[0] != before[0] and after[1] != before[1]
+    assert after[2] == before[2]  # arguments that are not files change nothing

@@ -1,7 +1,8 @@
 """Running an experiment: stages in order, each cached by the hash of its inputs.
 
 A stage's hash covers its kind, its table in the experiment file, the content of the config file
-it names, and the hashes of the stages it depends on, so a change anywhere upstream re-runs it.
+it names (for ``command``/``search`` stages: of every argument that names a file), and the hashes
+of the stages it depends on, so a change anywhere upstream re-runs it.
 ``<out>/<stage>/stage.json`` records the hash, the state (``completed`` / ``failed``), the outputs
 and the time. A re-run skips a completed stage with the same hash; a failed one runs again in
 the same directory (a train stage then resumes its runs from ``last.pt``); a stage whose hash
@@ -85,8 +86,31 @@ def stage_hash(exp: Experiment, stage: Stage, upstream: dict[str, str]) -> str:
         if not path.is_file():
             raise ConfigError(f"{exp.path}: stage {stage.name!r}: config file not found: {path}")
         inputs["config_file"] = file_digest(path)
+    if stage.kind in ("command", "search"):  # `--config search.toml`: the file's content is an input too
+        files = _argument_files(exp, stage.raw.get("args"))
+        if files:
+            inputs["argument_files"] = files
     text = json.dumps(to_jsonable(inputs), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _argument_files(exp: Experiment, args: Any) -> dict[str, str]:
+    """``{argument: SHA-256}`` of the command arguments (``PATH`` or ``--opt=PATH``) that name a file.
+
+    Paths are relative to the experiment file's folder, where the command runs.
+    """
+    found: dict[str, str] = {}
+    for arg in args if isinstance(args, list) else []:
+        if not isinstance(arg, str) or REFERENCE.search(arg):
+            continue
+        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+        if not value or value.startswith("-"):
+            continue
+        path = resolve_path(exp, value)
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                found[arg] = file_digest(path)
+    return found
 
 
 def resolve_path(exp: Experiment, value: str) -> Path:
