@@ -442,3 +442,21 @@ def test_a_run_directory_written_before_pipelines_were_scoped_resumes(twins):
     assert json.loads((run / "toy.json").read_text())["steps"] == 7  # twin's toy, not toy's toy
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
     assert (result.settings.plugin, result.settings.pipeline) == ("twin", "toy")
+
+
+def test_run_options_carry_a_run_to_resolve_run_and_the_command_line(toy):
+    out = toy / "opts"
+    opts = api.RunOptions("toy", "other", "full", None, ["steps=5"], out, "cpu", 3, 1)
+    assert opts.cli_args() == [
+        "--plugin", "toy", "--pipeline", "other", "--profile", "full", "--out", str(out),
+        "--device", "cpu", "--seed", "3", "--threads", "1", "--set", "steps=5",
+    ]  # fmt: skip
+    direct = api.resolve(
+        "toy", pipeline="other", profile="full", overrides=["steps=5"], seed=3, device="cpu", threads=1
+    )
+    assert opts.resolve().to_document() == direct.to_document()
+    result = opts.run(progress=False)
+    assert result.out_dir == out and json.loads((out / "toy.json").read_text())["steps"] == 5
+    assert (result.settings.pipeline, result.settings.seed) == ("other", 3)
+    with pytest.raises(ConfigError, match="no command-line form"):
+        api.RunOptions("toy", config={"steps": 2}).cli_args()

@@ -66,6 +66,80 @@ class RunSettings:
     threads: int = attrs.field(default=0, validator=in_range(0, 4096))
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
+@attrs.frozen
+class RunOptions:
+    """What names a run, as ``mlcore run`` takes it: the arguments :func:`run` and :func:`resolve` share.
+
+    ``None`` means "not given" (the config file's ``[run]`` value, else the default).
+    :meth:`resolve` and :meth:`run` call the functions with these values; :meth:`cli_args` gives
+    the same options as ``mlcore run`` flags (how ``--nproc`` re-launches a run under torchrun).
+    """
+
+    plugin: str | None = None
+    pipeline: str | None = None
+    profile: str | None = None
+    config: str | Path | Mapping[str, Any] | None = None
+    overrides: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    out: str | Path | None = None
+    device: str | None = None
+    seed: int | None = None
+    threads: int | None = None
+
+    def resolve(self) -> ResolvedRun:
+        """:func:`resolve` with these options (``out`` plays no part)."""
+        return resolve(
+            self.plugin,
+            pipeline=self.pipeline,
+            profile=self.profile,
+            config=self.config,
+            overrides=self.overrides,
+            seed=self.seed,
+            device=self.device,
+            threads=self.threads,
+        )
+
+    def run(self, *, resume: str | Path | None = None, progress: bool = True) -> RunResult:
+        """:func:`run` with these options."""
+        return run(
+            self.plugin,
+            pipeline=self.pipeline,
+            profile=self.profile,
+            config=self.config,
+            overrides=self.overrides,
+            out=self.out,
+            device=self.device,
+            seed=self.seed,
+            threads=self.threads,
+            resume=resume,
+            progress=progress,
+        )
+
+    def cli_args(self) -> list[str]:
+        """The options as ``mlcore run`` flags: ``["--plugin", "trc-control", "--set", "k=v", ...]``."""
+        if isinstance(self.config, Mapping):
+            raise ConfigError("a config given as a mapping has no command-line form; write it to a file")
+        args: list[str] = []
+        for flag, value in (
+            ("--plugin", self.plugin),
+            ("--pipeline", self.pipeline),
+            ("--profile", self.profile),
+            ("--config", self.config),
+            ("--out", self.out),
+            ("--device", self.device),
+            ("--seed", self.seed),
+            ("--threads", self.threads),
+        ):
+            if value is not None:
+                args += [flag, str(value)]
+        for item in self.overrides:
+            args += ["--set", item]
+        return args
+
+
 @attrs.define
 class ResolvedRun:
     """A fully resolved run: the pipeline spec, its structured config and the ``[run]`` settings."""

@@ -35,11 +35,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import attrs
 
 from mlcore.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlcore.api import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,14 @@ class Job:
     config: Mapping[str, Any] | Path | None = None
     overrides: Sequence[str] = attrs.field(default=(), converter=_strings)
     group: str = "default"
+
+    def options(self, threads: int | None = None) -> RunOptions:
+        """The :class:`mlcore.api.RunOptions` of this job's run (``threads``: its share of the thread setting)."""
+        from mlcore.api import RunOptions
+
+        return RunOptions(
+            self.plugin, self.pipeline, self.profile, self.config, self.overrides, self.out, threads=threads
+        )
 
 
 @attrs.frozen
@@ -147,16 +158,9 @@ def _check_jobs(jobs: Sequence[Job]) -> None:
 
 def _resolve(job: Job) -> Any:
     """Resolve a job's config in the parent, so a bad key fails before any process starts."""
-    from mlcore import api
 
     try:
-        return api.resolve(
-            job.plugin,
-            pipeline=job.pipeline,
-            profile=job.profile,
-            config=job.config,
-            overrides=job.overrides,
-        )
+        return job.options().resolve()
     except ConfigError as exc:
         raise ConfigError(f"job {job.name!r}: {exc}") from None
 
@@ -252,21 +256,11 @@ def _child_main(job: Job, threads: int, conn: Any, parent_pid: int) -> None:
 
     status, error, metrics = "failed", None, {}
     try:
-        from mlcore import api
         from mlcore.errors import MlcoreError, RunInterrupted
         from mlcore.io import to_jsonable
 
         try:
-            result = api.run(
-                job.plugin,
-                pipeline=job.pipeline,
-                profile=job.profile,
-                config=job.config,
-                overrides=job.overrides,
-                out=job.out,
-                threads=threads,
-                progress=False,
-            )
+            result = job.options(threads).run(progress=False)
             status, metrics = "completed", to_jsonable(result.metrics)
         except RunInterrupted as exc:
             status, error = "interrupted", str(exc)

@@ -69,7 +69,7 @@ def find_batch_size_cmd(
     from mlcore.errors import ConfigError
     from mlcore.training.batch_size import find_run_batch_size
 
-    if plugin is None and config_file is None:
+    if plugin is None and pipeline is None and config_file is None:
         raise ConfigError("pass --plugin NAME (see `mlcore plugins`) or --config FILE")
     result = find_run_batch_size(
         plugin,
