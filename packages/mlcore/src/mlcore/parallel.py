@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import attrs
 
+from mlcore._workers import watch_parent
 from mlcore.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -219,19 +220,6 @@ class _PipeHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):
             self.send(("log", record.levelno, record.getMessage()))
-
-
-def watch_parent(parent_pid: int) -> None:
-    """Stop this process cleanly (SIGTERM to itself) when the process that started it dies.
-
-    Run it on a daemon thread of a worker process, so a parent killed with ``kill -9`` leaves none
-    of its workers behind (run-many jobs, ``mlcore tune --jobs N`` workers).
-    """
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
 
 
 def _child_main(job: Job, threads: int, conn: Any, parent_pid: int) -> None:

@@ -187,7 +187,7 @@ def _worker(setup: TrialSetup, worker: int, n_trials: int, level: int, parent_pi
     """
     import threading
 
-    from mlcore.parallel import watch_parent
+    from mlcore._workers import watch_parent
 
     logging.basicConfig(level=level, format=f"[worker {worker}] %(message)s")
     threading.Thread(target=watch_parent, args=(parent_pid,), daemon=True).start()
