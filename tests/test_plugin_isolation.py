@@ -85,7 +85,18 @@ def test_impostor_reusing_component_names_disables_only_those_names(tmp_path) ->
         "uninstall one or choose with MLCORE_PLUGINS"
     )
     listed = _mlcore(tmp_path, "plugins")
-    assert "refused: pipeline/trc is registered by plugins" in listed.stdout
+    assert "refused: model/trc is registered by plugins" in listed.stdout
+    # pipelines are scoped by plugin: the impostor's pipeline 'trc' takes nothing from trc-control's
+    assert "refused: pipeline/trc" not in listed.stdout
+    dry = _mlcore(tmp_path, "run", "--plugin", "trc-control", "--pipeline", "trc", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert 'plugin = "trc-control"' in dry.stdout and 'pipeline = "trc"' in dry.stdout
+    ambiguous = _mlcore(tmp_path, "run", "--pipeline", "trc", "--dry-run")
+    assert ambiguous.returncode == 2
+    assert ambiguous.stderr.strip().splitlines()[-1] == (
+        "error: --pipeline trc: pipeline 'trc' is registered by 2 plugins; choose one: aaa-extras:trc, "
+        "trc-control:trc (or pass --plugin with --pipeline)"
+    )
     alone = _mlcore(tmp_path, "show", "model", "trc", "--json", select="trc-control")
     assert json.loads(alone.stdout)["plugin"] == "trc-control"
 

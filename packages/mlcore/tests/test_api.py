@@ -378,3 +378,85 @@ def test_continued_run_keeps_its_thread_count(toy, monkeypatch):
         assert json.loads((toy / "fresh" / "environment.json").read_text())["torch_threads"] == 2
     finally:
         torch.set_num_threads(before)
+
+
+class _Twin:
+    """A second plugin whose pipeline has the same name as the toy plugin's: ``toy``."""
+
+    @staticmethod
+    @mlcore.hookimpl
+    def register_pipelines():
+        return [
+            mlcore.ComponentSpec(
+                "toy", "toy_mlcore_plugin:ToyPipeline", "toy_mlcore_plugin:ToyConfig", profiles={"quick": {"steps": 7}}
+            )
+        ]
+
+
+@pytest.fixture
+def twins(toy, isolated_registry):
+    module = importlib.import_module("toy_mlcore_plugin")
+    isolated_registry({"toy": module.Plugin, "twin": _Twin})
+    return toy
+
+
+def test_the_same_pipeline_name_in_two_plugins_runs_each_plugins_own(twins):
+    for plugin, steps in (("toy", 1), ("twin", 7)):
+        result = api.run(plugin, pipeline="toy", out=twins / plugin, progress=False)
+        assert json.loads((twins / plugin / "toy.json").read_text())["steps"] == steps
+        assert (result.settings.plugin, result.settings.pipeline) == (plugin, "toy")
+        run_table = tomllib.loads((twins / plugin / "config.toml").read_text())["run"]
+        assert (run_table["plugin"], run_table["pipeline"]) == (plugin, "toy")
+    assert api.resolve(pipeline="twin:toy").config.steps == 7  # PLUGIN:NAME picks the plugin too
+    assert api.resolve("twin", pipeline="twin:toy").settings.plugin == "twin"
+    other = api.resolve(pipeline="other")  # a bare name only one plugin has picks that plugin
+    assert (other.settings.plugin, other.settings.pipeline) == ("toy", "other")
+
+
+def test_an_ambiguous_bare_pipeline_lists_the_choices(twins):
+    with pytest.raises(ConfigError) as info:
+        api.resolve(pipeline="toy")
+    assert str(info.value) == (
+        "--pipeline toy: pipeline 'toy' is registered by 2 plugins; choose one: toy:toy, twin:toy "
+        "(or pass --plugin with --pipeline)"
+    )
+    with pytest.raises(ConfigError, match="--pipeline twin:toy: names plugin 'twin', but --plugin is 'toy'"):
+        api.resolve("toy", pipeline="twin:toy")
+    with pytest.raises(ConfigError, match="no plugin given"):
+        api.resolve()
+
+
+def test_a_run_directory_written_before_pipelines_were_scoped_resumes(twins):
+    """Run directories record ``[run] plugin`` and the bare ``pipeline`` name; that still finds the pipeline."""
+    run = twins / "old"
+    (run / "checkpoints").mkdir(parents=True)
+    # config.toml as mlcore 0.x wrote it before the change (the same [run] table; no plugin:name anywhere)
+    (run / "config.toml").write_text(
+        "steps = 7\nsleep = 0.0\nblob = 0\n\n"
+        '[run]\nplugin = "twin"\npipeline = "toy"\nprofile = "quick"\nseed = 0\ndevice = "auto"\nthreads = 1\n\n'
+        '[section]\nsize = 4\nname = "x"\n\n[trainer]\nepochs = 1\nbudget = 100\n'
+    )
+    (run / "checkpoints" / "last.pt").write_text("epochs 1")
+    (run / "summary.json").write_text('{"status": "interrupted"}')
+    result = api.run(resume=run, progress=False)
+    assert json.loads((run / "toy.json").read_text())["steps"] == 7  # twin's toy, not toy's toy
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+    assert (result.settings.plugin, result.settings.pipeline) == ("twin", "toy")
+
+
+def test_run_options_carry_a_run_to_resolve_run_and_the_command_line(toy):
+    out = toy / "opts"
+    opts = api.RunOptions("toy", "other", "full", None, ["steps=5"], out, "cpu", 3, 1)
+    assert opts.cli_args() == [
+        "--plugin", "toy", "--pipeline", "other", "--profile", "full", "--out", str(out),
+        "--device", "cpu", "--seed", "3", "--threads", "1", "--set", "steps=5",
+    ]  # fmt: skip
+    direct = api.resolve(
+        "toy", pipeline="other", profile="full", overrides=["steps=5"], seed=3, device="cpu", threads=1
+    )
+    assert opts.resolve().to_document() == direct.to_document()
+    result = opts.run(progress=False)
+    assert result.out_dir == out and json.loads((out / "toy.json").read_text())["steps"] == 5
+    assert (result.settings.pipeline, result.settings.seed) == ("other", 3)
+    with pytest.raises(ConfigError, match="no command-line form"):
+        api.RunOptions("toy", config={"steps": 2}).cli_args()

@@ -24,6 +24,8 @@ from mlcore import ComponentSpec, hookimpl
 from mlcore.pipelines import Pipeline
 
 log = logging.getLogger("manytoy")
+if os.environ.get("MANYTOY_DIE_AT_IMPORT"):  # a job process killed before it writes anything
+    os.kill(os.getpid(), signal.SIGKILL)
 
 @attrs.define
 class Epochs:
@@ -155,6 +157,17 @@ def test_failures_are_reported_and_do_not_lose_the_others(manytoy: Path) -> None
     killed = results["killed"]
     assert killed.status == "failed" and "killed by SIGKILL" in (killed.error or "")
     assert "about to be killed" in (killed.error or "")  # the last output line of the dead process
+
+
+@pytest.mark.slow
+def test_a_crash_is_never_described_by_an_earlier_sessions_output(manytoy: Path, monkeypatch) -> None:
+    jobs = [job(manytoy, "killed", "mode='kill'")]
+    first = run_jobs(jobs, threads=1, progress=False)[0]
+    assert first.status == "failed" and "about to be killed" in (first.error or "")
+    monkeypatch.setenv("MANYTOY_DIE_AT_IMPORT", "1")  # the next process dies before it writes a line
+    again = run_jobs(jobs, threads=1, progress=False)[0]
+    assert again.status == "failed"
+    assert again.error == "the job's process was killed by SIGKILL"  # not the last session's "about to be killed"
 
 
 @pytest.mark.slow

@@ -292,3 +292,72 @@ def test_a_disabled_plugin_is_never_reported_as_not_installed(monkeypatch):
         )
     finally:
         restore()
+
+
+# --------------------------------------------------------------------------- pipelines are scoped by plugin
+
+
+class _ComparesA:
+    @staticmethod
+    @hookimpl
+    def register_pipelines():
+        return [ComponentSpec("compare", "aaa:Compare"), ComponentSpec("only_a", "aaa:OnlyA")]
+
+    @staticmethod
+    @hookimpl
+    def register_models():
+        return [ComponentSpec("shared_model", "aaa:Model")]
+
+
+class _ComparesB:
+    @staticmethod
+    @hookimpl
+    def register_pipelines():
+        return [ComponentSpec("compare", "bbb:Compare"), ComponentSpec("train", "bbb:Train")]
+
+    @staticmethod
+    @hookimpl
+    def register_models():
+        return [ComponentSpec("shared_model", "bbb:Model")]
+
+
+def test_the_same_pipeline_name_in_two_plugins_is_no_clash_in_any_order():
+    for order in (("aaa", "bbb"), ("bbb", "aaa")):
+        reg = Registry.from_modules({name: {"aaa": _ComparesA, "bbb": _ComparesB}[name] for name in order})
+        assert reg.get("pipeline", "aaa:compare").target == "aaa:Compare"
+        assert reg.get("pipeline", "bbb:compare").target == "bbb:Compare"
+        assert [s.name for s in reg.pipelines("aaa")] == ["compare", "only_a"]
+        assert [s.name for s in reg.pipelines("bbb")] == ["compare", "train"]
+        assert reg.get("pipeline", "only_a").plugin == "aaa"  # a bare name that one plugin has
+        assert reg.get("pipeline", "mlcore:train").plugin == "mlcore"  # a plugin may reuse a built-in pipeline name
+        with pytest.raises(ComponentNotFoundError) as info:
+            reg.get("pipeline", "compare")
+        assert str(info.value) == (
+            "pipeline 'compare' is registered by 2 plugins; choose one: aaa:compare, bbb:compare "
+            "(or pass --plugin with --pipeline)"
+        )
+        # other kinds keep the one global namespace and the clash rule
+        with pytest.raises(ComponentNotFoundError, match="model/shared_model is registered by plugins"):
+            reg.get("model", "shared_model")
+        for name in order:
+            assert reg.plugins[name].status == "ok"
+            assert [n.split(" ")[0] for n in reg.plugins[name].notes] == ["model/shared_model"]
+        listed = [(s.name, s.plugin) for s in reg.components("pipeline")]
+        assert ("compare", "aaa") in listed and ("compare", "bbb") in listed
+
+
+def test_a_scoped_pipeline_name_errors_name_the_plugin():
+    reg = Registry.from_modules({"aaa": _ComparesA})
+    with pytest.raises(ComponentNotFoundError, match=r"plugin 'aaa' has no pipeline named 'compar'.*compare"):
+        reg.get("pipeline", "aaa:compar")
+    with pytest.raises(ComponentNotFoundError, match="no plugin named 'zzz'"):
+        reg.get("pipeline", "zzz:compare")
+    with pytest.raises(ComponentNotFoundError, match=r"no pipeline named 'nope' \(available: compare, only_a, train\)"):
+        reg.get("pipeline", "nope")
+
+
+def test_a_failed_plugin_drops_its_scoped_pipelines():
+    reg = Registry.from_modules({"aaa": _ComparesA, "bbb": _ComparesB})
+    reg._fail_plugin("bbb", "test")
+    assert reg.get("pipeline", "compare").plugin == "aaa"
+    assert [s.plugin for s in reg.components("pipeline") if s.name == "compare"] == ["aaa"]

@@ -66,6 +66,80 @@ class RunSettings:
     threads: int = attrs.field(default=0, validator=in_range(0, 4096))
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
+@attrs.frozen
+class RunOptions:
+    """What names a run, as ``mlcore run`` takes it: the arguments :func:`run` and :func:`resolve` share.
+
+    ``None`` means "not given" (the config file's ``[run]`` value, else the default).
+    :meth:`resolve` and :meth:`run` call the functions with these values; :meth:`cli_args` gives
+    the same options as ``mlcore run`` flags (how ``--nproc`` re-launches a run under torchrun).
+    """
+
+    plugin: str | None = None
+    pipeline: str | None = None
+    profile: str | None = None
+    config: str | Path | Mapping[str, Any] | None = None
+    overrides: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    out: str | Path | None = None
+    device: str | None = None
+    seed: int | None = None
+    threads: int | None = None
+
+    def resolve(self) -> ResolvedRun:
+        """:func:`resolve` with these options (``out`` plays no part)."""
+        return resolve(
+            self.plugin,
+            pipeline=self.pipeline,
+            profile=self.profile,
+            config=self.config,
+            overrides=self.overrides,
+            seed=self.seed,
+            device=self.device,
+            threads=self.threads,
+        )
+
+    def run(self, *, resume: str | Path | None = None, progress: bool = True) -> RunResult:
+        """:func:`run` with these options."""
+        return run(
+            self.plugin,
+            pipeline=self.pipeline,
+            profile=self.profile,
+            config=self.config,
+            overrides=self.overrides,
+            out=self.out,
+            device=self.device,
+            seed=self.seed,
+            threads=self.threads,
+            resume=resume,
+            progress=progress,
+        )
+
+    def cli_args(self) -> list[str]:
+        """The options as ``mlcore run`` flags: ``["--plugin", "trc-control", "--set", "k=v", ...]``."""
+        if isinstance(self.config, Mapping):
+            raise ConfigError("a config given as a mapping has no command-line form; write it to a file")
+        args: list[str] = []
+        for flag, value in (
+            ("--plugin", self.plugin),
+            ("--pipeline", self.pipeline),
+            ("--profile", self.profile),
+            ("--config", self.config),
+            ("--out", self.out),
+            ("--device", self.device),
+            ("--seed", self.seed),
+            ("--threads", self.threads),
+        ):
+            if value is not None:
+                args += [flag, str(value)]
+        for item in self.overrides:
+            args += ["--set", item]
+        return args
+
+
 @attrs.define
 class ResolvedRun:
     """A fully resolved run: the pipeline spec, its structured config and the ``[run]`` settings."""
@@ -106,8 +180,27 @@ def build(kind: str, name: Any, config: Any = None, /, **kwargs: Any) -> Any:
     return spec.build(config, **kwargs)
 
 
-def _pipeline_spec(plugin: str, pipeline: str | None) -> Any:
+def _pipeline_spec(plugin: str | None, pipeline: str | None) -> Any:
+    """The pipeline spec ``mlcore run`` uses: ``pipeline`` of ``plugin`` (its first when ``None``).
+
+    Pipelines are scoped by plugin. ``pipeline`` may be written ``plugin:name``; without a plugin,
+    a bare name resolves when exactly one plugin registers it.
+    """
     reg = get_registry()
+    if pipeline is not None and ":" in pipeline:
+        prefix, _, bare = pipeline.rpartition(":")
+        if plugin is not None and prefix != plugin:
+            raise ConfigError(f"--pipeline {pipeline}: names plugin {prefix!r}, but --plugin is {plugin!r}")
+        plugin, pipeline = prefix, bare
+    if plugin is None:
+        if pipeline is None:
+            raise ConfigError(
+                "no plugin given: pass --plugin NAME or set run.plugin in the config (see `mlcore plugins`)"
+            )
+        try:
+            return reg.get("pipeline", pipeline)
+        except MlcoreError as exc:
+            raise ConfigError(f"--pipeline {pipeline}: {exc}") from None
     pipelines = reg.pipelines(plugin)
     if not pipelines:
         raise ConfigError(f"plugin {plugin!r} registers no pipeline (see `mlcore list pipeline`)")
@@ -156,10 +249,8 @@ def resolve(
         if settings.plugin and settings.plugin != plugin and config is not None:
             log.warning("--plugin %s overrides run.plugin=%s from the config file", plugin, settings.plugin)
         settings.plugin = plugin
-    if not settings.plugin:
-        raise ConfigError("no plugin given: pass --plugin NAME or set run.plugin in the config (see `mlcore plugins`)")
-    spec = _pipeline_spec(settings.plugin, pipeline or settings.pipeline or None)
-    settings.pipeline = spec.name
+    spec = _pipeline_spec(settings.plugin or None, pipeline or settings.pipeline or None)
+    settings.plugin, settings.pipeline = spec.plugin, spec.name
     if profile is not None:
         settings.profile = profile
     if settings.profile not in spec.profiles and settings.profile != "default":

@@ -158,7 +158,7 @@ PUBLIC_API: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("autoregressive_rollout", "horizon_errors", "group_errors", "rollout_metrics"),
     ),
     ("mlcore.report", ("write_report",)),
-    ("mlcore.api", ("tune", "run_experiment", "experiment_status")),
+    ("mlcore.api", ("tune", "RunOptions", "run_experiment", "experiment_status")),
     ("mlcore.parallel", ("Job", "JobResult", "run_jobs", "vary_jobs", "load_jobs")),
     ("mlcore.training.batch_size", ("find_batch_size", "find_run_batch_size")),
     ("mlcore.doctor", ("diagnose",)),

@@ -158,6 +158,8 @@ def register_pipelines() -> list[ComponentSpec]:
     A pipeline is built as ``PipelineClass(config)`` and runs with ``run(ctx)`` where ``ctx`` is
     a :class:`mlcore.runs.RunContext` (output directory, device, seed). Ship a ``quick`` and a
     ``full`` profile as config overrides; the first pipeline a plugin registers is its default.
+    Pipeline names are scoped by plugin (``--plugin P --pipeline NAME``): another plugin may use
+    the same name, unlike the names of every other kind of component.
 
     Example::
 

@@ -35,11 +35,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import attrs
 
+from mlcore._workers import watch_parent
 from mlcore.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlcore.api import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,14 @@ class Job:
     config: Mapping[str, Any] | Path | None = None
     overrides: Sequence[str] = attrs.field(default=(), converter=_strings)
     group: str = "default"
+
+    def options(self, threads: int | None = None) -> RunOptions:
+        """The :class:`mlcore.api.RunOptions` of this job's run (``threads``: its share of the thread setting)."""
+        from mlcore.api import RunOptions
+
+        return RunOptions(
+            self.plugin, self.pipeline, self.profile, self.config, self.overrides, self.out, threads=threads
+        )
 
 
 @attrs.frozen
@@ -147,16 +159,9 @@ def _check_jobs(jobs: Sequence[Job]) -> None:
 
 def _resolve(job: Job) -> Any:
     """Resolve a job's config in the parent, so a bad key fails before any process starts."""
-    from mlcore import api
 
     try:
-        return api.resolve(
-            job.plugin,
-            pipeline=job.pipeline,
-            profile=job.profile,
-            config=job.config,
-            overrides=job.overrides,
-        )
+        return job.options().resolve()
     except ConfigError as exc:
         raise ConfigError(f"job {job.name!r}: {exc}") from None
 
@@ -217,15 +222,6 @@ class _PipeHandler(logging.Handler):
             self.send(("log", record.levelno, record.getMessage()))
 
 
-def _watch_parent(parent_pid: int) -> None:
-    """Stop this job cleanly (SIGTERM to itself) when the process that started it dies."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-
-
 def _child_main(job: Job, threads: int, conn: Any, parent_pid: int) -> None:
     """Entry point of a job's process: run the job and send ``("done", status, error, metrics)``."""
     os.environ["OMP_NUM_THREADS"] = str(threads)  # before torch is imported: its pools size themselves from it
@@ -244,25 +240,15 @@ def _child_main(job: Job, threads: int, conn: Any, parent_pid: int) -> None:
     stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(stream)
     root.setLevel(logging.INFO)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=watch_parent, args=(parent_pid,), daemon=True).start()
 
     status, error, metrics = "failed", None, {}
     try:
-        from mlcore import api
         from mlcore.errors import MlcoreError, RunInterrupted
         from mlcore.io import to_jsonable
 
         try:
-            result = api.run(
-                job.plugin,
-                pipeline=job.pipeline,
-                profile=job.profile,
-                config=job.config,
-                overrides=job.overrides,
-                out=job.out,
-                threads=threads,
-                progress=False,
-            )
+            result = job.options(threads).run(progress=False)
             status, metrics = "completed", to_jsonable(result.metrics)
         except RunInterrupted as exc:
             status, error = "interrupted", str(exc)
@@ -395,6 +381,7 @@ class _Running:
     started: float
     done: tuple[str, str | None, dict[str, Any]] | None = None
     stop_sent: float | None = None
+    output_start: int = 0  # the size of output.log when this process started: older lines are not its
 
 
 def _exit_description(code: int | None) -> str:
@@ -407,12 +394,20 @@ def _exit_description(code: int | None) -> str:
     return f"the job's process exited with code {code} without a result"
 
 
-def _last_error_line(out: Path) -> str | None:
-    """The last non-empty line of the job's ``output.log`` (a crash's message), if any."""
+def _output_size(out: Path) -> int:
+    try:
+        return (out / OUTPUT_LOG).stat().st_size
+    except OSError:
+        return 0
+
+
+def _last_error_line(out: Path, start: int = 0) -> str | None:
+    """The last non-empty line this process wrote to the job's ``output.log`` (after byte ``start``:
+    the file keeps earlier sessions' output), if any: a crash's message."""
     try:
         with open(out / OUTPUT_LOG, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 4096))
+            fh.seek(max(start, fh.tell() - 4096))
             tail = fh.read().decode("utf-8", "replace")
     except OSError:
         return None
@@ -540,12 +535,13 @@ def _echo(display: _Progress, text: str) -> None:
 
 def _start(ctx: Any, job: Job, threads: int) -> _Running:
     reader, writer = ctx.Pipe(duplex=False)
+    output_start = _output_size(job.out)
     process = ctx.Process(
         target=_child_main, args=(job, threads, writer, os.getpid()), name=f"mlcore-job-{job.name}", daemon=False
     )
     process.start()
     writer.close()  # the child holds the only write end
-    return _Running(job, process, reader, time.monotonic())
+    return _Running(job, process, reader, time.monotonic(), output_start=output_start)
 
 
 def _signal_stop(r: _Running) -> None:
@@ -576,7 +572,7 @@ def _poll(running: list[_Running], display: _Progress, finish: Callable[[JobResu
                 finish(JobResult(r.job.name, status, r.job.out, wall, error, metrics))
             else:
                 error = _exit_description(r.process.exitcode)
-                last = _last_error_line(r.job.out)
+                last = _last_error_line(r.job.out, r.output_start)
                 if last:
                     error += f" (last output: {last})"
                 finish(JobResult(r.job.name, "interrupted" if stopping else "failed", r.job.out, wall, error))

@@ -16,6 +16,11 @@ the same name: neither loads) and for component names (``model/trc`` from two pl
 is refused, their other components work). Built-in names and core commands belong to mlcore: a
 plugin re-registering one fails.
 
+Pipelines are the exception: they are scoped by plugin (``mlcore run --plugin P --pipeline Y``
+finds P's ``Y``), so two plugins may each have a pipeline ``compare``. ``get("pipeline", "P:Y")``
+names one; a bare ``get("pipeline", "Y")`` resolves when one plugin has ``Y`` and otherwise lists
+the ``plugin:Y`` choices.
+
 Nothing here imports torch: specs only name import paths.
 """
 
@@ -44,6 +49,10 @@ BUILTIN_PLUGIN = "mlcore"
 
 #: hook name -> component kind: ``register_<plural kind>`` for every kind in :data:`KINDS`.
 KIND_HOOKS: dict[str, str] = {f"register_{plural(kind)}": kind for kind in KINDS}
+
+#: Component kinds whose names are scoped by plugin (``plugin:name``): the same name in two plugins
+#: is no clash. Every other kind has one global namespace and the name-clash rule.
+SCOPED_KINDS: frozenset[str] = frozenset({"pipeline"})
 
 #: What became of a plugin: loaded, skipped because it failed, or not selected by ``MLCORE_PLUGINS``.
 PluginStatus = Literal["ok", "failed", "disabled"]
@@ -232,21 +241,21 @@ class Registry:
         seen: set[tuple[str, str]] = set()
         for spec in specs:
             key = (spec.kind, spec.name)
-            owner = self._components.get(key)
             if key in seen:
                 return self._fail(info, f"duplicate {spec.kind} {spec.name!r} (registered twice by this plugin)")
+            owner = self._components.get(key)  # a scoped kind (pipelines) never finds another plugin's
             if owner is not None and owner.plugin == BUILTIN_PLUGIN:
                 return self._fail(info, f"duplicate {spec.kind} {spec.name!r} (already registered by plugin 'mlcore')")
             seen.add(key)
         for spec in specs:
             self._claim(spec, info)
-        info.components = [s for s in specs if (s.kind, s.name) not in self._refused]
+        info.components = [s for s in specs if _key(s) not in self._refused]
         self.plugins[name] = info
         return info
 
     def _claim(self, spec: ComponentSpec, info: PluginInfo) -> None:
         """Register ``spec``, or refuse its name for every claimant when another plugin has it too."""
-        key = (spec.kind, spec.name)
+        key = _key(spec)
         owner = self._components.pop(key, None)
         if owner is None and key not in self._refused:
             self._components[key] = spec
@@ -264,7 +273,7 @@ class Registry:
             target = extra if extra is not None and plugin == extra.name else self.plugins.get(plugin)
             if target is None:
                 continue
-            target.components = [c for c in target.components if (c.kind, c.name) != key]
+            target.components = [c for c in target.components if _key(c) != key]
             target.notes = [n for n in target.notes if not n.startswith(f"{key[0]}/{key[1]} ")] + [note]
         log.warning("%s", note)
 
@@ -291,8 +300,8 @@ class Registry:
         if self.pm.has_plugin(info.name):
             self.pm.unregister(name=info.name)
         for spec in info.components:
-            if self._components.get((spec.kind, spec.name)) is spec:
-                del self._components[(spec.kind, spec.name)]
+            if self._components.get(_key(spec)) is spec:
+                del self._components[_key(spec)]
         info.components = []
         self.plugins[info.name] = info
         self._release(info.name)
@@ -307,12 +316,18 @@ class Registry:
             for spec in self._components.values()
             if (kind is None or spec.kind == kind) and (plugin is None or spec.plugin == plugin)
         ]
-        return sorted(out, key=lambda s: (KINDS.index(s.kind), s.name))
+        return sorted(out, key=lambda s: (KINDS.index(s.kind), s.name, s.plugin))
 
     def get(self, kind: str, name: str) -> ComponentSpec:
-        """The spec of ``kind``/``name``; raises a one-line error listing close names."""
+        """The spec of ``kind``/``name``; raises a one-line error listing close names.
+
+        Pipelines are scoped by plugin: ``name`` may be ``plugin:name``; a bare name resolves when
+        exactly one plugin registers it, else the error lists the ``plugin:name`` choices.
+        """
         if kind not in KINDS:
             raise ComponentNotFoundError(f"unknown component kind {kind!r} (allowed: {', '.join(KINDS)})")
+        if kind in SCOPED_KINDS:
+            return self._get_scoped(kind, name)
         spec = self._components.get((kind, name))
         if spec is None and (kind, name) in self._refused:
             plugins = [c.plugin for c in self._refused[(kind, name)]]
@@ -323,6 +338,34 @@ class Registry:
             available = ", ".join(names) if names else "none registered"
             raise ComponentNotFoundError(f"no {kind} named {name!r}{hint} (available: {available})")
         return spec
+
+    def _get_scoped(self, kind: str, name: str) -> ComponentSpec:
+        """:meth:`get` for a kind scoped by plugin: ``plugin:name``, or a bare name that is unique."""
+        plugin, sep, bare = name.rpartition(":")
+        if sep:
+            self.plugin(plugin)  # one line for an unknown, failed or disabled plugin
+            found = [s for s in self.components(kind, plugin) if s.name == bare]
+            if not found:
+                names = [s.name for s in self.components(kind, plugin)]
+                hint = did_you_mean(bare, names)
+                available = ", ".join(names) if names else "none registered"
+                raise ComponentNotFoundError(
+                    f"plugin {plugin!r} has no {kind} named {bare!r}{hint} (available: {available})"
+                )
+            return found[0]
+        found = [s for s in self.components(kind) if s.name == name]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            choices = ", ".join(f"{s.plugin}:{s.name}" for s in found)
+            raise ComponentNotFoundError(
+                f"{kind} {name!r} is registered by {len(found)} plugins; choose one: {choices} "
+                f"(or pass --plugin with --{kind})"
+            )
+        names = sorted({s.name for s in self.components(kind)})
+        hint = did_you_mean(name, names)
+        available = ", ".join(names) if names else "none registered"
+        raise ComponentNotFoundError(f"no {kind} named {name!r}{hint} (available: {available})")
 
     def plugin(self, name: str) -> PluginInfo:
         """A loaded plugin by name; raises a one-line error if it is missing or failed."""
@@ -393,6 +436,11 @@ def _restore_commands(cli: Any, before: dict[str, Any]) -> None:
     """Put the group's commands back as they were in ``before``."""
     cli.commands.clear()
     cli.commands.update(before)
+
+
+def _key(spec: ComponentSpec) -> tuple[str, str]:
+    """Where ``spec`` lives in the registry: ``(kind, name)``, or ``(kind, "plugin:name")`` for scoped kinds."""
+    return (spec.kind, f"{spec.plugin}:{spec.name}" if spec.kind in SCOPED_KINDS else spec.name)
 
 
 def _clash_note(qualified_name: str, plugins: list[str]) -> str:

@@ -105,3 +105,36 @@ def test_an_empty_listing_says_what_is_there(capsys, isolated_registry):
     assert main(["list", "tracker"]) == 0
     out = capsys.readouterr().out
     assert "mlflow" in out and "tensorboard" in out
+
+
+def test_pipelines_of_the_same_name_are_listed_and_shown_with_their_plugin(capsys, isolated_registry):
+    from mlcore import ComponentSpec, hookimpl
+
+    def plugin_with_compare(summary: str) -> type:
+        class P:
+            @staticmethod
+            @hookimpl
+            def register_pipelines():
+                return [ComponentSpec("compare", "mlcore.pipelines.train:TrainPipeline", summary=summary)]
+
+        return P
+
+    isolated_registry({"aaa": plugin_with_compare("A's compare"), "bbb": plugin_with_compare("B's compare")})
+    assert main(["list", "pipelines"]) == 0
+    out = capsys.readouterr().out
+    assert "compare  A's compare  [aaa]" in out and "compare  B's compare  [bbb]" in out
+    for args in (["show", "pipeline", "compare", "--plugin", "bbb"], ["show", "pipeline", "bbb:compare"]):
+        assert main(args) == 0
+        assert capsys.readouterr().out.startswith("pipeline compare  [bbb]\n  B's compare\n")
+    assert main(["show", "pipeline", "compare"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: pipeline 'compare' is registered by 2 plugins; choose one: aaa:compare, bbb:compare "
+        "(or pass --plugin with --pipeline)"
+    )
+    assert main(["show", "loss", "mse", "--plugin", "aaa"]) == 2
+    assert capsys.readouterr().err.strip() == "error: loss 'mse' belongs to plugin 'mlcore', not 'aaa'"
+    assert main(["run", "--pipeline", "compare", "--dry-run"]) == 2
+    assert (
+        capsys.readouterr().err.strip().startswith("error: --pipeline compare: pipeline 'compare' is registered by 2")
+    )

@@ -80,3 +80,56 @@ def test_a_study_killed_with_sigkill_resumes_without_repeating_trials(tune_site,
     assert _finished(db) == 4
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished trials were not run again
     assert f"{done} finished trial(s) kept" in again.stderr
+
+
+def _worker_pids(parent: int) -> set[int]:
+    """The pids of the spawned worker processes whose parent is ``parent`` (Linux /proc)."""
+    from pathlib import Path
+
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in cmdline:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_a_parallel_study_leaves_no_worker_running(tune_site, tmp_path, sig):
+    cfg = config_with(trials=4, pruner="none")
+    cfg["trainer"]["epochs"] = 100_000  # trials that run until they are stopped
+    path = _write(tmp_path / "s.toml", cfg)
+    env = {**os.environ, "PYTHONPATH": str(tune_site)}
+    cmd = [sys.executable, "-m", "mlcore", "tune", "--config", str(path), "--out", "st", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    trials = tmp_path / "st" / "trials"
+    while time.monotonic() < deadline and len(list(trials.glob("*/checkpoints/last.pt"))) < 2:
+        time.sleep(0.3)
+    workers = _worker_pids(proc.pid)
+    assert len(workers) == 2 and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+    proc.send_signal(sig)
+    proc.wait(timeout=180)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.3)
+    assert not any(_alive(p) for p in workers), "a worker outlived the search"
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130
+        assert "search interrupted; finished trials are kept" in proc.stderr.read()

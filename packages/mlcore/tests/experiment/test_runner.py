@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,115 @@ def test_command_stage_runs_mlcore_and_fails_on_a_non_zero_exit(experiment):
     bad = experiment(extra='\n[[stage]]\nname = "listing"\nkind = "command"\nargs = ["list", "nosuchkind"]\n')
     with pytest.raises(MlcoreError, match=r"stage 'listing' failed: `mlcore list nosuchkind` exited with status [12]"):
         run_experiment(bad, until="listing")
+
+
+def test_an_interrupted_stage_is_an_interrupt_with_the_command_that_continues(experiment, monkeypatch):
+    from mlcore.cli.main import main
+    from mlcore.errors import RunInterrupted
+
+    path = experiment()
+    real_run = api.run
+
+    def stopped(*args, **kwargs):
+        if kwargs["seed"] == 1:
+            raise RunInterrupted("seed-1: interrupted by SIGTERM", run_dir="seed-1", signal_name="SIGTERM")
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(api, "run", stopped)
+    with pytest.raises(RunInterrupted) as info:
+        run_experiment(path)
+    assert info.value.exit_code == 130 and info.value.signal_name == "SIGTERM"
+    assert str(info.value) == (
+        f"{path}: stage 'train' interrupted by SIGTERM; the last checkpoint is kept, "
+        f"continue with `mlcore pipeline run {path}` (finished stages are kept)"
+    )
+    assert main(["pipeline", "run", str(path)]) == 130  # the CLI: not "error: ... fix it", exit 130
+    monkeypatch.setattr(api, "run", real_run)
+    assert run_experiment(path).ok
+
+
+def test_a_second_run_of_the_same_experiment_is_refused_while_one_runs(experiment):
+    from mlcore.runs import RunLock
+
+    path = experiment()
+    out = path.parent / "out"
+    out.mkdir()
+    with RunLock(out), pytest.raises(MlcoreError) as info:
+        run_experiment(path)
+    assert str(info.value).startswith(f"{path}: another `mlcore pipeline run` (pid ")
+    assert str(info.value).endswith(f"is running this experiment in {out}; wait for it to finish")
+    assert not (out / "train").exists()  # nothing was written by the refused run
+    assert run_experiment(path).ok  # the lock is released with its holder
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_stops_a_command_stage_and_leaves_no_process_behind(fake_site, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from ..cli.test_run import _toy_site
+
+    site = _toy_site(fake_site)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(
+        '[experiment]\nout = "out"\n\n[[stage]]\nname = "long"\nkind = "command"\n'
+        'args = ["run", "--plugin", "toy", "--set", "sleep=120", "--out", "long-run", "--no-progress"]\n'
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+    env.pop("MLCORE_PLUGINS", None)
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "mlcore", "pipeline", "run", str(exp)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (tmp_path / "long-run" / "started").exists():
+        time.sleep(0.2)
+    children = [int(p) for p in Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()]
+    assert len(children) == 1, children
+    parent.send_signal(signal.SIGTERM)  # to the experiment alone, as a scheduler or `timeout` does
+    assert parent.wait(timeout=180) == 130
+    assert "stage 'long' interrupted by SIGTERM" in parent.stderr.read()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _gone(children[0]):
+        time.sleep(0.2)
+    assert _gone(children[0]), "the command outlived the experiment"
+    summary = json.loads((tmp_path / "long-run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted"  # it stopped cleanly, resumable
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_file_a_command_stage_names_is_part_of_its_hash(tmp_path):
+    from mlcore.experiment.runner import stage_hash
+    from mlcore.experiment.spec import load_experiment
+
+    search = tmp_path / "search.toml"
+    search.write_text("[search]\ntrials = 4\n")
+    exp_file = tmp_path / "exp.toml"
+    exp_file.write_text(
+        '[[stage]]\nname = "s"\nkind = "search"\nargs = ["--config", "search.toml", "--out", "${dir}"]\n'
+        '[[stage]]\nname = "c"\nkind = "command"\nargs = ["run", "--config=search.toml", "--dry-run"]\n'
+        '[[stage]]\nname = "plain"\nkind = "command"\nargs = ["list", "loss"]\n'
+    )
+    exp = load_experiment(exp_file)
+
+    def hashes() -> list[str]:
+        return [stage_hash(exp, stage, {}) for stage in exp.stages]
+
+    before = hashes()
+    search.write_text("[search]\ntrials = 40\n")  # the search changed: its stage is stale
+    after = hashes()
+    assert after[0] != before[0] and after[1] != before[1]
+    assert after[2] == before[2]  # arguments that are not files change nothing

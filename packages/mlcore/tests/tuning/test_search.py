@@ -123,3 +123,35 @@ def test_set_edits_the_search_table(tune_plugin):
 )
 def test_parallel_workers_divide_the_thread_setting(threads, run_threads, jobs, expected):
     assert trial_threads(threads, {"run": {"threads": run_threads}}, jobs) == expected
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(tune_plugin, monkeypatch):
+    from mlcore.errors import MlcoreError
+
+    real_run = api.run
+
+    def diverges_when_narrow(*args, **kwargs):
+        if "model.hidden=4" in kwargs["overrides"]:
+            raise MlcoreError("training diverged: train_loss is nan at epoch 2 (lower trainer.lr)")
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(api, "run", diverges_when_narrow)
+    out = tune_plugin / "study"
+    result = _tune(out, trials=4, pruner="none")
+    failed = [t for t in result.trials if t.state == "fail"]
+    complete = [t for t in result.trials if t.state == "complete"]
+    assert failed and all(t.params["model.hidden"] == 4 for t in failed)
+    assert len(complete) == 4 - len(failed) and all(t.params["model.hidden"] == 16 for t in complete)
+    assert result.best_trial in {t.number for t in complete}
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert sorted(r["state"] for r in rows) == sorted(t.state for t in result.trials)
+
+    monkeypatch.setattr(api, "run", lambda *a, **k: diverges_when_narrow(*a, **{**k, "overrides": ["model.hidden=4"]}))
+    with pytest.raises(MlcoreError, match=r"^every trial failed \(3\); the first: training diverged: train_loss"):
+        _tune(tune_plugin / "all-fail", trials=3, pruner="none")
+
+
+def test_a_wrong_metric_still_stops_the_study_at_the_first_trial(tune_plugin):
+    with pytest.raises(ConfigError, match=r"search\.metric='nosuch'"):
+        _tune(tune_plugin / "m", trials=3, pruner="none", metric="nosuch")
+    assert len(list((tune_plugin / "m" / "trials").iterdir())) == 1

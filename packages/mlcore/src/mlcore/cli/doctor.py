@@ -28,7 +28,7 @@ def doctor_cmd(as_json: bool) -> None:
 
 @click.command("find-batch-size")
 @click.option("--plugin", "-p", help="Plugin whose (supervised recipe) pipeline to size.")
-@click.option("--pipeline", help="Pipeline name [default: the plugin's first].")
+@click.option("--pipeline", help="Pipeline of the plugin [default: its first].")
 @click.option("--profile", help="Config profile [default: quick].")
 @click.option("--config", "-c", "config_file", type=click.Path(path_type=Path), help="TOML/YAML config file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value (repeatable).")
@@ -36,7 +36,9 @@ def doctor_cmd(as_json: bool) -> None:
     "--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True, help="Where to compute."
 )
 @click.option(
-    "--memory-budget", metavar="SIZE", help="e.g. 2GB [default: the GPU's memory; on CPU half the available memory]."
+    "--memory-budget",
+    metavar="SIZE",
+    help="Memory a training step may use, e.g. 2GB [default: the GPU's; on CPU half the available memory].",
 )
 @click.option("--max-batch-size", type=click.IntRange(min=1), help="Do not try larger batches.")
 @click.option("--init", type=click.IntRange(min=1), default=2, show_default=True, help="First batch size tried.")
@@ -67,7 +69,7 @@ def find_batch_size_cmd(
     from mlcore.errors import ConfigError
     from mlcore.training.batch_size import find_run_batch_size
 
-    if plugin is None and config_file is None:
+    if plugin is None and pipeline is None and config_file is None:
         raise ConfigError("pass --plugin NAME (see `mlcore plugins`) or --config FILE")
     result = find_run_batch_size(
         plugin,

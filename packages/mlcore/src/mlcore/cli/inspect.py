@@ -82,13 +82,26 @@ def list_cmd(kind: str | None, plugin: str | None, as_json: bool) -> None:
 @click.command("show")
 @click.argument("kind", type=KindChoice(), metavar="KIND")
 @click.argument("name")
+@click.option("--plugin", "-p", help="The plugin it belongs to (pipelines are named per plugin; or PLUGIN:NAME).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show_cmd(kind: str, name: str, as_json: bool) -> None:
-    """A component's summary and config fields with defaults (imports only its config)."""
-    from mlcore.config import describe_fields
-    from mlcore.registry import get_registry
+def show_cmd(kind: str, name: str, plugin: str | None, as_json: bool) -> None:
+    """A component's summary and config fields with defaults (imports only its config).
 
-    spec = get_registry().get(kind, name)
+    \b
+    Examples:
+      mlcore show model trc
+      mlcore show pipeline compare --plugin diffplan-vins
+    """
+    from mlcore.config import describe_fields
+    from mlcore.errors import ComponentNotFoundError
+    from mlcore.registry import SCOPED_KINDS, get_registry
+
+    reg = get_registry()
+    if plugin is not None and kind in SCOPED_KINDS and ":" not in name:
+        name = f"{plugin}:{name}"
+    spec = reg.get(kind, name)
+    if plugin is not None and spec.plugin != plugin:
+        raise ComponentNotFoundError(f"{kind} {spec.name!r} belongs to plugin {spec.plugin!r}, not {plugin!r}")
     cls = spec.config_class()
     fields = describe_fields(cls) if cls is not None else []
     if as_json:

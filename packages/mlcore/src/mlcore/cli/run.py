@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import attrs
 import click
 
 from mlcore.devices import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from mlcore.api import RunOptions
 
 _set_option = click.option(
     "--set",
@@ -46,9 +51,14 @@ def _print_result(result: object) -> None:
 
 @click.command("run")
 @click.option("--plugin", "-p", help="Plugin whose pipeline to run (see `mlcore plugins`).")
-@click.option("--pipeline", help="Pipeline name [default: the plugin's first].")
 @click.option(
-    "--profile", help="Config profile: quick (minutes on a CPU) or full (the research settings) [default: quick]."
+    "--pipeline",
+    help="Pipeline of the plugin [default: its first]; alone it picks the plugin when one has it, or PLUGIN:NAME.",
+)
+@click.option(
+    "--profile",
+    help="Config profile: quick (minutes on a CPU), full (the research settings) or another the pipeline lists "
+    "in `mlcore show pipeline NAME` [default: quick].",
 )
 @click.option(
     "--config",
@@ -107,60 +117,27 @@ def run_cmd(
     from mlcore import api
     from mlcore.errors import ConfigError
 
-    if plugin is None and config_file is None and resume_dir is None:
+    if plugin is None and pipeline is None and config_file is None and resume_dir is None:
         raise ConfigError("pass --plugin NAME (see `mlcore plugins`), --config FILE or --resume DIR")
+    options = api.RunOptions(plugin, pipeline, profile, config_file, overrides, out, device, seed, threads)
     if dry_run:
         if resume_dir is not None:
             if config_file is not None or out is not None:
                 raise ConfigError("--resume DIR already fixes the config and output; drop --config/--out")
-            config_file = resume_dir / "config.toml"
+            options = attrs.evolve(options, config=resume_dir / "config.toml")
         from mlcore.config import dumps_toml
 
-        resolved = api.resolve(
-            plugin,
-            pipeline=pipeline,
-            profile=profile,
-            config=config_file,
-            overrides=overrides,
-            seed=seed,
-            device=device,
-            threads=threads,
-        )
-        click.echo(dumps_toml(resolved.to_document()), nl=False)
+        click.echo(dumps_toml(options.resolve().to_document()), nl=False)
         return
     if nproc > 1:
-        _relaunch(nproc, plugin, pipeline, profile, config_file, overrides, out, device, seed, threads, resume_dir)
+        _relaunch(nproc, options, resume_dir)
         return
-    result = api.run(
-        plugin,
-        pipeline=pipeline,
-        profile=profile,
-        config=config_file,
-        overrides=overrides,
-        out=out,
-        device=device,
-        seed=seed,
-        threads=threads,
-        resume=resume_dir,
-        progress=progress,
-    )
+    result = options.run(resume=resume_dir, progress=progress)
     if api._is_main_rank():  # under --nproc every rank runs this; rank 0 speaks for them
         _print_result(result)
 
 
-def _relaunch(
-    nproc: int,
-    plugin: str | None,
-    pipeline: str | None,
-    profile: str | None,
-    config_file: Path | None,
-    overrides: tuple[str, ...],
-    out: str | None,
-    device: str | None,
-    seed: int | None,
-    threads: int | None,
-    resume_dir: Path | None,
-) -> None:
+def _relaunch(nproc: int, options: RunOptions, resume_dir: Path | None) -> None:
     """``mlcore run --nproc N``: the same run as N torchrun processes (rank 0 writes the run directory)."""
     import os
     import subprocess
@@ -170,33 +147,21 @@ def _relaunch(
 
     if int(os.environ.get("WORLD_SIZE") or 1) > 1:
         raise ConfigError("--nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc")
-    if out is None and resume_dir is None:  # every rank must use the same directory: fix it here
-        from mlcore import api
+    if options.out is None and resume_dir is None:  # every rank must use the same directory: fix it here
         from mlcore.runs import default_run_dir
 
-        settings = api.resolve(plugin, pipeline=pipeline, profile=profile, config=config_file, overrides=overrides)
-        out = str(default_run_dir(settings.settings.plugin, settings.settings.pipeline))
-    args = ["run", "--no-progress"]
-    for flag, value in (
-        ("--plugin", plugin),
-        ("--pipeline", pipeline),
-        ("--profile", profile),
-        ("--config", config_file),
-        ("--out", out),
-        ("--device", device),
-        ("--seed", seed),
-        ("--threads", threads),
-        ("--resume", resume_dir),
-    ):
-        if value is not None:
-            args += [flag, str(value)]
-    for item in overrides:
-        args += ["--set", item]
+        settings = options.resolve().settings
+        options = attrs.evolve(options, out=str(default_run_dir(settings.plugin, settings.pipeline)))
+    args = ["run", "--no-progress", *options.cli_args()]
+    if resume_dir is not None:
+        args += ["--resume", str(resume_dir)]
     cmd = torchrun_command(nproc, args)
     click.echo(f"launching {nproc} processes: {' '.join(cmd[1:])}", err=True)
     code = subprocess.call(cmd)
     if code == 130:
-        raise RunInterrupted(f"{out or resume_dir}: interrupted; resume with the same command", run_dir=str(out))
+        raise RunInterrupted(
+            f"{options.out or resume_dir}: interrupted; resume with the same command", run_dir=str(options.out)
+        )
     if code != 0:
         raise MlcoreError(f"the distributed run failed (torchrun exit code {code}); see the messages above")
 

@@ -12,7 +12,7 @@ from mlcore.cli.run import threads_option
 
 @click.command("run-many")
 @click.option("--plugin", "-p", help="Plugin whose pipeline every job runs (the default for --jobs entries).")
-@click.option("--pipeline", help="Pipeline name [default: the plugin's first].")
+@click.option("--pipeline", help="Pipeline of the plugin [default: its first].")
 @click.option("--profile", help="Config profile of every job [default: quick].")
 @click.option(
     "--config", "-c", "config_file", type=click.Path(path_type=Path), help="TOML/YAML config shared by every job."

@@ -11,7 +11,7 @@ from mlcore.cli.run import _device_option, _seed_option, _set_option, threads_op
 
 @click.command("tune")
 @click.option("--plugin", "-p", help="Plugin whose pipeline to search (see `mlcore plugins`).")
-@click.option("--pipeline", help="Pipeline name [default: the plugin's first].")
+@click.option("--pipeline", help="Pipeline of the plugin [default: its first].")
 @click.option("--profile", help="Config profile the trials start from [default: quick].")
 @click.option(
     "--config",
@@ -30,9 +30,16 @@ from mlcore.cli.run import _device_option, _seed_option, _set_option, threads_op
 @click.option(
     "--engine", type=click.Choice(["optuna", "ray"]), default="optuna", show_default=True, help="Search engine."
 )
-@click.option("--trials", type=click.IntRange(min=1), help="Finished trials to end with [default: search.trials].")
 @click.option(
-    "--jobs", type=click.IntRange(min=1), help="Parallel trial processes (Optuna) [default: search.jobs = 1]."
+    "--trials",
+    type=click.IntRange(min=1),
+    help="Complete + pruned trials the study ends with (failed ones do not count; more extends a resumed study) "
+    "[default: search.trials].",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Trial processes sharing the study (Optuna; they divide the thread setting) [default: search.jobs = 1].",
 )
 @_device_option
 @_seed_option
@@ -42,7 +49,8 @@ from mlcore.cli.run import _device_option, _seed_option, _set_option, threads_op
     type=click.Choice(["asha", "pbt", "fifo"]),
     default="asha",
     show_default=True,
-    help="Ray Tune trial scheduler (--engine ray).",
+    help="Ray Tune trial scheduler (--engine ray): asha stops poor trials early, pbt continues weak trials from "
+    "strong ones' weights, fifo runs every trial to the end.",
 )
 @click.option(
     "--searcher",

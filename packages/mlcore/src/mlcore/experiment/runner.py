@@ -1,7 +1,8 @@
 """Running an experiment: stages in order, each cached by the hash of its inputs.
 
 A stage's hash covers its kind, its table in the experiment file, the content of the config file
-it names, and the hashes of the stages it depends on, so a change anywhere upstream re-runs it.
+it names (for ``command``/``search`` stages: of every argument that names a file), and the hashes
+of the stages it depends on, so a change anywhere upstream re-runs it.
 ``<out>/<stage>/stage.json`` records the hash, the state (``completed`` / ``failed``), the outputs
 and the time. A re-run skips a completed stage with the same hash; a failed one runs again in
 the same directory (a train stage then resumes its runs from ``last.pt``); a stage whose hash
@@ -10,18 +11,19 @@ changed starts from an empty directory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-from mlcore.errors import ConfigError, MlcoreError
+from mlcore.errors import ConfigError, MlcoreError, RunInterrupted
 from mlcore.experiment.spec import REFERENCE, Experiment, Stage, load_experiment
 from mlcore.io import atomic_write_json, read_json, to_jsonable
 
@@ -84,8 +86,31 @@ def stage_hash(exp: Experiment, stage: Stage, upstream: dict[str, str]) -> str:
         if not path.is_file():
             raise ConfigError(f"{exp.path}: stage {stage.name!r}: config file not found: {path}")
         inputs["config_file"] = file_digest(path)
+    if stage.kind in ("command", "search"):  # `--config search.toml`: the file's content is an input too
+        files = _argument_files(exp, stage.raw.get("args"))
+        if files:
+            inputs["argument_files"] = files
     text = json.dumps(to_jsonable(inputs), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _argument_files(exp: Experiment, args: Any) -> dict[str, str]:
+    """``{argument: SHA-256}`` of the command arguments (``PATH`` or ``--opt=PATH``) that name a file.
+
+    Paths are relative to the experiment file's folder, where the command runs.
+    """
+    found: dict[str, str] = {}
+    for arg in args if isinstance(args, list) else []:
+        if not isinstance(arg, str) or REFERENCE.search(arg):
+            continue
+        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+        if not value or value.startswith("-"):
+            continue
+        path = resolve_path(exp, value)
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                found[arg] = file_digest(path)
+    return found
 
 
 def resolve_path(exp: Experiment, value: str) -> Path:
@@ -145,16 +170,43 @@ def run_experiment(
 
     ``force``: stage names to run even when cached (the stages depending on them re-run too).
     ``until``: stop after this stage. A failing stage is recorded as failed and its error
-    re-raised; the stages after it are not run.
+    re-raised; the stages after it are not run. A stage stopped by Ctrl-C/SIGTERM raises
+    :class:`~mlcore.errors.RunInterrupted` (exit code 130) naming the command that continues.
+    The experiment's directory is locked while it runs: a second run of it is refused in one line.
     """
-    from mlcore.experiment.stages import run_stage
-
     exp = load_experiment(path)
     names = [s.name for s in exp.stages]
     for name in [*force, *([until] if until else [])]:
         if name not in names:
             raise ConfigError(f"{exp.path}: no stage {name!r} (stages: {', '.join(names)})")
     exp.out_dir.mkdir(parents=True, exist_ok=True)
+    with _experiment_lock(exp):
+        return _run_stages(exp, force=force, until=until, progress=progress)
+
+
+@contextlib.contextmanager
+def _experiment_lock(exp: Experiment) -> Iterator[None]:
+    """Hold the lock of the experiment's directory: one ``mlcore pipeline run`` of it at a time."""
+    from mlcore.runs import RunLock, RunLockedError
+
+    lock = RunLock(exp.out_dir)
+    try:
+        lock.acquire()
+    except RunLockedError:
+        raise RunLockedError(
+            f"{exp.path}: another `mlcore pipeline run` (pid {lock._holder()}) is running this experiment "
+            f"in {exp.out_dir}; wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _run_stages(exp: Experiment, *, force: Sequence[str], until: str | None, progress: bool) -> ExperimentResult:
+    """:func:`run_experiment` once the experiment's directory is locked."""
+    from mlcore.experiment.stages import run_stage
+
     hashes: dict[str, str] = {}
     outputs: dict[str, dict[str, Any]] = {}
     results: list[StageResult] = []
@@ -210,6 +262,13 @@ def run_experiment(
             )
             log.error("stage %s failed after %.1f s: %s", stage.name, seconds, message)
             results.append(StageResult(stage.name, stage.kind, "failed", h, stage_dir, seconds, error=message))
+            if isinstance(exc, RunInterrupted):  # not a failure to fix: the same command continues
+                raise RunInterrupted(
+                    f"{where} interrupted by {exc.signal_name}; the last checkpoint is kept, "
+                    f"continue with `mlcore pipeline run {exp.path}` (finished stages are kept)",
+                    run_dir=exc.run_dir,
+                    signal_name=exc.signal_name,
+                ) from exc
             if isinstance(exc, MlcoreError) and not isinstance(exc, ConfigError):
                 raise MlcoreError(
                     f"{where} failed: {message} (fix it and run again: finished stages are kept)"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcore.config import structure
-from mlcore.errors import ConfigError, MlcoreError
+from mlcore.errors import ConfigError, MlcoreError, RunInterrupted
 from mlcore.experiment.spec import (
     KINDS,
     RUN_KINDS,
@@ -28,6 +28,9 @@ from mlcore.io import atomic_write_json, atomic_write_text, read_json, to_jsonab
 log = logging.getLogger(__name__)
 
 Outputs = dict[str, dict[str, Any]]
+
+#: Seconds a command stage's process gets to stop (write its checkpoint) after SIGTERM before it is killed.
+STOP_TIMEOUT = 120.0
 
 
 def run_stage(
@@ -202,12 +205,34 @@ def _command(
     import subprocess
     import sys
 
+    from mlcore.api import _SignalAsInterrupt
+
     args = ["tune", *opts.args] if stage.kind == "search" else list(opts.args)
     if not args:
         raise ConfigError(f"{exp.path}: stage {stage.name!r}: args is empty (the mlcore command to run)")
     log.info("stage %s: mlcore %s", stage.name, shlex.join(args))
     # a process of its own: a command may start workers or change process-wide state (threads, logging)
-    code = subprocess.run([sys.executable, "-m", "mlcore", *args], cwd=exp.path.parent, check=False).returncode
+    child = subprocess.Popen([sys.executable, "-m", "mlcore", *args], cwd=exp.path.parent)
+    signals = _SignalAsInterrupt()
+    try:
+        with signals:
+            code = child.wait()
+    except KeyboardInterrupt:
+        # stop the command the way it would stop by itself (it checkpoints), and never leave it behind;
+        # Ctrl-C in a terminal reached it already, a SIGTERM sent to this process alone did not
+        if signals.received == "SIGTERM" and child.poll() is None:
+            child.terminate()
+        try:
+            child.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise RunInterrupted(
+            f"`mlcore {shlex.join(args)}` stopped by {signals.received or 'SIGINT'}",
+            signal_name=signals.received or "SIGINT",
+        ) from None
+    if code == 130:
+        raise RunInterrupted(f"`mlcore {shlex.join(args)}` was interrupted (exit status 130)")
     if code != 0:
         raise MlcoreError(f"`mlcore {shlex.join(args)}` exited with status {code}")
     return {"command": ["mlcore", *args]}

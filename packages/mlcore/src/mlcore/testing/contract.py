@@ -201,7 +201,11 @@ class PluginContract:
     # ----------------------------------------------------------------- building blocks
 
     def spec(self, kind: str, name: str) -> ComponentSpec:
-        """The registered spec of ``kind``/``name``."""
+        """The registered spec of ``kind``/``name`` (a pipeline: this plugin's)."""
+        from mlcore.registry import SCOPED_KINDS
+
+        if kind in SCOPED_KINDS and ":" not in name:
+            name = f"{self.plugin}:{name}"
         return self.registry().get(kind, name)
 
     def component_config(self, spec: ComponentSpec, extra: Mapping[str, Any] | None = None) -> Any:

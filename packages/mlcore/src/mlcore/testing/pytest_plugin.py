@@ -10,7 +10,7 @@ It provides:
 
       def test_quick_pipeline(mlcore_tmp_run):
           import attrs, mlcore
-          spec = mlcore.get_registry().get("pipeline", "sine")
+          spec = mlcore.get_registry().get("pipeline", "sine:sine")
           ctx = attrs.evolve(mlcore_tmp_run, config=spec.make_config(spec.profiles["quick"]))
           metrics = spec.build(ctx.config).run(ctx)
 

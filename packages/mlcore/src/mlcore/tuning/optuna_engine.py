@@ -7,18 +7,21 @@ Parallel trials are worker processes sharing the study; a killed study resumes f
 from __future__ import annotations
 
 import logging
+import signal
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-from mlcore.errors import MlcoreError, RunInterrupted
+from mlcore.errors import ConfigError, MlcoreError, RunInterrupted
 from mlcore.tuning.space import Param, SearchConfig
 from mlcore.tuning.trial import TrialRecorder, TrialSetup, run_trial
 
 log = logging.getLogger(__name__)
 
 STUDY_NAME = "mlcore"
+#: Seconds a stopping worker gets to finish its trial's checkpoint before it is killed.
+STOP_TIMEOUT = 120.0
 STUDY_FILE = "study.db"
 
 
@@ -109,6 +112,10 @@ def recover(study: Any) -> list[int]:
     return again
 
 
+class TrialFailed(Exception):
+    """A trial's run failed (its error is the trial's ``error`` attribute); the study goes on without it."""
+
+
 class Objective:
     """The function Optuna optimises: one ``mlcore run`` per trial under ``<out>/trials/NNNN``."""
 
@@ -140,6 +147,14 @@ class Objective:
         except (RunInterrupted, KeyboardInterrupt):
             trial.set_user_attr("interrupted", True)
             raise
+        except (optuna.TrialPruned, ConfigError):  # pruned; a config mistake fails every trial: stop now
+            raise
+        except Exception as exc:  # this trial's own failure (diverged, out of memory): the study goes on
+            text = str(exc).strip().splitlines()
+            message = text[0] if isinstance(exc, MlcoreError) and text else f"{type(exc).__name__}: {''.join(text[:1])}"
+            trial.set_user_attr("error", message)
+            log.warning("trial %d failed: %s", trial.number, message)
+            raise TrialFailed(message) from exc
         finally:
             trial.set_user_attr("epochs", recorder.epochs)
             trial.set_user_attr("seconds", time.perf_counter() - started)
@@ -159,13 +174,23 @@ def _optimize(setup: TrialSetup, worker: int, n_trials: int) -> None:
             Objective(setup),
             n_trials=n_trials,
             callbacks=[MaxTrialsCallback(setup.search.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))],
+            catch=(TrialFailed,),
             gc_after_trial=False,
         )
 
 
-def _worker(setup: TrialSetup, worker: int, n_trials: int, level: int) -> None:
-    """A parallel trial process (spawned): optimise the shared study until it has enough trials."""
+def _worker(setup: TrialSetup, worker: int, n_trials: int, level: int, parent_pid: int) -> None:
+    """A parallel trial process (spawned): optimise the shared study until it has enough trials.
+
+    It stops cleanly (its trial writes ``last.pt`` and is re-queued on resume) when the search
+    process dies, however it dies, so no worker goes on writing into a study nobody watches.
+    """
+    import threading
+
+    from mlcore._workers import watch_parent
+
     logging.basicConfig(level=level, format=f"[worker {worker}] %(message)s")
+    threading.Thread(target=watch_parent, args=(parent_pid,), daemon=True).start()
     try:
         _optimize(setup, worker, n_trials)
     except MlcoreError as exc:
@@ -173,6 +198,30 @@ def _worker(setup: TrialSetup, worker: int, n_trials: int, level: int) -> None:
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+class _SigtermAsInterrupt:
+    """While active (main thread), SIGTERM raises KeyboardInterrupt and is remembered in ``received``."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _SigtermAsInterrupt:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
 
 
 def optimize(setup: TrialSetup, jobs: int) -> Any:
@@ -190,23 +239,34 @@ def optimize(setup: TrialSetup, jobs: int) -> Any:
         return study
     if jobs <= 1:
         _optimize(setup, 0, remaining)
+        _check_some_trial_ran(study)
         return study
     import multiprocessing
+    import os
 
     ctx = multiprocessing.get_context("spawn")
     level = logging.getLogger().getEffectiveLevel()
-    procs = [ctx.Process(target=_worker, args=(setup, i, remaining, level)) for i in range(min(jobs, remaining))]
-    for p in procs:
-        p.start()
-    try:
+    procs = [
+        ctx.Process(target=_worker, args=(setup, i, remaining, level, os.getpid())) for i in range(min(jobs, remaining))
+    ]
+    with _SigtermAsInterrupt() as signals:
         for p in procs:
-            p.join()
-    except KeyboardInterrupt:
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.terminate()
-        raise
+            p.start()
+        try:
+            for p in procs:
+                p.join()
+        except KeyboardInterrupt:
+            if signals.received:  # sent to this process alone (a scheduler, `timeout`): pass it on
+                for p in procs:
+                    if p.is_alive() and p.pid is not None:
+                        os.kill(p.pid, signal.SIGTERM)
+            # (Ctrl-C in a terminal reached the workers too: each stops after its checkpoint)
+            for p in procs:
+                p.join(timeout=STOP_TIMEOUT)
+                if p.is_alive():
+                    p.kill()
+                    p.join(timeout=5)
+            raise
     failed = [p.exitcode for p in procs if p.exitcode]
     if 130 in failed or -2 in failed:
         raise KeyboardInterrupt
@@ -214,4 +274,15 @@ def optimize(setup: TrialSetup, jobs: int) -> Any:
         raise MlcoreError(
             f"{len(failed)} of {len(procs)} trial worker(s) failed (exit codes {failed}); see the log above"
         )
+    _check_some_trial_ran(study)
     return study
+
+
+def _check_some_trial_ran(study: Any) -> None:
+    """Raise when every trial of the study failed (there is nothing to report), naming the first error."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    errors = [t.user_attrs["error"] for t in trials if t.state == TrialState.FAIL and "error" in t.user_attrs]
+    if errors and finished_count(study) == 0:
+        raise MlcoreError(f"every trial failed ({len(errors)}); the first: {errors[0]}")
