@@ -24,6 +24,10 @@ def test_components_registered() -> None:
     expected = {("dataset", "grid-mazes"), ("loss", "optimal-set-ce"), ("evaluator", "grid-rollout")}
     expected |= {("pipeline", p) for p in ("grid", "compare", "single")}
     expected |= {("model", name) for name, *_ in MODEL_SPECS}
+    # the graph half (part 2)
+    expected |= {("dataset", "maze-graphs"), ("dataset", "geometric-graphs"), ("loss", "graph-action")}
+    expected |= {("evaluator", "graph-rollout"), ("pipeline", "graph"), ("pipeline", "graph-single")}
+    expected |= {("model", name) for name in ("mp-vin", "sym-mp-vin", "gat-vin", "gcn-vin-v2")}
     assert names == expected
     assert {"vin", "cnn"} <= {name for name, *_ in MODEL_SPECS}
     full = get_registry().get("pipeline", "grid").profiles["full"]
