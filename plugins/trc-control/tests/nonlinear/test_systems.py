@@ -93,5 +93,7 @@ def test_bad_parameters_give_one_line_config_errors(change: dict, message: str) 
 def test_vanderpol_parameter_check_and_linear_only_fields() -> None:
     with pytest.raises(ConfigError, match=r"data.params.mu=-0.5: mu must be >= 0 \(system 'vanderpol'\)"):
         LQRDataConfig(system="vanderpol", params={"mu": -0.5}).build_system()
-    with pytest.raises(ConfigError, match=r"data\.horizon_range is only for the nonlinear systems"):
-        LQRDataConfig(horizon_range=[4.0, 6.0]).build_system()
+    with pytest.raises(ConfigError, match=r"data\.params is only for the nonlinear systems"):
+        LQRDataConfig(params={"mu": 1.0}).build_system()
+    with pytest.raises(ConfigError, match=r"data\.horizon_range needs a continuous-time model"):
+        LQRDataConfig(system="custom", a=[[1.0]], b=[[1.0]], q=[1.0], horizon_range=[4.0, 6.0]).build_system()
