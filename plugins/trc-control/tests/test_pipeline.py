@@ -155,7 +155,7 @@ def test_a_linear_horizon_range_drops_the_fixed_horizon_projection(tmp_path: Pat
     horizons = parts.data.train_set().problems[:, -1]
     assert float(horizons.min()) >= 3.0 and float(horizons.max()) <= 6.0 and float(horizons.std()) > 0.3
     pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "model.rollout_weight=1.0")
-    with pytest.raises(ConfigError, match="model.rollout_weight/model.cost_weight use one fixed discretisation"):
+    with pytest.raises(ConfigError, match=r"model\.rollout_weight/model\.cost_weight use one fixed discretisation"):
         pipe.check(ctx)
 
 

@@ -468,13 +468,13 @@ def generate_problem_set(
         return _nonlinear_problem_set(
             system, x0, targets, horizons, seed, initial_range, target_range, expert, success_threshold, start
         )
-    horizons = rng.uniform(horizon_range[0], horizon_range[1], num_samples) if horizon_range is not None else None
-    if horizons is None:
+    drawn = rng.uniform(horizon_range[0], horizon_range[1], num_samples) if horizon_range is not None else None
+    if drawn is None:
         labels, lqr = solve_expert(
             system, x0, targets, expert, success_threshold=success_threshold, required_success=required_success
         )
     else:
-        labels, lqr = _solve_by_horizon(system, x0, targets, horizons, expert, success_threshold, required_success)
+        labels, lqr = _solve_by_horizon(system, x0, targets, drawn, expert, success_threshold, required_success)
     lqr_summary = lqr.summary(success_threshold)
     if expert == "auto" and labels.expert == "lqr":
         reason = "expert='auto': the box-constrained LQR optimum reaches the success bar"
@@ -515,8 +515,8 @@ def generate_problem_set(
         reason,
         lqr_summary["control_limit_binds"],
     )
-    if horizons is not None:
-        meta["horizon_span"] = [float(horizons.min()), float(horizons.max())]
+    if drawn is not None:
+        meta["horizon_span"] = [float(drawn.min()), float(drawn.max())]
     return LQRProblemSet(
         system=system,
         initial_states=x0,
@@ -528,7 +528,7 @@ def generate_problem_set(
         lqr_costs=lqr.costs,
         lqr_terminal_errors=lqr.terminal_errors,
         metadata=meta,
-        time_horizons=horizons,
+        time_horizons=drawn,
     )
 
 
@@ -551,7 +551,10 @@ def _solve_by_horizon(
     if expert == "auto":
         if success_rate(lqr.terminal_errors, success_threshold) >= required_success:
             return lqr, lqr
-        parts = [(i, solve_expert(system.with_horizon(float(horizons[i[0]])), x0[i], targets[i])[0], lq) for i, _, lq in parts]
+        parts = [
+            (i, solve_expert(system.with_horizon(float(horizons[i[0]])), x0[i], targets[i])[0], lq)
+            for i, _, lq in parts
+        ]
     return _merge([(i, lab) for i, lab, _ in parts], len(x0)), lqr
 
 
@@ -565,7 +568,9 @@ def _merge(parts: list[tuple[np.ndarray, ExpertSolution]], count: int) -> Expert
         for index, sol in parts:
             arr[index] = getattr(sol, key)
         out[key] = arr
-    return attrs.evolve(first, **out)
+    return ExpertSolution(
+        first.expert, out["controls"], out["states"], out["costs"], out["terminal_errors"], out["binds"]
+    )
 
 
 def _nonlinear_problem_set(

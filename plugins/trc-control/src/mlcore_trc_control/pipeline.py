@@ -103,7 +103,7 @@ class TRCPipeline(RecipePipeline[TRCPipelineConfig]):
                     "set them to 0 with dataset.horizon_range"
                 )
             if model.terminal_projection:
-                log.info("model.terminal_projection holds one horizon: off with dataset.horizon_range (output_bound on)")
+                log.info("model.terminal_projection holds one horizon: off with a horizon range (output_bound on)")
             model = attrs.evolve(model, terminal_projection=False, output_bound=True)
         if is_nonlinear(system):
             if model.terminal_projection:

@@ -84,7 +84,7 @@ def three_methods(request):
 
 
 def test_expert_beats_ilqr_and_lqr_on_success_and_cost(three_methods) -> None:
-    name, sys, lqr, il, expert, soft = three_methods
+    name, _, lqr, il, expert, soft = three_methods
     success = {s.expert: float(np.mean(s.terminal_errors < 0.1)) for s in (lqr, il, expert)}
     assert success["multiple_shooting"] == 1.0
     assert success["multiple_shooting"] >= max(success["ilqr"], success["lqr_linearised"])

@@ -9,8 +9,8 @@ linearisation.
 with the states of every node as decision variables (multiple shooting: the RK4 step couples only
 neighbouring nodes, which keeps the problem well conditioned for long horizons and unstable
 dynamics). One IPOPT solver is built per system and step count, with ``(x_0, r, dt)`` as
-parameters, and reused for every problem. Warm starts (all of them are solved and the cheapest converged solution is kept; with
-``multistart=False`` they are tried in order until IPOPT converges):
+parameters, and reused for every problem. Warm starts (all are solved and the cheapest
+converged solution is kept; with ``multistart=False`` they are tried in order until IPOPT converges):
 the closed-loop LQR rollout where it reaches the target, the solution of the nearest problem
 already solved (in ``(x_0, r, T)``; labels then come from the same family of local optima), the
 LQR rollout where it does not, a zero-control rollout.
@@ -290,7 +290,8 @@ def multiple_shooting(
             if not multistart:
                 best = u
                 break
-            j = float(system.cost(system.rollout(x0[i : i + 1], u[None], horizons[i : i + 1]), u[None], targets[i : i + 1])[0])
+            states = system.rollout(x0[i : i + 1], u[None], horizons[i : i + 1])
+            j = float(system.cost(states, u[None], targets[i : i + 1])[0])
             if j < best_cost:
                 best, best_cost = u, j
         if best is not None:
@@ -304,7 +305,14 @@ def multiple_shooting(
     if system.control_limit > 0:  # IPOPT honours bounds to its tolerance (~1e-8): make them exact
         controls = np.clip(controls, -system.control_limit, system.control_limit)
     result = _solution(
-        system, "multiple_shooting" if terminal else "multiple_shooting_soft", x0, targets, horizons, controls, status, time.perf_counter() - start
+        system,
+        "multiple_shooting" if terminal else "multiple_shooting_soft",
+        x0,
+        targets,
+        horizons,
+        controls,
+        status,
+        time.perf_counter() - start,
     )
     log.info(
         "multiple shooting: %d %s problems in %.1fs (%s); success %.1f%%, mean cost %.4g (LQR on the linearisation "

@@ -145,9 +145,7 @@ def ilqr(
         xs, us, rs = x[idx], u[idx], targets[idx]
         size = len(idx)
         # Jacobians of the RK4 step along the trajectories, all (problem, step) pairs at once
-        _, a_all, b_all = jac(
-            xs[:, :-1].reshape(-1, n), us.reshape(-1, m), np.repeat(dt[idx], steps)
-        )
+        _, a_all, b_all = jac(xs[:, :-1].reshape(-1, n), us.reshape(-1, m), np.repeat(dt[idx], steps))
         a_all = a_all.reshape(size, steps, n, n)
         b_all = b_all.reshape(size, steps, n, m)
         # backward pass
