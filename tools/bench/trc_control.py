@@ -422,6 +422,7 @@ def expert_check(args: argparse.Namespace) -> int:
         ps = LQRProblemSet.load(test)
         sysm, x0, r, horizons = ps.system, ps.initial_states, ps.target_states, ps.horizons()
         lqr = lqr_on_linearisation(sysm, x0, r, horizons)
+        load_lqr = os.getloadavg()[0]
         il = ilqr(sysm, x0, r, horizons, init=lqr.controls)
         load_ilqr = os.getloadavg()[0]
         soft = multiple_shooting(sysm, x0, r, horizons, lqr=lqr, terminal=False)
@@ -434,7 +435,10 @@ def expert_check(args: argparse.Namespace) -> int:
             },
             _method_row("multiple shooting, soft terminal cost (iLQR's problem)", soft, ps, ps.optimal_costs),
             _method_row("iLQR (from the LQR controls)", il, ps, ps.optimal_costs),
-            _method_row("LQR on the linearisation (closed loop)", lqr, ps, ps.optimal_costs),
+            {
+                **_method_row("LQR on the linearisation (closed loop)", lqr, ps, ps.optimal_costs),
+                "load_avg_1min": load_lqr,
+            },
         ]
         rows[1]["load_avg_1min"], rows[2]["load_avg_1min"] = load_soft, load_ilqr
         expert_row, ilqr_row, lqr_row = rows[0], rows[2], rows[3]
