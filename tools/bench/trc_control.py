@@ -92,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--system", default="double_integrator", help="--linear-horizons: the linear system")
     parser.add_argument(
+        "--variants",
+        default="fixed,fixed_no_projection,range",
+        help="--linear-horizons: which runs (fixed, fixed_no_projection, range); others are kept from the JSON",
+    )
+    parser.add_argument(
         "--other-systems",
         default=None,
         help="comma-separated systems: run each (with --profile) and add its comparison to the existing JSON",
@@ -488,8 +493,19 @@ def linear_horizons(args: argparse.Namespace, overrides: list[str]) -> int:
     import mlcore
 
     low, high = (float(v) for v in args.linear_horizons.split(","))
+    path = Path(args.results)
+    previous = json.loads(path.read_text()).get("linear_horizons", {}) if path.exists() else {}
     found = {"system": args.system, "profile": args.profile, "horizon_range": [low, high], "runs": {}}
-    for name, extra in (("fixed", []), ("range", [f"dataset.horizon_range=[{low}, {high}]"])):
+    if previous.get("system") == args.system and previous.get("horizon_range") == [low, high]:
+        found["runs"] = previous.get("runs", {})  # keep the variants not re-run now
+    variants = {
+        "fixed": [],
+        # the same model without the terminal projection (which a horizon range switches off)
+        "fixed_no_projection": ["model.terminal_projection=false", "model.output_bound=true"],
+        "range": [f"dataset.horizon_range=[{low}, {high}]"],
+    }
+    for name in args.variants.split(","):
+        extra = variants[name]
         out = Path(args.out or ROOT / "runs" / "bench-trc-control-horizons") / f"{args.system}_{name}"
         run_overrides = [f"dataset.system={args.system}", *extra, *overrides]
         start = time.perf_counter()
@@ -512,7 +528,6 @@ def linear_horizons(args: argparse.Namespace, overrides: list[str]) -> int:
                 print(f"  {g['scenario']:<50} success {g['success_rate']:.3f}  gap {g['cost_gap']:+.4f}")
     found["machine"] = machine_info()
     found["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    path = Path(args.results)
     _merge_key(path, "linear_horizons", found)
     print(f"\nwrote {path}")
     return 0
