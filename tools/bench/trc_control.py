@@ -16,7 +16,14 @@ The data are labelled by the cost-optimal expert (``optimal``: min J with x_N = 
     python tools/bench/trc_control.py --nonlinear pendulum,vanderpol --epochs 30
         # the nonlinear section (JSON key ``nonlinear``): per system, TRC vs linear vs MLP vs LQR on
         # the linearisation vs the multiple-shooting expert, trained through the RK4 simulator;
-        # ``--horizon-range 4,6`` adds a run trained over a range of horizons (generalisation table)
+        # ``--horizon-range 4,6`` adds a run trained over a range of horizons (generalisation table);
+        # rocket landing too: --nonlinear rocket --num-samples 400 --test-samples 100 --epochs 30
+    python tools/bench/trc_control.py --expert-check pendulum,vanderpol,rocket --test-samples 100
+        # JSON key ``nonlinear_expert_check``: on the same test problems, the multiple-shooting expert
+        # (with x_N = r, and soft) vs iLQR vs LQR on the linearisation: success, cost, time
+    python tools/bench/trc_control.py --linear-horizons 3,6 --profile quick
+        # JSON key ``linear_horizons``: the double integrator trained on one horizon vs on a range,
+        # both generalisation tables on the same test problems
 
 Nonlinear data sets are cached in ``data/trc_nonlinear/<system>[_range]_{train,test}`` (made
 with ``mlcore data generate lqr --system <system> ...`` on first use; delete them to regenerate).
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--nonlinear",
         default=None,
-        help="comma-separated nonlinear systems (pendulum, vanderpol): the nonlinear section",
+        help="comma-separated nonlinear systems (pendulum, vanderpol, rocket): the nonlinear section",
     )
     parser.add_argument("--num-samples", type=int, default=1000, help="nonlinear section: training problems")
     parser.add_argument("--test-samples", type=int, default=200, help="nonlinear section: test problems")
@@ -72,6 +79,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--range-only", action="store_true", help="nonlinear section: only the --horizon-range run of each system"
+    )
+    parser.add_argument(
+        "--expert-check",
+        default=None,
+        help="comma-separated nonlinear systems: expert vs iLQR vs LQR on the same test problems",
+    )
+    parser.add_argument(
+        "--linear-horizons",
+        default=None,
+        help="'T_min,T_max': the linear system (--system) trained on a fixed horizon vs on this range",
+    )
+    parser.add_argument("--system", default="double_integrator", help="--linear-horizons: the linear system")
+    parser.add_argument(
+        "--variants",
+        default="fixed,fixed_no_projection,range",
+        help="--linear-horizons: which runs (fixed, fixed_no_projection, range); others are kept from the JSON",
     )
     parser.add_argument(
         "--other-systems",
@@ -95,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"trainer.epochs={args.epochs}")
     if args.other_systems:
         return other_systems(args, overrides)
+    if args.expert_check:
+        return expert_check(args)
+    if args.linear_horizons:
+        return linear_horizons(args, overrides)
     if args.nonlinear:
         return nonlinear(args, overrides)
     out = Path(args.out or ROOT / "runs" / f"bench-trc-control-{args.profile}")
@@ -245,7 +272,7 @@ def label_sensitivity(test: Path, sigmas: tuple[float, ...] = (1e-5, 1e-4, 1e-3,
             problems.control_sequences + rng.normal(0.0, sigma, problems.control_sequences.shape), -limit, limit
         )
         states = problems.rollout(noisy)
-        errors = np.linalg.norm(states[:, -1] - problems.target_states, axis=1)
+        errors = problems.terminal_errors(states)
         costs = problems.system.cost(states, noisy, problems.target_states)
         rows.append(
             {
@@ -261,6 +288,8 @@ def label_sensitivity(test: Path, sigmas: tuple[float, ...] = (1e-5, 1e-4, 1e-3,
 def _nonlinear_run(
     args: argparse.Namespace, overrides: list[str], system: str, horizon_range: list[float] | None
 ) -> dict:
+    import os
+
     import mlcore
     from mlcore_trc_control.data import LQRProblemSet
 
@@ -301,6 +330,7 @@ def _nonlinear_run(
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_seconds": wall,
         "train_seconds": metrics.get("train_seconds"),
+        "load_avg_1min": os.getloadavg()[0],
         "train_problems": len(LQRProblemSet.load(train)),
         "test_problems": int(metrics["num_problems"]),
         "targets": targets,
@@ -332,21 +362,174 @@ def _nonlinear_run(
 
 
 def nonlinear(args: argparse.Namespace, overrides: list[str]) -> int:
-    """Each system of ``--nonlinear`` (and a horizon-range run) into the JSON's ``nonlinear`` section."""
+    """Each system of ``--nonlinear`` (and a horizon-range run) into the JSON's ``nonlinear`` section
+    (merged by system: other systems' entries and other sections are kept)."""
     path = Path(args.results)
-    record = json.loads(path.read_text()) if path.exists() else {"benchmark": "trc_control"}
-    found = record.setdefault("nonlinear", {})
     horizon = [float(v) for v in args.horizon_range.split(",")] if args.horizon_range else None
     start = time.perf_counter()
+    found = {}
     for system in args.nonlinear.split(","):
         if not (args.range_only and horizon is not None):
             found[system] = _nonlinear_run(args, overrides, system, None)
         if horizon is not None:
             found[f"{system}_range"] = _nonlinear_run(args, overrides, system, horizon)
-    record["nonlinear_wall_seconds"] = time.perf_counter() - start
+    record = json.loads(path.read_text()).get("nonlinear", {}) if path.exists() else {}
+    record.update(found)
+    _merge_key(path, "nonlinear", record)
+    print(f"\nwrote {path} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _merge_key(path: Path, key: str, value: dict) -> None:
+    """Write ``value`` under ``key`` of the results JSON, keeping every other key (re-read just before writing)."""
+    from mlcore.io import atomic_write_text
+
+    record = json.loads(path.read_text()) if path.exists() else {"benchmark": "trc_control"}
+    record[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    print(f"\nwrote {path} ({record['nonlinear_wall_seconds']:.0f} s)")
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+
+
+def _method_row(name: str, sol: object, problems: object, expert_costs: object) -> dict:
+    import numpy as np
+
+    errors = problems.terminal_errors(sol.states)  # type: ignore[attr-defined]
+    row = {
+        "method": name,
+        "success_rate": float(np.mean(errors < 0.1)),
+        "mean_terminal_error": float(errors.mean()),
+        "median_terminal_error": float(np.median(errors)),
+        "mean_cost": float(sol.costs.mean()),  # type: ignore[attr-defined]
+        "cost_vs_expert": float(sol.costs.mean() / np.mean(expert_costs) - 1.0),  # type: ignore[attr-defined]
+        "status_counts": {s: sol.status.count(s) for s in sorted(set(sol.status))}  # type: ignore[attr-defined]
+        if hasattr(sol, "status")
+        else {},
+        "seconds": float(getattr(sol, "seconds", float("nan"))),
+    }
+    if problems.system.name == "rocket":  # type: ignore[attr-defined]
+        row["below_ground_rate"] = float(np.mean(sol.states[:, 1:, 2].min(axis=1) < -1e-3))  # type: ignore[attr-defined]
+    return row
+
+
+def expert_check(args: argparse.Namespace) -> int:
+    """The nonlinear expert vs iLQR vs LQR on the linearisation, same test problems, per system."""
+    import os
+
+    import numpy as np
+
+    from mlcore_trc_control.data import LQRProblemSet
+    from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting
+    from mlcore_trc_control.nonlinear.ilqr import ilqr
+
+    found = {}
+    for system in args.expert_check.split(","):
+        test = _cached_data(system, "test", args.test_samples, 123, None)
+        ps = LQRProblemSet.load(test)
+        sysm, x0, r, horizons = ps.system, ps.initial_states, ps.target_states, ps.horizons()
+        lqr = lqr_on_linearisation(sysm, x0, r, horizons)
+        load_lqr = os.getloadavg()[0]
+        il = ilqr(sysm, x0, r, horizons, init=lqr.controls)
+        load_ilqr = os.getloadavg()[0]
+        soft = multiple_shooting(sysm, x0, r, horizons, lqr=lqr, terminal=False)
+        load_soft = os.getloadavg()[0]
+        rows = [
+            {
+                **_method_row("multiple shooting (x_N = r): the expert's labels", _Labels(ps), ps, ps.optimal_costs),
+                "seconds": ps.metadata.get("generated_seconds"),
+                "note": "generation time of the whole test set (expert + LQR)",
+            },
+            _method_row("multiple shooting, soft terminal cost (iLQR's problem)", soft, ps, ps.optimal_costs),
+            _method_row("iLQR (from the LQR controls)", il, ps, ps.optimal_costs),
+            {
+                **_method_row("LQR on the linearisation (closed loop)", lqr, ps, ps.optimal_costs),
+                "load_avg_1min": load_lqr,
+            },
+        ]
+        rows[1]["load_avg_1min"], rows[2]["load_avg_1min"] = load_soft, load_ilqr
+        expert_row, ilqr_row, lqr_row = rows[0], rows[2], rows[3]
+        found[system] = {
+            "test_problems": len(ps),
+            "data": str(test),
+            "machine": machine_info(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "rows": rows,
+            "expert_success_at_least_ilqr_and_lqr": expert_row["success_rate"]
+            >= max(ilqr_row["success_rate"], lqr_row["success_rate"]),
+            "expert_cost_at_most_lqr": expert_row["mean_cost"] <= lqr_row["mean_cost"],
+            "expert_cost_at_most_ilqr": expert_row["mean_cost"] <= ilqr_row["mean_cost"],
+            "soft_expert_cost_at_most_ilqr": rows[1]["mean_cost"] <= ilqr_row["mean_cost"] * (1 + 1e-9),
+            "soft_expert_not_costlier_per_problem": float(np.mean(soft.costs <= il.costs * (1 + 1e-6))),
+        }
+        print(f"\n{system} ({len(ps)} test problems):")
+        for row in rows:
+            extra = f"  below ground {row['below_ground_rate']:.2f}" if "below_ground_rate" in row else ""
+            print(
+                f"  {row['method'][:56]:<56} success {row['success_rate']:.3f}  err {row['mean_terminal_error']:.3g}  "
+                f"cost {row['mean_cost']:.6g} ({row['cost_vs_expert']:+.4f}){extra}"
+            )
+    path = Path(args.results)
+    record = json.loads(path.read_text()).get("nonlinear_expert_check", {}) if path.exists() else {}
+    record.update(found)
+    _merge_key(path, "nonlinear_expert_check", record)
+    print(f"\nwrote {path}")
+    return 0
+
+
+class _Labels:
+    """A stored data set's expert labels in the shape of a solver result."""
+
+    def __init__(self, ps: object) -> None:
+        self.states = ps.state_trajectories  # type: ignore[attr-defined]
+        self.costs = ps.optimal_costs  # type: ignore[attr-defined]
+        summary = ps.metadata.get("expert_summary", {})  # type: ignore[attr-defined]
+        counts = summary.get("status_counts", {})
+        self.status = [s for s, c in counts.items() for _ in range(int(c))]
+
+
+def linear_horizons(args: argparse.Namespace, overrides: list[str]) -> int:
+    """A linear system trained on its one horizon vs on ``--linear-horizons``; same test problems."""
+    import os
+
+    import mlcore
+
+    low, high = (float(v) for v in args.linear_horizons.split(","))
+    path = Path(args.results)
+    previous = json.loads(path.read_text()).get("linear_horizons", {}) if path.exists() else {}
+    found = {"system": args.system, "profile": args.profile, "horizon_range": [low, high], "runs": {}}
+    if previous.get("system") == args.system and previous.get("horizon_range") == [low, high]:
+        found["runs"] = previous.get("runs", {})  # keep the variants not re-run now
+    variants = {
+        "fixed": [],
+        # the same model without the terminal projection (which a horizon range switches off)
+        "fixed_no_projection": ["model.terminal_projection=false", "model.output_bound=true"],
+        "range": [f"dataset.horizon_range=[{low}, {high}]"],
+    }
+    for name in args.variants.split(","):
+        extra = variants[name]
+        out = Path(args.out or ROOT / "runs" / "bench-trc-control-horizons") / f"{args.system}_{name}"
+        run_overrides = [f"dataset.system={args.system}", *extra, *overrides]
+        start = time.perf_counter()
+        result = mlcore.run(
+            "trc-control", profile=args.profile, overrides=run_overrides, out=out, device="cpu", progress=False
+        )
+        wall = time.perf_counter() - start
+        comparison = json.loads((out / "comparison_results.json").read_text())
+        found["runs"][name] = {
+            "overrides": run_overrides,
+            "wall_seconds": wall,
+            "load_avg_1min": os.getloadavg()[0],
+            "train_seconds": result.metrics.get("train_seconds"),
+            "metrics": result.metrics,
+            "generalisation": comparison.get("generalisation", []),
+        }
+        print(f"\n{args.system} trained on {name} horizon(s) ({wall:.0f} s):")
+        for g in comparison.get("generalisation", []):
+            if "success_rate" in g:
+                print(f"  {g['scenario']:<50} success {g['success_rate']:.3f}  gap {g['cost_gap']:+.4f}")
+    found["machine"] = machine_info()
+    found["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    _merge_key(path, "linear_horizons", found)
+    print(f"\nwrote {path}")
     return 0
 
 

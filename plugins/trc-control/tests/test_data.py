@@ -201,3 +201,40 @@ def test_nonlinear_file_round_trip_keeps_horizons_and_system(tmp_path: Path) -> 
     bad = _rewrite(path, tmp_path / "bad.npz", time_horizons=np.array([5.0, -1.0]))
     with pytest.raises(DataError, match="time_horizons must be 6 positive finite numbers"):
         LQRProblemSet.load(bad)
+
+
+def test_linear_horizon_range_labels_each_problem_with_its_own_discretisation(tmp_path: Path) -> None:
+    from mlcore_trc_control.lqr.solvers import solve_expert
+
+    cfg = LQRDataConfig(num_samples=12, seed=3, horizon_range=[3.0, 6.0], test_num_samples=0)
+    ps = LQRData(cfg).train_problems()
+    horizons = ps.time_horizons
+    assert horizons is not None and np.all((horizons >= 3.0) & (horizons <= 6.0)) and np.ptp(horizons) > 1.0
+    assert np.array_equal(ps.problems()[:, -1], horizons)
+    # the labels are the exact optimum of each problem's own ZOH: x_N = r, and equal to a one-problem solve
+    assert ps.expert_terminal_errors.max() < 1e-9
+    assert np.allclose(ps.rollout(ps.control_sequences), ps.state_trajectories)
+    assert not np.allclose(ps.system.rollout(ps.initial_states, ps.control_sequences), ps.state_trajectories)
+    one = ps.system.with_horizon(float(horizons[4]))
+    alone, _ = solve_expert(one, ps.initial_states[4:5], ps.target_states[4:5])
+    assert np.allclose(alone.controls[0], ps.control_sequences[4], atol=1e-9)
+    assert np.allclose(ps.cost(ps.state_trajectories, ps.control_sequences), ps.optimal_costs)
+    # round trip keeps the horizons and the continuous model
+    back = LQRProblemSet.load(ps.save(tmp_path / DATA_FILE))
+    assert np.array_equal(back.time_horizons, horizons) and back.system.ac is not None
+    assert np.allclose(back.rollout(back.control_sequences), ps.state_trajectories)
+
+
+def test_rocket_initial_states_are_drawn_around_its_descent_state() -> None:
+    from mlcore_trc_control.data import generate_problem_set
+    from mlcore_trc_control.nonlinear.systems import build_nonlinear_system
+
+    sys = build_nonlinear_system("rocket", num_steps=10)
+    init, target = LQRDataConfig(system="rocket").ranges(7)
+    ps = generate_problem_set(sys, 3, 0, init, target, expert="lqr")
+    low, high = sys.initial_center - init, sys.initial_center + init
+    assert np.all((ps.initial_states >= low) & (ps.initial_states <= high))
+    assert ps.initial_states[:, 2].min() >= 300.0 and ps.initial_states[:, 6].min() >= 1700.0
+    assert np.array_equal(ps.target_states, np.zeros((3, 7)))
+    # the terminal error leaves the (free) mass out
+    assert np.allclose(ps.expert_terminal_errors, np.linalg.norm(ps.state_trajectories[:, -1, :6], axis=1))

@@ -157,8 +157,9 @@ def test_time_inference_reports_eager_and_frozen_torchscript() -> None:
 
 
 def test_limit_violations_count_problems_past_the_limit_beyond_float_noise() -> None:
-    from types import SimpleNamespace
+    import attrs
 
+    from mlcore_trc_control.data import LQRProblemSet
     from mlcore_trc_control.lqr.systems import build_system
 
     limit = 0.5
@@ -168,9 +169,13 @@ def test_limit_violations_count_problems_past_the_limit_beyond_float_noise() -> 
     controls = np.zeros((len(peaks), steps, 1))
     controls[:, 3, 0] = peaks
     zeros = np.zeros((len(peaks), bounded.n))
-    problems = SimpleNamespace(initial_states=zeros, target_states=zeros, control_sequences=controls)
+    flat = np.zeros(len(peaks))
+    problems = LQRProblemSet(
+        bounded, zeros, zeros, controls, bounded.rollout(zeros, controls), flat, controls, flat, flat
+    )
     assert rollout_metrics(bounded, problems, controls)["limit_violation_rate"] == pytest.approx(2 / 6)
     unbounded = build_system(control_limit=0.0)
+    problems = attrs.evolve(problems, system=unbounded)
     assert rollout_metrics(unbounded, problems, controls * 100)["limit_violation_rate"] == 0.0
 
 

@@ -145,6 +145,20 @@ def test_a_nonlinear_system_bounds_the_outputs_and_drops_the_linear_projection(t
     assert float(model(problems * 50).abs().max()) <= 2.0  # far outside the data: still inside the box
 
 
+def test_a_linear_horizon_range_drops_the_fixed_horizon_projection(tmp_path: Path) -> None:
+    from mlcore.errors import ConfigError
+
+    pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "dataset.num_samples=12")
+    pipe.check(ctx)
+    parts = pipe.build(ctx)
+    assert parts.model.projection is None and parts.model.config.output_bound
+    horizons = parts.data.train_set().problems[:, -1]
+    assert float(horizons.min()) >= 3.0 and float(horizons.max()) <= 6.0 and float(horizons.std()) > 0.3
+    pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "model.rollout_weight=1.0")
+    with pytest.raises(ConfigError, match=r"model\.rollout_weight/model\.cost_weight use one fixed discretisation"):
+        pipe.check(ctx)
+
+
 @pytest.mark.slow
 def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path: Path) -> None:
     import mlcore

@@ -46,7 +46,7 @@ from mlcore.config import in_range, non_negative, one_of, positive
 from mlcore.data import DataModule
 from mlcore.errors import ConfigError, DataError
 from mlcore.io import atomic_write
-from mlcore_trc_control.lqr.solvers import EXPERTS, solve_expert
+from mlcore_trc_control.lqr.solvers import EXPERTS, ExpertSolution, solve_expert, success_rate
 from mlcore_trc_control.lqr.systems import SYSTEMS, LinearSystem, build_system, default_ranges
 from mlcore_trc_control.nonlinear.systems import (
     NONLINEAR_SYSTEMS,
@@ -99,7 +99,7 @@ class LQRDataConfig:
 
     Problem (``None`` = the system's default; the double integrator's are given):
         system: ``double_integrator`` | ``planar_double_integrator`` | ``cartpole`` | ``custom``
-            (linear) or ``pendulum`` | ``vanderpol`` (nonlinear, RK4; see
+            (linear) or ``pendulum`` | ``vanderpol`` | ``rocket`` (nonlinear, RK4; see
             :mod:`mlcore_trc_control.nonlinear.systems`).
         num_steps: control steps ``N`` (15; 50 for the nonlinear systems).
         time_horizon: seconds (5.0); ``dt = time_horizon / num_steps``.
@@ -110,10 +110,12 @@ class LQRDataConfig:
         a, b, continuous: the matrices of a ``custom`` system (continuous ones are ZOH-discretised).
         params: physical parameters of a nonlinear system (e.g. ``{mass = 1.0, friction = 0.1}``
             for the pendulum, ``{mu = 1.0}`` for Van der Pol).
-        horizon_range: ``[T_min, T_max]`` (nonlinear systems): every problem draws its own horizon
-            uniformly from it (``dt = T / num_steps``), so the horizon input varies in training.
+        horizon_range: ``[T_min, T_max]``: every problem draws its own horizon uniformly from it
+            (``dt = T / num_steps``; a linear system is re-discretised exactly per problem), so the
+            horizon input varies in training. Not for a ``custom`` system given in discrete time.
         initial_range, target_range: half-widths of the uniform boxes ``x_0, r`` are drawn from
-            (one value for every state, or one per state; [2, 2] and [2, 2]).
+            (one value for every state, or one per state; [2, 2] and [2, 2]); the rocket's initial
+            box is centred on its nominal descent state (400 m up, 20 m/s down, 2000 kg).
         expert: ``optimal`` (default: the minimiser of the stated cost with ``x_N = r`` and the
             box, an exact QP; for a nonlinear system, direct multiple shooting with CasADi +
             IPOPT), ``auto`` (the box-constrained LQR optimum if it reaches
@@ -189,12 +191,15 @@ class LQRDataConfig:
                 params=self.params,
                 where="data.",
             )
-        for name in ("params", "horizon_range"):
-            if getattr(self, name) is not None:
-                raise ConfigError(
-                    f"data.{name} is only for the nonlinear systems ({', '.join(NONLINEAR_SYSTEMS)}), "
-                    f"not {self.system!r}"
-                )
+        if self.params is not None:
+            raise ConfigError(
+                f"data.params is only for the nonlinear systems ({', '.join(NONLINEAR_SYSTEMS)}), not {self.system!r}"
+            )
+        if self.horizons_bounds() is not None and self.system == "custom" and not self.continuous:
+            raise ConfigError(
+                "data.horizon_range needs a continuous-time model: a custom system given in discrete time "
+                "has one horizon (set data.continuous=true with continuous a, b)"
+            )
         return build_system(
             self.system,
             num_steps=15 if self.num_steps is None else self.num_steps,
@@ -277,7 +282,14 @@ class LQRProblemSet:
     @property
     def expert_terminal_errors(self) -> np.ndarray:
         """``||x_N - r||`` of the expert's labels."""
-        return np.linalg.norm(self.state_trajectories[:, -1] - self.target_states, axis=1)
+        return self.terminal_errors(self.state_trajectories)
+
+    def terminal_errors(self, states: np.ndarray) -> np.ndarray:
+        """``||x_N - r||`` per problem ``(M,)`` of trajectories ``(M, N+1, n)`` (over the tracked
+        states: the rocket's mass has no target)."""
+        if is_nonlinear(self.system):
+            return self.system.terminal_error(states[:, -1], self.target_states)  # type: ignore[union-attr]
+        return np.linalg.norm(states[:, -1] - self.target_states, axis=1)  # type: ignore[no-any-return]
 
     def problems(self) -> np.ndarray:
         """Model inputs ``(M, 2n+1)``: ``[x_0, r, time_horizon]``."""
@@ -291,11 +303,22 @@ class LQRProblemSet:
         return np.full(len(self), self.system.time_horizon)
 
     def rollout(self, controls: np.ndarray) -> np.ndarray:
-        """States ``(M, N+1, n)`` of ``controls (M, N, m)`` from these problems' initial states
-        (nonlinear systems: RK4 with each problem's horizon)."""
+        """States ``(M, N+1, n)`` of ``controls (M, N, m)`` from these problems' initial states, each
+        with its own horizon (nonlinear: RK4; linear: the exact ZOH of that horizon)."""
         if is_nonlinear(self.system):
             return self.system.rollout(self.initial_states, controls, self.horizons())  # type: ignore[call-arg]
-        return self.system.rollout(self.initial_states, controls)
+        if self.time_horizons is None:
+            return self.system.rollout(self.initial_states, controls)
+        system = self.system
+        assert isinstance(system, LinearSystem)
+        states = np.empty((len(self), controls.shape[1] + 1, system.n))
+        for horizon, index in _by_horizon(self.time_horizons):
+            states[index] = system.with_horizon(horizon).rollout(self.initial_states[index], controls[index])
+        return states
+
+    def cost(self, states: np.ndarray, controls: np.ndarray) -> np.ndarray:
+        """The stated cost ``J`` per problem ``(M,)`` (the weights do not depend on the horizon)."""
+        return self.system.cost(states, controls, self.target_states)
 
     def subset(self, index: np.ndarray) -> LQRProblemSet:
         """The problems at ``index``."""
@@ -400,6 +423,12 @@ class LQRProblemSet:
         return cls(system=system, metadata=meta, **arrays)
 
 
+def _by_horizon(horizons: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """``(T, indices)`` for every distinct horizon."""
+    values, inverse = np.unique(np.asarray(horizons, dtype=np.float64), return_inverse=True)
+    return [(float(v), np.flatnonzero(inverse == i)) for i, v in enumerate(values)]
+
+
 def generate_problem_set(
     system: LinearSystem | NonlinearSystem,
     num_samples: int,
@@ -416,16 +445,19 @@ def generate_problem_set(
     """Draw ``num_samples`` problems (uniform boxes) and label them with the expert, vectorised.
 
     ``initial_sampler(rng, num) -> (num, n)`` replaces the uniform initial-state box (used by the
-    generalisation suite for out-of-distribution states). ``horizon_range`` (nonlinear systems)
-    draws each problem's horizon uniformly from ``[T_min, T_max]``.
+    generalisation suite for out-of-distribution states); both give deviations from the system's
+    nominal initial state (zero except for the rocket). ``horizon_range`` draws each problem's
+    horizon uniformly from ``[T_min, T_max]`` (a linear system is re-discretised per problem and
+    each horizon labelled by its own exact solution).
     """
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     n = system.n
+    centre = system.initial_center if isinstance(system, NonlinearSystem) else np.zeros(n)
     if initial_sampler is None:
-        x0 = rng.uniform(-1.0, 1.0, (num_samples, n)) * initial_range
+        x0 = centre + rng.uniform(-1.0, 1.0, (num_samples, n)) * initial_range
     else:
-        x0 = np.asarray(initial_sampler(rng, num_samples), dtype=np.float64)
+        x0 = centre + np.asarray(initial_sampler(rng, num_samples), dtype=np.float64)
     targets = rng.uniform(-1.0, 1.0, (num_samples, n)) * target_range
     if isinstance(system, NonlinearSystem):
         horizons = (
@@ -436,9 +468,13 @@ def generate_problem_set(
         return _nonlinear_problem_set(
             system, x0, targets, horizons, seed, initial_range, target_range, expert, success_threshold, start
         )
-    labels, lqr = solve_expert(
-        system, x0, targets, expert, success_threshold=success_threshold, required_success=required_success
-    )
+    drawn = rng.uniform(horizon_range[0], horizon_range[1], num_samples) if horizon_range is not None else None
+    if drawn is None:
+        labels, lqr = solve_expert(
+            system, x0, targets, expert, success_threshold=success_threshold, required_success=required_success
+        )
+    else:
+        labels, lqr = _solve_by_horizon(system, x0, targets, drawn, expert, success_threshold, required_success)
     lqr_summary = lqr.summary(success_threshold)
     if expert == "auto" and labels.expert == "lqr":
         reason = "expert='auto': the box-constrained LQR optimum reaches the success bar"
@@ -479,6 +515,8 @@ def generate_problem_set(
         reason,
         lqr_summary["control_limit_binds"],
     )
+    if drawn is not None:
+        meta["horizon_span"] = [float(drawn.min()), float(drawn.max())]
     return LQRProblemSet(
         system=system,
         initial_states=x0,
@@ -490,6 +528,48 @@ def generate_problem_set(
         lqr_costs=lqr.costs,
         lqr_terminal_errors=lqr.terminal_errors,
         metadata=meta,
+        time_horizons=drawn,
+    )
+
+
+def _solve_by_horizon(
+    system: LinearSystem,
+    x0: np.ndarray,
+    targets: np.ndarray,
+    horizons: np.ndarray,
+    expert: str,
+    success_threshold: float,
+    required_success: float,
+) -> tuple[ExpertSolution, ExpertSolution]:
+    """Label problems with per-problem horizons: each distinct horizon by the exact solver of its own ZOH
+    discretisation; the batch results merged back in problem order (``auto`` decides on the whole set)."""
+    parts = []
+    for horizon, index in _by_horizon(horizons):
+        sub = system.with_horizon(horizon)
+        parts.append((index, *solve_expert(sub, x0[index], targets[index], "lqr" if expert == "auto" else expert)))
+    lqr = _merge([(i, lq) for i, _, lq in parts], len(x0))
+    if expert == "auto":
+        if success_rate(lqr.terminal_errors, success_threshold) >= required_success:
+            return lqr, lqr
+        parts = [
+            (i, solve_expert(system.with_horizon(float(horizons[i[0]])), x0[i], targets[i])[0], lq)
+            for i, _, lq in parts
+        ]
+    return _merge([(i, lab) for i, lab, _ in parts], len(x0)), lqr
+
+
+def _merge(parts: list[tuple[np.ndarray, ExpertSolution]], count: int) -> ExpertSolution:
+    """One :class:`ExpertSolution` from solutions of index subsets."""
+    first = parts[0][1]
+    out = {}
+    for key in ("controls", "states", "costs", "terminal_errors", "binds"):
+        ref = getattr(first, key)
+        arr = np.empty((count, *ref.shape[1:]), dtype=ref.dtype)
+        for index, sol in parts:
+            arr[index] = getattr(sol, key)
+        out[key] = arr
+    return ExpertSolution(
+        first.expert, out["controls"], out["states"], out["costs"], out["terminal_errors"], out["binds"]
     )
 
 

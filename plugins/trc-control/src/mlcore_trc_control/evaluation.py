@@ -91,11 +91,8 @@ def rollout_metrics(
     (rolled out through the true dynamics: exact for linear systems, RK4 for nonlinear ones; a
     diverging rollout counts as a failure with infinite cost)."""
     controls = np.asarray(controls, dtype=np.float64)
-    if getattr(system, "kind", "linear") == "nonlinear":  # RK4, each problem's own horizon if it has one
-        states = system.rollout(problems.initial_states, controls, getattr(problems, "time_horizons", None))  # type: ignore[call-arg]
-    else:
-        states = system.rollout(problems.initial_states, controls)
-    errors = np.linalg.norm(states[:, -1] - problems.target_states, axis=1)
+    states = problems.rollout(controls)  # each problem's own horizon (RK4 / exact ZOH)
+    errors = problems.terminal_errors(states)  # tracked states only (the rocket's mass has no target)
     errors = np.where(np.isfinite(errors), errors, np.inf)
     costs = system.cost(states, controls, problems.target_states)
     limit = system.control_limit

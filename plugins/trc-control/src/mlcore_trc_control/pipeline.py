@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 import numpy as np
 
+from mlcore.errors import ConfigError
 from mlcore.pipelines import ExportConfig, Parts, Recipe, RecipePipeline, RunContext, link_dimensions
 from mlcore.training import TrainerConfig
 from mlcore_trc_control.comparison import ComparisonConfig
@@ -94,6 +95,16 @@ class TRCPipeline(RecipePipeline[TRCPipelineConfig]):
         system = _lqr(data).system
         dims = {"state_dim": system.n, "control_dim": system.m, "num_steps": system.num_steps}
         model = link_dimensions(config.model, dims)
+        if not is_nonlinear(system) and config.dataset.horizon_range is not None:
+            # per-problem horizons: the model's linear buffers hold one discretisation
+            if model.rollout_weight > 0 or model.cost_weight > 0:
+                raise ConfigError(
+                    "model.rollout_weight/model.cost_weight use one fixed discretisation of a linear system: "
+                    "set them to 0 with dataset.horizon_range"
+                )
+            if model.terminal_projection:
+                log.info("model.terminal_projection holds one horizon: off with a horizon range (output_bound on)")
+            model = attrs.evolve(model, terminal_projection=False, output_bound=True)
         if is_nonlinear(system):
             if model.terminal_projection:
                 log.info("model.terminal_projection is for linear systems: off for %s (output_bound on)", system.name)

@@ -32,7 +32,7 @@ def register_datasets() -> list[ComponentSpec]:
             "mlcore_trc_control.data:LQRData",
             "mlcore_trc_control.data:LQRDataConfig",
             summary="Finite-horizon optimal-control problems (double integrator, planar, cart-pole, custom; "
-            "nonlinear pendulum, Van der Pol) with expert controls",
+            "nonlinear pendulum, Van der Pol, rocket landing) with expert controls",
         )
     ]
 

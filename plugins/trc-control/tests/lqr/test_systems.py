@@ -101,3 +101,17 @@ def test_unknown_and_incomplete_systems() -> None:
 def test_zoh_of_pure_integrator() -> None:
     a, b = zoh_discretise(np.zeros((1, 1)), np.ones((1, 1)), 0.25)
     assert a[0, 0] == pytest.approx(1.0) and b[0, 0] == pytest.approx(0.25)
+
+
+def test_with_horizon_rediscretises_exactly() -> None:
+    base = build_system("double_integrator", num_steps=15, time_horizon=5.0)
+    other = base.with_horizon(4.0)
+    direct = build_system("double_integrator", num_steps=15, time_horizon=4.0)
+    assert np.allclose(other.A, direct.A) and np.allclose(other.B, direct.B) and other.dt == pytest.approx(4.0 / 15)
+    assert base.with_horizon(5.0) is base
+    assert LinearSystem.from_dict(base.to_dict()).with_horizon(4.0).same_problem(direct)
+    discrete = build_system("custom", a=[[1.0]], b=[[1.0]], q=[1.0], num_steps=5)
+    with pytest.raises(ConfigError, match="given in discrete time"):
+        discrete.with_horizon(2.0)
+    continuous = build_system("custom", a=[[0.0]], b=[[1.0]], q=[1.0], num_steps=5, time_horizon=5.0, continuous=True)
+    assert np.allclose(continuous.with_horizon(10.0).B, [[2.0]])

@@ -66,3 +66,18 @@ def test_infeasible_target_falls_back_to_the_soft_problem() -> None:
     ms = multiple_shooting(sys, np.array([[3.0, 0.0]]), np.zeros((1, 2)))
     assert ms.status == ["soft"]
     assert ms.terminal_errors[0] > 1.0 and np.abs(ms.controls).max() <= 0.5
+
+
+def test_rocket_expert_lands_above_ground_within_the_box() -> None:
+    sys = build_nonlinear_system("rocket", num_steps=20, time_horizon=25.0)
+    rng = np.random.default_rng(0)
+    x0 = sys.initial_center + rng.uniform(-1, 1, (3, 7)) * np.array(sys.template.initial_range)
+    targets = np.zeros_like(x0)
+    lqr = lqr_on_linearisation(sys, x0, targets)
+    ms = multiple_shooting(sys, x0, targets, lqr=lqr)
+    assert ms.status == ["terminal"] * 3
+    assert ms.terminal_errors.max() < 1e-6  # position and velocity; the mass is free
+    assert np.all(ms.states[:, -1, 6] < x0[:, 6] - 10)  # fuel was burnt
+    assert ms.states[:, 1:, 2].min() >= -1e-6  # the ground, on every node
+    assert np.abs(ms.controls).max() <= sys.control_limit
+    assert np.all(ms.costs <= lqr.costs) and lqr.terminal_errors.min() > 0.1

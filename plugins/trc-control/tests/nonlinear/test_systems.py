@@ -93,5 +93,71 @@ def test_bad_parameters_give_one_line_config_errors(change: dict, message: str) 
 def test_vanderpol_parameter_check_and_linear_only_fields() -> None:
     with pytest.raises(ConfigError, match=r"data.params.mu=-0.5: mu must be >= 0 \(system 'vanderpol'\)"):
         LQRDataConfig(system="vanderpol", params={"mu": -0.5}).build_system()
-    with pytest.raises(ConfigError, match=r"data\.horizon_range is only for the nonlinear systems"):
-        LQRDataConfig(horizon_range=[4.0, 6.0]).build_system()
+    with pytest.raises(ConfigError, match=r"data\.params is only for the nonlinear systems"):
+        LQRDataConfig(params={"mu": 1.0}).build_system()
+    with pytest.raises(ConfigError, match=r"data\.horizon_range needs a continuous-time model"):
+        LQRDataConfig(system="custom", a=[[1.0]], b=[[1.0]], q=[1.0], horizon_range=[4.0, 6.0]).build_system()
+
+
+# ---------------------------------------------------------------------- rocket landing
+def test_rocket_free_fall_and_hover_are_the_stated_physics() -> None:
+    """Zero thrust: a parabola under Mars gravity (RK4 is exact on it); hover thrust: constant height and
+    the mass flow |T| / (Isp g0)."""
+    sys = build_nonlinear_system("rocket", num_steps=10, time_horizon=5.0)
+    g, c = sys.params["gravity"], sys.params["isp"] * sys.params["g0"]
+    assert g == 3.71 and sys.control_limit == 15000.0 and sys.free_states == (6,)
+    x0 = np.array([[10.0, -5.0, 400.0, 1.0, 2.0, -20.0, 2000.0]])
+    falling = sys.rollout(x0, np.zeros((1, 10, 3)))[0, -1]
+    t = 5.0
+    expected = [10.0 + t, -5.0 + 2 * t, 400.0 - 20 * t - g * t**2 / 2, 1.0, 2.0, -20.0 - g * t]
+    assert np.allclose(falling[:6], expected, atol=1e-9)
+    assert falling[6] == pytest.approx(2000.0 - t * 1.0 / c)  # the 1 N smoothing of |T| only
+    hover = np.tile([0.0, 0.0, 2000.0 * g], (1, 1, 1))  # hover thrust of the initial mass, 1 step
+    after = sys.rollout(x0[:, :], np.repeat(hover, 10, axis=1)[:, :1], np.array([0.5]))[0, -1]
+    assert after[6] == pytest.approx(2000.0 - 0.5 * np.hypot(2000.0 * g, 1.0) / c, rel=1e-9)
+    assert after[5] == pytest.approx(-20.0, abs=1e-3)  # acceleration (T/m - g) ~ 0 while m barely drops
+
+
+def test_rocket_jacobian_matches_finite_differences() -> None:
+    sys = build_nonlinear_system("rocket")
+    rng = np.random.default_rng(2)
+    x = np.array([50.0, -20.0, 300.0, 3.0, -4.0, -15.0, 1900.0])
+    u = rng.uniform(-8000, 8000, 3)
+    a, b = sys.linearise(x, u)
+    f = lambda x_, u_: np.array(sys.rhs(x_, u_))  # noqa: E731
+    for i in range(7):
+        e = np.zeros(7)
+        e[i] = 1e-3 * max(1.0, abs(x[i]))
+        assert np.allclose(a[:, i], (f(x + e, u) - f(x - e, u)) / (2 * e[i]), rtol=1e-6, atol=1e-12)
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = 1.0
+        assert np.allclose(b[:, j], (f(x, u + e) - f(x, u - e)) / 2.0, rtol=1e-5, atol=1e-12)
+
+
+def test_rocket_mass_is_free_in_the_terminal_error_and_cost() -> None:
+    sys = build_nonlinear_system("rocket")
+    assert list(sys.tracked) == [0, 1, 2, 3, 4, 5]
+    final = np.array([[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1800.0], [3.0, 0.0, 0.0, 0.0, 4.0, 0.0, 1800.0]])
+    assert np.allclose(sys.terminal_error(final, np.zeros((2, 7))), [0.0, 5.0])
+    assert sys.Q[6, 6] == 0.0 and sys.Qf[2, 2] == 50 * 15.0
+    assert np.allclose(sys.trim_control(final[0]), [0.0, 0.0, 1800.0 * 3.71])
+    back = system_from_dict(sys.to_dict())
+    assert back.free_states == (6,) and back.same_problem(sys)
+    assert not back.same_problem(build_nonlinear_system("rocket", num_steps=20))
+
+
+def test_rocket_rhs_agrees_in_numpy_torch_and_casadi() -> None:
+    import casadi as ca
+    import torch
+
+    sys = build_nonlinear_system("rocket")
+    x = np.array([50.0, -20.0, 300.0, 3.0, -4.0, -15.0, 1900.0])
+    u = np.array([1000.0, -2000.0, 9000.0])
+    ref = np.array(sys.rhs(x, u))
+    tx, tu = torch.tensor(x, dtype=torch.float64), torch.tensor(u, dtype=torch.float64)
+    via_torch = torch.stack(sys.rhs(tx, tu, torch)).numpy()
+    xs, us = ca.SX.sym("x", 7), ca.SX.sym("u", 3)
+    fn = ca.Function("f", [xs, us], [ca.vertcat(*sys.rhs([xs[i] for i in range(7)], [us[j] for j in range(3)], ca))])
+    via_casadi = np.asarray(fn(x, u)).reshape(-1)
+    assert np.allclose(via_torch, ref, rtol=1e-12) and np.allclose(via_casadi, ref, rtol=1e-12)

@@ -59,6 +59,8 @@ class LinearSystem:
         dt: step length in seconds; ``num_steps`` steps make the horizon.
         control_limit: box limit ``|u_i| <= control_limit``; ``0`` means unbounded.
         state_names, control_names: labels for reports.
+        ac, bc: the continuous-time model when there is one (built-in systems, ``custom`` with
+            ``continuous=True``), so :meth:`with_horizon` can re-discretise for another horizon.
     """
 
     name: str
@@ -72,11 +74,30 @@ class LinearSystem:
     control_limit: float = 0.0
     state_names: tuple[str, ...] = ()
     control_names: tuple[str, ...] = ()
+    ac: np.ndarray | None = None
+    bc: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         """State dimension."""
         return int(self.A.shape[0])
+
+    def with_horizon(self, time_horizon: float) -> LinearSystem:
+        """The same system and cost over another horizon (``N`` steps of ``time_horizon / N``, exact ZOH).
+
+        Needs the continuous-time model: a ``custom`` system given in discrete time has none
+        (:class:`ConfigError`).
+        """
+        if abs(time_horizon - self.time_horizon) <= 1e-12 * max(1.0, time_horizon):
+            return self
+        if self.ac is None or self.bc is None:
+            raise ConfigError(
+                f"system {self.name!r} is given in discrete time: it has no other horizons "
+                "(give its continuous-time a, b with continuous=true to train over horizons)"
+            )
+        dt = float(time_horizon) / self.num_steps
+        a, b = zoh_discretise(self.ac, self.bc, dt)
+        return attrs.evolve(self, A=a, B=b, dt=dt)
 
     @property
     def m(self) -> int:
@@ -122,6 +143,7 @@ class LinearSystem:
             "control_limit": self.control_limit,
             "state_names": list(self.state_names),
             "control_names": list(self.control_names),
+            **({} if self.ac is None or self.bc is None else {"ac": self.ac.tolist(), "bc": self.bc.tolist()}),
         }
 
     @classmethod
@@ -139,6 +161,8 @@ class LinearSystem:
             control_limit=float(data.get("control_limit", 0.0)),
             state_names=tuple(data.get("state_names", ())),
             control_names=tuple(data.get("control_names", ())),
+            ac=np.asarray(data["ac"], dtype=np.float64) if "ac" in data else None,
+            bc=np.asarray(data["bc"], dtype=np.float64) if "bc" in data else None,
         )
 
     def same_problem(self, other: LinearSystem, *, atol: float = 1e-9) -> bool:
@@ -308,7 +332,9 @@ def build_system(
             raise ConfigError(f"{where}q is required for system='custom'")
         horizon = float(time_horizon if time_horizon is not None else num_steps)
         dt = horizon / num_steps
+        cont: tuple[np.ndarray, np.ndarray] | None = None
         if continuous:
+            cont = (a_mat, b_mat)
             a_mat, b_mat = zoh_discretise(a_mat, b_mat, dt)
         template = SystemTemplate(
             ac=a_mat,
@@ -329,6 +355,7 @@ def build_system(
         horizon = float(time_horizon if time_horizon is not None else template.time_horizon)
         dt = horizon / num_steps
         a_mat, b_mat = zoh_discretise(template.ac, template.bc, dt)
+        cont = (np.asarray(template.ac, dtype=np.float64), np.asarray(template.bc, dtype=np.float64))
         n, m = template.bc.shape
     if not (np.isfinite(horizon) and horizon > 0):
         raise ConfigError(f"{where}time_horizon={horizon} must be > 0")
@@ -351,6 +378,8 @@ def build_system(
         control_limit=limit,
         state_names=template.state_names,
         control_names=template.control_names,
+        ac=None if cont is None else cont[0],
+        bc=None if cont is None else cont[1],
     )
 
 

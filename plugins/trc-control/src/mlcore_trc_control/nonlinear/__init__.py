@@ -1,4 +1,4 @@
-"""Nonlinear systems (pendulum, Van der Pol), their experts and a differentiable torch simulator."""
+"""Nonlinear systems (pendulum, Van der Pol, rocket landing), their experts, iLQR and a torch simulator."""
 
 from mlcore_trc_control.nonlinear.systems import (
     NONLINEAR_SYSTEMS,

@@ -18,12 +18,32 @@ Built-in systems (problem settings after the public TinyRecursiveControl referen
   ``|u| <= 2``, ``Q = diag(10, 5)``, ``R = 0.1``, ``Qf = 20 Q``, initial states in ``[-2, 2]²``,
   target the origin.
 
-Both use a 5 s horizon as in the reference; the reference takes 100 steps of 0.05 s (explicit
+- ``rocket``: 3-DOF point-mass rocket landing after the reference's ``rocket_landing`` problem
+  (``configs/problems/rocket_landing.yaml``, ``src/environments/rocket_landing.py``): state
+  ``[x, y, z, vx, vy, vz, mass]`` (m, m/s, kg), control the thrust vector ``[Tx, Ty, Tz]`` (N),
+  ``r' = v``, ``v' = T / mass + (0, 0, -g)``, ``mass' = -|T| / (Isp g0)``, with the reference's Mars
+  gravity ``g = 3.71``, ``Isp = 200.7 s``, ``g0 = 9.81``, per-component thrust box ``|T_i| <= 15000``,
+  ``Q = diag(10, 10, 15, 5, 5, 8, 0)``, ``R = 0.001 I``, ``Qf = 50 Q``, 50 RK4 steps of 0.5 s
+  (25 s; the reference: 49 steps of 0.5 s). The mass is a *free* state: it has no target, no weight
+  and no terminal constraint, and the terminal error / success count position and velocity only
+  (the reference zeroes the mass error in its costs too). Target: the origin at rest.
+  Deviations, all deliberate: (1) the reference samples initial states from a box of kilometres
+  (``x in [-2500, 9000]`` m, ``z`` up to 6 km, speeds up to 100 m/s) with the same 24.5 s horizon,
+  which the thrust limit cannot land (it trained on an external data set of per-trajectory
+  horizons of 11-256 s instead); here the box is a terminal descent that the expert lands in every
+  sampled problem: ``x, y in ±150`` m, ``z in 300-500`` m, ``vx, vy in ±10``, ``vz in -30..-10`` m/s,
+  mass 1700-2300 kg; (2) its extra fuel term ``mass_weight * (m_0 - m_N)`` is dropped (the cost stays
+  quadratic; at these scales it is < 0.1 % of ``R |T|²``); (3) ``|T|`` in the mass flow is smoothed
+  to ``sqrt(|T|² + 1 N²)`` so the dynamics are differentiable at zero thrust (NumPy, torch and CasADi
+  alike); (4) no clamps on altitude or mass inside the step (the reference clips ``z >= 0`` and
+  ``mass >= 100``, which are not differentiable); the expert does not need them on this box.
+
+Pendulum and Van der Pol use a 5 s horizon as in the reference; the reference takes 100 steps of 0.05 s (explicit
 Euler for the pendulum, RK4 for Van der Pol), the default here is 50 RK4 steps of 0.1 s (one RK4
 step per control interval, zero-order hold on ``u``) to keep the expert's solves affordable;
 ``num_steps=100`` restores the reference's grid.
 
-The right-hand sides are written once against a small ``ops`` namespace (``sin``), so NumPy,
+The right-hand sides are written once against a small ``ops`` namespace (``sin``, ``sqrt``), so NumPy,
 PyTorch and CasADi evaluate the very same expression.
 
 Example::
@@ -65,7 +85,7 @@ def _pendulum_rhs(x: Sequence[Any], u: Sequence[Any], p: dict[str, float], ops: 
     return [omega, accel]
 
 
-def _pendulum_jacobian(x: np.ndarray, p: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def _pendulum_jacobian(x: np.ndarray, u: np.ndarray, p: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     inertia = p["mass"] * p["length"] ** 2
     a = np.array(
         [[0.0, 1.0], [p["mass"] * p["gravity"] * p["length"] * np.cos(x[0]) / inertia, -p["friction"] / inertia]]
@@ -78,10 +98,44 @@ def _vanderpol_rhs(x: Sequence[Any], u: Sequence[Any], p: dict[str, float], ops:
     return [vel, p["mu"] * (1 - pos * pos) * vel - pos + u[0]]
 
 
-def _vanderpol_jacobian(x: np.ndarray, p: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def _vanderpol_jacobian(x: np.ndarray, u: np.ndarray, p: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     mu = p["mu"]
     a = np.array([[0.0, 1.0], [-2 * mu * x[0] * x[1] - 1.0, mu * (1 - x[0] ** 2)]])
     return a, np.array([[0.0], [1.0]])
+
+
+#: smoothing of ``|T|`` in the rocket's mass flow, ``sqrt(|T|² + eps²)`` (N): differentiable at ``T = 0``
+_THRUST_EPS = 1.0
+
+
+def _rocket_rhs(x: Sequence[Any], u: Sequence[Any], p: dict[str, float], ops: Any) -> list[Any]:
+    mass = x[6]
+    thrust = ops.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2] + _THRUST_EPS**2)
+    return [
+        x[3],
+        x[4],
+        x[5],
+        u[0] / mass,
+        u[1] / mass,
+        u[2] / mass - p["gravity"],
+        -thrust / (p["isp"] * p["g0"]),
+    ]
+
+
+def _rocket_jacobian(x: np.ndarray, u: np.ndarray, p: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    mass = x[6]
+    a = np.zeros((7, 7))
+    a[0:3, 3:6] = np.eye(3)
+    a[3:6, 6] = -u / mass**2
+    b = np.zeros((7, 3))
+    b[3:6] = np.eye(3) / mass
+    b[6] = -u / (np.sqrt(u @ u + _THRUST_EPS**2) * p["isp"] * p["g0"])
+    return a, b
+
+
+def _rocket_trim(x: np.ndarray, p: dict[str, float]) -> np.ndarray:
+    """Hover thrust at ``x``: ``(0, 0, mass g)``."""
+    return np.array([0.0, 0.0, x[6] * p["gravity"]])
 
 
 def _positive(name: str) -> Callable[[float], str | None]:
@@ -97,7 +151,7 @@ class NonlinearTemplate:
     """A built-in nonlinear system and its default problem settings (the reference's)."""
 
     rhs: Callable[..., list[Any]]
-    jacobian: Callable[[np.ndarray, dict[str, float]], tuple[np.ndarray, np.ndarray]]
+    jacobian: Callable[[np.ndarray, np.ndarray, dict[str, float]], tuple[np.ndarray, np.ndarray]]
     params: dict[str, float]
     checks: dict[str, Callable[[float], str | None]]
     q: tuple[float, ...]
@@ -111,6 +165,14 @@ class NonlinearTemplate:
     num_steps: int = 50
     control_limit: float = 2.0
     description: str = ""
+    #: states with no target (no weight, no terminal constraint, not in the terminal error)
+    free_states: tuple[int, ...] = ()
+    #: centre of the initial-state box (``initial_range`` are half-widths around it); zeros if ``None``
+    initial_center: tuple[float, ...] | None = None
+    #: the control that holds a state at rest (``trim(x, params)``, e.g. hover thrust); zeros if ``None``
+    trim: Callable[[np.ndarray, dict[str, float]], np.ndarray] | None = None
+    #: lower bounds on the states (``-inf`` = none) that the expert enforces on every node after ``x_0``
+    state_lower: tuple[float, ...] | None = None
 
 
 def _pendulum() -> NonlinearTemplate:
@@ -153,8 +215,36 @@ def _vanderpol() -> NonlinearTemplate:
     )
 
 
+def _rocket() -> NonlinearTemplate:
+    return NonlinearTemplate(
+        rhs=_rocket_rhs,
+        jacobian=_rocket_jacobian,
+        params={"gravity": 3.71, "isp": 200.7, "g0": 9.81},
+        checks={"gravity": _non_negative("gravity"), "isp": _positive("isp"), "g0": _positive("g0")},
+        q=(10.0, 10.0, 15.0, 5.0, 5.0, 8.0, 0.0),
+        r=(0.001, 0.001, 0.001),
+        terminal_weight=50.0,
+        state_names=("x", "y", "z", "vx", "vy", "vz", "mass"),
+        control_names=("thrust_x", "thrust_y", "thrust_z"),
+        initial_range=(150.0, 150.0, 100.0, 10.0, 10.0, 10.0, 300.0),
+        target_range=(0.0,) * 7,
+        time_horizon=25.0,
+        num_steps=50,
+        control_limit=15000.0,
+        description="3-DOF rocket landing (Mars gravity, variable mass): land at the origin, |thrust_i| <= 15000 N",
+        free_states=(6,),
+        initial_center=(0.0, 0.0, 400.0, 0.0, 0.0, -20.0, 2000.0),
+        trim=_rocket_trim,
+        state_lower=(-np.inf, -np.inf, 0.0, -np.inf, -np.inf, -np.inf, -np.inf),
+    )
+
+
 #: Built-in nonlinear systems by name.
-NONLINEAR_SYSTEMS: dict[str, Callable[[], NonlinearTemplate]] = {"pendulum": _pendulum, "vanderpol": _vanderpol}
+NONLINEAR_SYSTEMS: dict[str, Callable[[], NonlinearTemplate]] = {
+    "pendulum": _pendulum,
+    "vanderpol": _vanderpol,
+    "rocket": _rocket,
+}
 
 
 @functools.cache
@@ -197,6 +287,7 @@ class NonlinearSystem:
     state_names: tuple[str, ...] = ()
     control_names: tuple[str, ...] = ()
     kind: str = "nonlinear"
+    free_states: tuple[int, ...] = ()
 
     @property
     def template(self) -> NonlinearTemplate:
@@ -217,6 +308,33 @@ class NonlinearSystem:
     def time_horizon(self) -> float:
         """``dt * num_steps`` in seconds."""
         return float(self.dt * self.num_steps)
+
+    @property
+    def tracked(self) -> np.ndarray:
+        """Indices of the states with a target (all but :attr:`free_states`, e.g. the rocket's mass)."""
+        return np.array([i for i in range(self.n) if i not in self.free_states], dtype=np.int64)
+
+    @property
+    def initial_center(self) -> np.ndarray:
+        """Centre ``(n,)`` of the initial-state box (zeros except for the rocket)."""
+        centre = self.template.initial_center
+        return np.zeros(self.n) if centre is None else np.asarray(centre, dtype=np.float64)
+
+    @property
+    def state_lower(self) -> np.ndarray:
+        """Lower state bounds ``(n,)`` the expert enforces (the rocket's ground ``z >= 0``; else ``-inf``)."""
+        lower = self.template.state_lower
+        return np.full(self.n, -np.inf) if lower is None else np.asarray(lower, dtype=np.float64)
+
+    def terminal_error(self, final: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """``||x_N - r||`` over the tracked states, per problem ``(M,)``."""
+        idx = self.tracked
+        return np.linalg.norm(np.asarray(final)[:, idx] - np.asarray(targets)[:, idx], axis=1)  # type: ignore[no-any-return]
+
+    def trim_control(self, x: np.ndarray) -> np.ndarray:
+        """The control ``(m,)`` that holds ``x`` at rest (hover thrust for the rocket, else zeros)."""
+        trim = self.template.trim
+        return np.zeros(self.m) if trim is None else np.asarray(trim(np.asarray(x, dtype=np.float64), self.params))
 
     def rhs(self, x: Any, u: Any, ops: Any = np) -> list[Any]:
         """``f(x, u)`` as a list of components; ``x[i]``, ``u[j]`` may be scalars or arrays."""
@@ -253,9 +371,10 @@ class NonlinearSystem:
         terminal = np.einsum("mi,ij,mj->m", err[:, -1], self.Qf, err[:, -1])
         return stage + effort + terminal
 
-    def linearise(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Continuous-time Jacobians ``(df/dx, df/du)`` at state ``x`` (``u`` enters affinely)."""
-        return self.template.jacobian(np.asarray(x, dtype=np.float64), self.params)
+    def linearise(self, x: np.ndarray, u: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Continuous-time Jacobians ``(df/dx, df/du)`` at ``(x, u)`` (``u`` defaults to zeros)."""
+        u = np.zeros(self.m) if u is None else np.asarray(u, dtype=np.float64)
+        return self.template.jacobian(np.asarray(x, dtype=np.float64), u, self.params)
 
     def to_dict(self) -> dict[str, Any]:
         """The problem definition as JSON-ready data (stored in every dataset's metadata)."""
@@ -272,6 +391,7 @@ class NonlinearSystem:
             "control_limit": self.control_limit,
             "state_names": list(self.state_names),
             "control_names": list(self.control_names),
+            "free_states": list(self.free_states),
         }
 
     @classmethod
@@ -290,6 +410,7 @@ class NonlinearSystem:
             control_limit=float(data.get("control_limit", 0.0)),
             state_names=tuple(data.get("state_names", ())),
             control_names=tuple(data.get("control_names", ())),
+            free_states=tuple(int(i) for i in data.get("free_states", ())),
         )
 
     def same_problem(self, other: Any, *, atol: float = 1e-9) -> bool:
@@ -298,6 +419,7 @@ class NonlinearSystem:
             isinstance(other, NonlinearSystem)
             and self.name == other.name
             and self.num_steps == other.num_steps
+            and tuple(self.free_states) == tuple(other.free_states)
             and abs(self.dt - other.dt) <= atol
             and abs(self.control_limit - other.control_limit) <= atol
             and self.params.keys() == other.params.keys()
@@ -382,4 +504,5 @@ def build_nonlinear_system(
         control_limit=limit,
         state_names=t.state_names,
         control_names=t.control_names,
+        free_states=t.free_states,
     )
