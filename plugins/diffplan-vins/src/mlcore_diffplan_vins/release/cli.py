@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["add_commands"]
+__all__ = ["GROUP", "add_commands"]
+
+#: The plugin's command group: ``mlcore diffplan-vins ...``.
+GROUP = "diffplan-vins"
 
 
 def add_commands(cli: click.Group) -> None:
-    """Add the ``diffplan-vins`` group with ``check-release`` to the ``mlcore`` CLI (imports torch only when run)."""
+    """Add the ``diffplan-vins`` group with ``check-release`` to the ``mlcore`` CLI (imports torch only when run).
 
-    @cli.group(name="diffplan-vins")
+    Idempotent: ``mlcore.cli.main.main`` registers plugin commands on every call, and the group
+    added by an earlier call in the same process is kept (a new one would count as replacing it).
+    """
+    existing = cli.commands.get(GROUP)
+    if existing is not None and getattr(existing, "callback", None) is not None:
+        if getattr(existing.callback, "__module__", "") == __name__:
+            return
+
+    @cli.group(name=GROUP)
     def group() -> None:
         """Commands of the diffplan-vins plugin (model release)."""
 
@@ -33,6 +44,7 @@ def add_commands(cli: click.Group) -> None:
 
         import attrs
 
+        from mlcore.errors import MlcoreError
         from mlcore.io import to_jsonable
         from mlcore_diffplan_vins.release.check import check_release, format_rows
         from mlcore_diffplan_vins.release.loading import default_source
@@ -50,5 +62,6 @@ def add_commands(cli: click.Group) -> None:
             click.echo(json.dumps(to_jsonable([attrs.asdict(r) for r in rows]), indent=2))
         else:
             click.echo(format_rows(rows))
-        if not all(r.ok for r in rows):
-            raise click.exceptions.Exit(1)
+        failed = [r.name for r in rows if not r.ok]
+        if failed:  # the table is printed; the error line makes the exit code 1
+            raise MlcoreError(f"{len(failed)} of {len(rows)} released models failed the check: {', '.join(failed)}")

@@ -55,13 +55,16 @@ _CONT = "15x15 maze graphs, continuous actions (unit direction toward the optima
 
 
 def _grid(name: str, algorithm: str, notes: str, quick: tuple[str, ...] = ()) -> ReleaseEntry:
+    # model.name, not `algorithm=`: the single pipeline's `algorithm` replaces the whole [model] table,
+    # which would drop the quick profile's model.* overrides
+    model = "".join(ch for ch in algorithm.lower() if ch.isalnum() or ch == "-")
     return ReleaseEntry(
         name=name,
         category="grid",
         pipeline="single",
         algorithm=algorithm,
         environment=_MAZE15,
-        overrides=(f"algorithm={algorithm}", f"notes={notes}"),
+        overrides=(f"model.name={model}", f"notes={notes}"),
         quick=quick,
         notes=notes,
     )
