@@ -18,4 +18,12 @@ class TestConformance(PluginContract):
         "model/gppn": {"k": 4, "hidden_channels": 8},
         "model/convgppn": {"k": 4, "hidden_channels": 8, "q_channels": 8},
         "model/symgppn": {"k": 4, "hidden_channels": 2, "q_channels": 2},
+        # the graph half (part 2)
+        "dataset/maze-graphs": {"size": 7, "num": 20},
+        "dataset/geometric-graphs": {"nodes": 20, "num": 20, "degree": 4},
+        "evaluator/graph-rollout": {"max_graphs": 4},
+        "model/mp-vin": {"k": 6, "hidden_channels": 12, "q_channels": 4},
+        "model/sym-mp-vin": {"k": 6, "hidden_channels": 12, "q_channels": 4},
+        "model/gat-vin": {"k": 6, "hidden_channels": 12, "q_channels": 4},
+        "model/gcn-vin-v2": {"k": 6, "hidden_channels": 12, "q_channels": 4},
     }

@@ -25,6 +25,10 @@ def test_components_registered() -> None:
     expected |= {("pipeline", p) for p in ("grid", "compare", "single")}
     expected.add(("pipeline", "release"))  # the model release (release/)
     expected |= {("model", name) for name, *_ in MODEL_SPECS}
+    # the graph half (part 2)
+    expected |= {("dataset", "maze-graphs"), ("dataset", "geometric-graphs"), ("loss", "graph-action")}
+    expected |= {("evaluator", "graph-rollout"), ("pipeline", "graph"), ("pipeline", "graph-single")}
+    expected |= {("model", name) for name in ("mp-vin", "sym-mp-vin", "gat-vin", "gcn-vin-v2")}
     assert names == expected
     assert {"vin", "cnn"} <= {name for name, *_ in MODEL_SPECS}
     full = get_registry().get("pipeline", "grid").profiles["full"]

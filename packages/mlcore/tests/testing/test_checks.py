@@ -224,3 +224,23 @@ def test_batch_independence_changes_integer_and_nested_inputs():
         kit.check_batch_independence(Pooled(), batch)
     single = ({"tokens": tokens[:1], "scale": torch.ones(1, 1)}, torch.zeros(1, 2))
     assert kit.check_batch_independence(Pooled(), single) is False
+
+
+def test_example_input_of_a_structured_batch():
+    """A model fed structured batches (e.g. torch-geometric) gives its batch size by ``batch_size``."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("kit_structured", Path(__file__).with_name("structured.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model = mod.RowModel()
+    kit.check_example_input(model, (mod.NodeBatch(2), torch.zeros(6, 2)))
+
+    class Wrong(mod.RowModel):
+        def example_input(self, batch_size=2):
+            return mod.NodeBatch(batch_size + 1)
+
+    with pytest.raises(ContractError, match=r"example_input\(1\) has batch_size 2, not 1"):
+        kit.check_example_input(Wrong())

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from mlcore.components import ComponentSpec
 from mlcore.hookspecs import hookimpl
+from mlcore_diffplan_vins.graphs.specs import GRAPH_DATASETS, GRAPH_MODELS, GRAPH_PROFILES, GRAPH_SINGLE_PROFILES
 from mlcore_diffplan_vins.models import MODEL_SPECS
 
 if TYPE_CHECKING:
@@ -47,6 +48,74 @@ COMPARE_PROFILES = {
 }
 
 
+# --------------------------------------------------------------------------- graph planners (part 2)
+# Specs of the graph half (mlcore_diffplan_vins.graphs); torch-geometric is imported only when one is used.
+
+_G = "mlcore_diffplan_vins.graphs"
+_GRAPH_PAIRING = {"dataset": "maze-graphs", "loss": "graph-action", "evaluator": "graph-rollout"}
+
+
+def graph_datasets() -> list[ComponentSpec]:
+    """``maze-graphs`` and ``geometric-graphs``."""
+    return [ComponentSpec(name, target, config, summary=summary) for name, target, config, summary in GRAPH_DATASETS]
+
+
+def graph_models() -> list[ComponentSpec]:
+    """MP-VIN, Sym-MP-VIN, GAT-VIN, GCN-VIN-v2."""
+    return [
+        ComponentSpec(name, target, config, summary=summary, extras=dict(_GRAPH_PAIRING))
+        for name, target, config, summary in GRAPH_MODELS
+    ]
+
+
+def graph_losses() -> list[ComponentSpec]:
+    """``graph-action``."""
+    return [
+        ComponentSpec(
+            "graph-action",
+            f"{_G}.loss:GraphActionLoss",
+            f"{_G}.config:GraphActionLossConfig",
+            summary="-log P(optimal next-node set) over each node's neighbours, or 1 - cos to the unit direction",
+        )
+    ]
+
+
+def graph_evaluators() -> list[ComponentSpec]:
+    """``graph-rollout``."""
+    return [
+        ComponentSpec(
+            "graph-rollout",
+            f"{_G}.evaluation:GraphRolloutEvaluator",
+            f"{_G}.config:GraphRolloutConfig",
+            summary="%Opt, %Succ, action accuracy (and angular error) from every reachable start node of the graphs",
+            extras={"dataset": "maze-graphs", "model": "mp-vin"},
+        )
+    ]
+
+
+def graph_pipelines() -> list[ComponentSpec]:
+    """``graph`` (every graph planner + baselines) and ``graph-single`` (one planner, the supervised recipe)."""
+    return [
+        ComponentSpec(
+            "graph",
+            f"{_G}.compare:GraphComparison",
+            f"{_G}.compare:GraphComparisonConfig",
+            summary="maze graphs -> MP-VIN, Sym-MP-VIN, GAT-VIN, GCN-VIN-v2 + greedy/optimal baselines -> report",
+            profiles=GRAPH_PROFILES,
+        ),
+        ComponentSpec(
+            "graph-single",
+            f"{_G}.pipeline:GraphSinglePlanner",
+            f"{_G}.pipeline:GraphSingleConfig",
+            summary="one graph planner (--set model.name=sym-mp-vin, dataset.continuous=true) -> rollouts -> report",
+            profiles=GRAPH_SINGLE_PROFILES,
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- hooks
+
+
 @hookimpl
 def register_datasets() -> list[ComponentSpec]:
     """DFS mazes with exact Dijkstra labels."""
@@ -56,7 +125,8 @@ def register_datasets() -> list[ComponentSpec]:
             "mlcore_diffplan_vins.data:GridMazes",
             "mlcore_diffplan_vins.data:GridMazesConfig",
             summary="M×M DFS mazes (per-maze wall opening), goal, Dijkstra distances and optimal action sets",
-        )
+        ),
+        *graph_datasets(),
     ]
 
 
@@ -72,7 +142,7 @@ def register_models() -> list[ComponentSpec]:
             extras={"dataset": "grid-mazes", "loss": "optimal-set-ce", "evaluator": "grid-rollout"},
         )
         for name, target, config, summary in MODEL_SPECS
-    ]
+    ] + graph_models()
 
 
 @hookimpl
@@ -84,7 +154,8 @@ def register_losses() -> list[ComponentSpec]:
             "mlcore_diffplan_vins.loss:OptimalSetLoss",
             "mlcore_diffplan_vins.loss:OptimalSetLossConfig",
             summary="-log P(optimal action set) per labelled cell (or CE to the uniform set distribution)",
-        )
+        ),
+        *graph_losses(),
     ]
 
 
@@ -98,7 +169,8 @@ def register_evaluators() -> list[ComponentSpec]:
             "mlcore_diffplan_vins.evaluation:GridRolloutConfig",
             summary="%Opt, %Succ and action accuracy of the greedy policy from every reachable start cell",
             extras={"dataset": "grid-mazes", "model": "vin"},
-        )
+        ),
+        *graph_evaluators(),
     ]
 
 
@@ -130,6 +202,7 @@ def register_pipelines() -> list[ComponentSpec]:
                 "full": {"dataset": {"num": 10000}, "trainer": _TRAINER},
             },
         ),
+        *graph_pipelines(),
     ]
 
 

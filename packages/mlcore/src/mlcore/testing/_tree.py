@@ -1,4 +1,8 @@
-"""Helpers of the kit for nested data (tensors inside dicts, lists and tuples)."""
+"""Helpers of the kit for nested data (tensors inside dicts, lists and tuples).
+
+A structured batch object that presents its tensors as ``to_dict()`` (e.g. a torch-geometric
+``Data``/``Batch``) is read through that dict.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,27 @@ if TYPE_CHECKING:
     import torch
 
 
+def as_mapping(obj: Any) -> Mapping[str, Any] | None:
+    """``obj.to_dict()`` for structured batch objects (e.g. torch-geometric ``Data``), else ``None``."""
+    to_dict = getattr(obj, "to_dict", None)
+    if isinstance(obj, type) or not callable(to_dict):
+        return None
+    try:
+        found = to_dict()
+    except TypeError:
+        return None
+    return found if isinstance(found, Mapping) else None
+
+
 def tensors(obj: Any) -> list[torch.Tensor]:
-    """Every tensor inside nested dicts/lists/tuples, in order."""
+    """Every tensor inside nested dicts/lists/tuples (and ``to_dict()`` objects), in order."""
     import torch
 
     if isinstance(obj, torch.Tensor):
         return [obj]
+    mapped = as_mapping(obj)
+    if mapped is not None:
+        return tensors(mapped)
     if isinstance(obj, Mapping):
         return [t for v in obj.values() for t in tensors(v)]
     if isinstance(obj, list | tuple):
@@ -38,6 +57,9 @@ def same(a: Any, b: Any) -> bool:
         return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a.cpu(), b.cpu()))
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return set(a) == set(b) and all(same(a[k], b[k]) for k in a)
+    ma, mb = as_mapping(a), as_mapping(b)
+    if ma is not None and mb is not None:
+        return type(a) is type(b) and same(ma, mb)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):

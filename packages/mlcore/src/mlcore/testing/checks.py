@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcore.errors import MlcoreError
-from mlcore.testing._tree import all_finite, outputs_close, same, tensors
+from mlcore.testing._tree import all_finite, as_mapping, outputs_close, same, tensors
 
 if TYPE_CHECKING:
     import torch
@@ -430,9 +430,18 @@ def check_example_input(model: nn.Module, batch: Any | None = None) -> None:
     if not callable(factory):
         raise ContractError(f"{name} defines no example_input(batch_size)")
     model.eval()
+    structured = False
     for b in (1, 3):
         example = factory(b)
         found = tensors(example)
+        # a structured batch (torch-geometric Batch...) counts its samples itself; its tensors are per node
+        structured = as_mapping(example) is not None and isinstance(getattr(example, "batch_size", None), int)
+        if structured:
+            if example.batch_size != b:
+                raise ContractError(f"{name}.example_input({b}) has batch_size {example.batch_size}, not {b}")
+            with torch.no_grad():
+                model(example)
+            continue
         if not found or not isinstance(example, torch.Tensor | tuple):
             raise ContractError(f"{name}.example_input({b}) must return a tensor or a tuple of tensors")
         if any(t.dim() == 0 or t.shape[0] != b for t in found):
@@ -442,7 +451,7 @@ def check_example_input(model: nn.Module, batch: Any | None = None) -> None:
             out = model(*args)
         if any(t.dim() > 0 and t.shape[0] != b for t in tensors(out)):
             raise ContractError(f"{name}: output of example_input({b}) does not keep the batch size")
-    if batch is not None:
+    if batch is not None and not structured:
         inputs, _ = _split(batch, name)
         real, example = tensors(inputs), tensors(factory(2))
         if len(real) == len(example):

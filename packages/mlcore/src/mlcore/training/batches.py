@@ -19,7 +19,11 @@ __all__ = ["LossModule", "batch_size_of", "move_to_device", "split_inputs_target
 
 
 def move_to_device(batch: Any, device: torch.device | str, non_blocking: bool = False) -> Any:
-    """Move tensors inside (nested) dicts, lists, tuples and namedtuples to ``device``."""
+    """Move tensors inside (nested) dicts, lists, tuples and namedtuples to ``device``.
+
+    A structured batch object with ``to_dict()`` and ``to(device)`` (a torch-geometric ``Batch``)
+    moves itself.
+    """
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=non_blocking)
     if isinstance(batch, Mapping):
@@ -28,13 +32,23 @@ def move_to_device(batch: Any, device: torch.device | str, non_blocking: bool = 
         return type(batch)(*(move_to_device(v, device, non_blocking) for v in batch))
     if isinstance(batch, list | tuple):
         return type(batch)(move_to_device(v, device, non_blocking) for v in batch)
+    to = getattr(batch, "to", None)
+    if callable(to) and not isinstance(batch, type) and hasattr(batch, "to_dict"):
+        return to(device, non_blocking=non_blocking)  # structured batches (e.g. torch-geometric Batch)
     return batch
 
 
 def batch_size_of(batch: Any) -> int:
-    """The leading dimension of the first tensor found in ``batch`` (1 if none)."""
+    """The leading dimension of the first tensor found in ``batch`` (1 if none).
+
+    A structured batch object with ``to_dict()`` and an integer ``batch_size`` (a torch-geometric
+    ``Batch``: its number of graphs) gives that.
+    """
     if isinstance(batch, torch.Tensor):
         return int(batch.shape[0]) if batch.dim() else 1
+    own = getattr(batch, "batch_size", None)
+    if isinstance(own, int) and not isinstance(own, bool) and hasattr(batch, "to_dict"):
+        return own  # structured batches (e.g. torch-geometric Batch: its number of graphs)
     values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, list | tuple) else ()
     for v in values:
         n = batch_size_of(v)
