@@ -215,9 +215,9 @@ RELEASE_PROFILES = {
         "quick_sizes": True,
         "overrides": {
             "single": ["dataset.num=120", "trainer.epochs=2", "evaluator.max_mazes=10"],
-            "graph-single": ["dataset.num=60", "trainer.epochs=2"],
+            "graph-single": ["dataset.num=60", "trainer.epochs=2", "evaluator.max_graphs=10"],
         },
-        "notes": "quick profile: tiny networks trained for 2 epochs on 120 mazes (a CI check, not usable models)",
+        "notes": "quick profile: tiny networks, 2 epochs on 60-120 mazes/graphs (a CI check, not usable models)",
     },
     "full": {"entry_profile": "full"},
 }

@@ -38,11 +38,17 @@ def test_grid_entries_resolve_to_their_model(entry: object, profile: str) -> Non
     assert run.settings.seed == 42
 
 
-def test_graph_entries_resolve_when_graph_single_is_installed() -> None:
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_graph_entries_resolve_when_graph_single_is_installed(profile: str) -> None:
     names = {s.name for s in get_registry().pipelines("diffplan-vins")}
     if "graph-single" not in names:
         pytest.skip("the graph planners' pipeline graph-single is not installed in this branch")
     for e in RELEASE_TABLE:
-        if e.pipeline == "graph-single":
-            run = resolve("diffplan-vins", pipeline=e.pipeline, profile="quick", overrides=list(e.overrides))
-            assert run.config.model.name in e.overrides[0]
+        if e.pipeline != "graph-single":
+            continue
+        run = resolve("diffplan-vins", pipeline=e.pipeline, profile=profile, overrides=list(e.overrides))
+        built = run.spec.build(run.config).config
+        assert f"model.name={built.model.name}" in e.overrides and f"dataset.name={built.dataset.name}" in e.overrides
+        assert built.dataset.config.continuous is (e.category == "continuous")
+        if profile == "full":
+            assert (built.dataset.config.num, built.trainer.epochs, built.trainer.batch_size) == (10000, 100, 32)

@@ -17,9 +17,8 @@ def add_commands(cli: click.Group) -> None:
     added by an earlier call in the same process is kept (a new one would count as replacing it).
     """
     existing = cli.commands.get(GROUP)
-    if existing is not None and getattr(existing, "callback", None) is not None:
-        if getattr(existing.callback, "__module__", "") == __name__:
-            return
+    if getattr(getattr(existing, "callback", None), "__module__", "") == __name__:
+        return
 
     @cli.group(name=GROUP)
     def group() -> None:

@@ -218,7 +218,12 @@ def release_index(infos: dict[str, dict[str, Any]], ctx: RunContext, config: Rel
         "notes": config.notes,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "models": {
-            name: {"path": f"{info['category']}/{name}", **{k: info.get(k) for k in keys}}
+            name: {
+                "path": f"{info['category']}/{name}",
+                **{k: info.get(k) for k in keys},
+                "test_succ": (info.get("test_metrics") or {}).get("succ"),
+                "test_opt": (info.get("test_metrics") or {}).get("opt"),
+            }
             for name, info in infos.items()
         },
     }
@@ -241,7 +246,9 @@ def readme(index: dict[str, Any], heading: str = "# Pretrained differentiable pl
         lines += [f"*Notes:* {index['notes']}", ""]
     lines += [
         "Accuracy is the share of start cells (grid) or nodes (graph) whose first action is optimal, measured by "
-        "`mlcore evaluate` on the test split of the data each model was trained on (validation: the validation split).",
+        "`mlcore evaluate` on the test split of the data each model was trained on (validation: the validation "
+        "split); %Opt and %Succ are the shares of start cells/nodes from which the greedy policy reaches the goal "
+        "on an optimal path, and at all.",
         "",
     ]
     for category in CATEGORIES:
@@ -251,13 +258,14 @@ def readme(index: dict[str, Any], heading: str = "# Pretrained differentiable pl
         lines += [
             f"## {category}",
             "",
-            "| model | algorithm | params | file MB | test acc. % | val. acc. % | epochs | train s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| model | algorithm | params | file MB | test acc. % | val. acc. % | %Opt | %Succ | epochs | train s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, m in rows.items():
             lines.append(
                 f"| `{name}` | {m['algorithm']} | {m['parameter_count']:,} | {m['file_size_bytes'] / 1e6:.3f} | "
-                f"{_pct(m['test_accuracy'])} | {_pct(m['validation_accuracy'])} | {m['epochs']} | "
+                f"{_pct(m['test_accuracy'])} | {_pct(m['validation_accuracy'])} | {_pct(m.get('test_opt'))} | "
+                f"{_pct(m.get('test_succ'))} | {m['epochs']} | "
                 f"{m['training_time_seconds']:.0f} |"
             )
         lines += [""]
