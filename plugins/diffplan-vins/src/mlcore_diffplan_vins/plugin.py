@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlcore.components import ComponentSpec
 from mlcore.hookspecs import hookimpl
@@ -209,7 +209,7 @@ def register_pipelines() -> list[ComponentSpec]:
 # --------------------------------------------------------------------------- model release (issue 15)
 
 #: The ``release`` pipeline's profiles (see :mod:`mlcore_diffplan_vins.release.pipeline`).
-RELEASE_PROFILES = {
+RELEASE_PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "entry_profile": "quick",
         "quick_sizes": True,

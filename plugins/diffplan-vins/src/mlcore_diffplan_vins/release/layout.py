@@ -134,11 +134,15 @@ def package_run(
     with :func:`mlcore.api.evaluate` (``evaluation/metrics.json``) and on the validation split
     (:func:`validation_metrics`), and writes ``<name>_info.json`` last.
     """
-    import torch
-
     from mlcore import api
     from mlcore.io import atomic_write_json, atomic_write_text, read_json
-    from mlcore.training.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_KIND, load_checkpoint, write_payload
+    from mlcore.training.checkpoint import (
+        CHECKPOINT_FORMAT,
+        CHECKPOINT_KIND,
+        build_model,
+        load_checkpoint,
+        write_payload,
+    )
 
     run = Path(run_dir)
     out = Path(target)
@@ -161,7 +165,8 @@ def package_run(
     summary = read_json(run / "summary.json")
     from mlcore.config import load_file
 
-    params = sum(int(t.numel()) for t in ckpt["model"].values() if isinstance(t, torch.Tensor))
+    model = build_model(ckpt)  # parameters, not buffers: counted on the rebuilt model
+    params = sum(int(p.numel()) for p in model.parameters())
     model_entry = meta["components"]["model"]
     info: dict[str, Any] = {
         "name": entry.name,

@@ -289,7 +289,7 @@ def quickstart(index: dict[str, Any]) -> str:
             "# Quick start",
             "",
             "```",
-            "pip install mlcore mlcore-diffplan-vins",
+            "pip install ./packages/mlcore ./plugins/diffplan-vins   # from the mlcore repository",
             "export MLCORE_PRETRAINED=$PWD/pretrained_models      # or pretrained_models.tar.gz",
             "mlcore diffplan-vins check-release $MLCORE_PRETRAINED   # load, run, evaluate and size every model",
             f"mlcore evaluate -k $MLCORE_PRETRAINED/{path}/checkpoints/best.pt --out eval-{first}",
