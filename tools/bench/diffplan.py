@@ -20,6 +20,16 @@ Two parts, each run in the same process on the same machine:
     python tools/bench/diffplan.py accuracy --models symvin,gppn --minutes 8   # adds to the JSON
     python tools/bench/diffplan.py table                         # print the table from the JSON
 
+3. ``graph`` — the graph planners (MP-VIN, Sym-MP-VIN, GAT-VIN, GCN-VIN-v2) and the greedy
+   baseline on 15×15 maze graphs through the ``graph`` pipeline (identical data, one budget per
+   model), Sym-MP-VIN's D4 symmetry error measured on the trained model, and the 1-minute load
+   average beside every timing. Written under the JSON's own ``graph`` key (merged by model set;
+   the grid entries are left alone)::
+
+    python tools/bench/diffplan.py graph --minutes 3 --num 2000
+    python tools/bench/diffplan.py graph --models sym-mp-vin --minutes 5   # adds to the JSON
+    python tools/bench/diffplan.py graph-table
+
 Results: ``tools/bench/results/diffplan.json`` (each part updates its own entries).
 """
 
@@ -232,6 +242,107 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- graph planners
+
+#: The issue's targets on 15×15 maze graphs (%Opt and %Succ).
+GRAPH_TARGETS = {"mp-vin": 0.91, "sym-mp-vin": 0.93, "gat-vin": 0.90, "gcn-vin-v2": 0.89}
+SYMMETRY_TARGET = 1e-5
+
+
+def graph_accuracy(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the ``graph`` pipeline with a budget per model; add the D4 error of the trained Sym-MP-VIN."""
+    from mlcore.api import run
+
+    overrides = [
+        f"models={json.dumps(args.models.split(','))}",
+        f"dataset.size={args.size}",
+        f"dataset.num={args.num}",
+        f"trainer.epochs={args.epochs}",
+        f"trainer.max_time_minutes={args.minutes}",
+        "trainer.progress=false",
+        *args.overrides,
+    ]
+    out_dir = Path(args.out or ROOT / "runs" / f"bench-diffplan-graph-{args.models.replace(',', '-')}")
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    result = run(
+        "diffplan-vins",
+        pipeline="graph",
+        profile="full",
+        overrides=overrides,
+        out=out_dir,
+        seed=args.seed,
+        threads=args.threads,
+        progress=False,
+    )
+    wall = time.perf_counter() - start
+    results = json.loads((Path(result.out_dir) / "results.json").read_text())
+    entry = {
+        "run_dir": str(result.out_dir),
+        "wall_seconds": wall,
+        "load_average_1min_start": load_before,
+        "load_average_1min_end": os.getloadavg()[0],
+        "overrides": overrides,
+        "seed": args.seed,
+        "dataset": results["dataset"],
+        "models": results["models"],
+    }
+    if "sym-mp-vin" in results["models"]:
+        entry["models"]["sym-mp-vin"]["symmetry_error"] = symmetry_error(Path(result.out_dir), results["dataset"])
+    return entry
+
+
+def symmetry_error(run_dir: Path, dataset: dict[str, Any]) -> float:
+    """The D4 error of the trained Sym-MP-VIN on 8 test graphs (max abs deviation of logits and values)."""
+    from mlcore.training.checkpoint import build_model
+    from mlcore_diffplan_vins.graphs.data import collate_graphs, graph_items
+    from mlcore_diffplan_vins.graphs.symmetry import d4_symmetry_error
+
+    model = build_model(run_dir / "models" / "sym-mp-vin" / "checkpoints" / "best.pt", expect="sym-mp-vin")
+    from mlcore_diffplan_vins.graphs.build import maze_graphs
+    from mlcore_diffplan_vins.mazes import generate_mazes
+
+    graphs = maze_graphs(generate_mazes(8, dataset["size"], dataset.get("actions", 4), seed=dataset["seed"] + 7))
+    continuous = bool(dataset.get("continuous", False))
+    batch, _ = collate_graphs(graph_items(graphs, continuous))
+    return d4_symmetry_error(model, batch, continuous=continuous)
+
+
+def graph_table(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per graph model (the latest run holding it), with the targets' verdicts."""
+    runs = payload.get("graph", {})
+    names = sorted(
+        {m for r in runs.values() for m in r["models"]},
+        key=lambda n: (n in ("greedy", "optimal"), list(GRAPH_TARGETS).index(n) if n in GRAPH_TARGETS else 0, n),
+    )
+    rows = []
+    for name in names:
+        entry = [r for r in runs.values() if name in r["models"]][-1]
+        m = entry["models"][name]
+        target = GRAPH_TARGETS.get(name)
+        verdicts = []
+        if target is not None:
+            met = m["opt"] > target and m["succ"] > target
+            verdicts.append(f"%Opt/%Succ>{target:.0%}: {'met' if met else 'MISS'}")
+        if "symmetry_error" in m:
+            ok = m["symmetry_error"] < SYMMETRY_TARGET
+            verdicts.append(f"sym err {m['symmetry_error']:.1e} (<1e-5: {'met' if ok else 'MISS'})")
+        rows.append(
+            {
+                "model": name,
+                "params": m.get("params", "-"),
+                "epochs": m.get("epochs", "-"),
+                "train_s": round(m["train_seconds"]) if "train_seconds" in m else "-",
+                "%Opt": f"{100 * m['opt']:.1f}",
+                "%Succ": f"{100 * m['succ']:.1f}",
+                "acc": f"{100 * m['action_accuracy']:.1f}",
+                "load": f"{entry.get('load_average_1min_start', float('nan')):.1f}",
+                "targets": "; ".join(verdicts) or "-",
+            }
+        )
+    return rows
+
+
 # --------------------------------------------------------------------------- table
 
 
@@ -284,6 +395,17 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--set", dest="overrides", action="append", default=[])
     a.add_argument("--record-only", action="store_true", help="record the finished run in --out (or the default dir)")
     sub.add_parser("table")
+    gr = sub.add_parser("graph", help="the graph planners on 15x15 maze graphs (own JSON key 'graph')")
+    gr.add_argument("--models", default="mp-vin,sym-mp-vin,gat-vin,gcn-vin-v2")
+    gr.add_argument("--size", type=int, default=15)
+    gr.add_argument("--num", type=int, default=2000)
+    gr.add_argument("--epochs", type=int, default=100)
+    gr.add_argument("--minutes", type=float, default=3.0, help="wall-clock training budget per model")
+    gr.add_argument("--seed", type=int, default=42)
+    gr.add_argument("--threads", type=int, default=1)
+    gr.add_argument("--out", default=None)
+    gr.add_argument("--set", dest="overrides", action="append", default=[])
+    sub.add_parser("graph-table")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT / "tools" / "bench"))
@@ -313,9 +435,17 @@ def main(argv: list[str] | None = None) -> int:
         entry = accuracy(args)
         entry["machine"] = machine_info()
         payload.setdefault("accuracy", {})[args.models] = entry
-    save(payload)
+    elif args.part == "graph":
+        entry = graph_accuracy(args)
+        entry["machine"] = machine_info()
+        payload = load()  # re-read: another part may have written meanwhile; only the 'graph' key changes
+        payload.setdefault("graph", {})[args.models] = entry
+    if args.part != "graph-table":
+        save(payload)
     if args.part in ("accuracy", "table"):
         print_table(table(payload))
+    if args.part in ("graph", "graph-table"):
+        print_table(graph_table(payload))
     print(f"results: {RESULTS}")
     return 0
 

@@ -50,7 +50,8 @@ def test_detours_succeed_but_are_not_optimal(g: GraphSet) -> None:
 
 
 def test_moving_into_an_obstacle_leaves_the_agent_stuck(g: GraphSet) -> None:
-    choices = np.array([1, 4, 3, -1, -1, 2])
+    # were the agent let onto the obstacle (4), that node's choice would take it on to 2 and the goal
+    choices = np.array([1, 4, 3, -1, 2, 2])
     r = graph_rollout(g, choices)
     assert r.reached.tolist() == [False, False, True, False, False, True]
     assert r["succ"] == 0.5 and r["opt"] == 0.5 and r["action_accuracy"] == 0.75
@@ -96,3 +97,14 @@ def test_bad_shapes_are_errors(g: GraphSet) -> None:
         graph_rollout(g, np.zeros(3, dtype=np.int64))
     with pytest.raises(ValueError, match="logits must be"):
         choices_from_logits(g, np.zeros((6, 3)))
+
+
+def test_labels_have_zero_angular_error_even_with_ties(maze_graphs_9: GraphSet) -> None:
+    """The label direction points at one optimal neighbour; where several are optimal the error is still 0."""
+    err = angular_errors(maze_graphs_9, maze_graphs_9.directions())
+    labelled = maze_graphs_9.optimal.any(axis=1)
+    assert (maze_graphs_9.optimal.sum(axis=1) > 1).any()  # ties exist in these mazes
+    assert np.allclose(err[labelled], 0.0, atol=1e-4) and np.isnan(err[~labelled]).all()
+    # the opposite direction is 180 degrees from a lone optimal move
+    lone = np.flatnonzero(maze_graphs_9.optimal.sum(axis=1) == 1)
+    assert np.allclose(angular_errors(maze_graphs_9, -maze_graphs_9.directions())[lone], 180.0, atol=1e-3)

@@ -37,6 +37,7 @@ def save_graphs(path: str | Path, kind: str, graphs: GraphSet, split: np.ndarray
         "kind": kind,
         "params": json.dumps(params, sort_keys=True),
         **{name: torch.from_numpy(np.ascontiguousarray(getattr(graphs, name))) for name in ARRAYS},
+        "nbr": torch.from_numpy(graphs.nbr.astype(np.int32)),  # int32 halves the largest array
         "split": torch.from_numpy(split.astype(np.int64)),
     }
     return atomic_write(path, lambda fh: torch.save(payload, fh))

@@ -67,22 +67,22 @@ GRAPH_MODELS: list[GraphEntry] = [
 
 _TRAINER_FULL: dict[str, Any] = {"epochs": 100, "batch_size": 32, "lr": 1e-3, "optimizer": "rmsprop"}
 
-#: ``graph-single`` profiles: ``quick`` trains one planner on 15x15 maze graphs in about a minute on a CPU.
+#: ``graph-single`` profiles (valid for both data sets): ``quick`` trains one planner in about a minute on a CPU.
 GRAPH_SINGLE_PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
-        "dataset": {"size": 11, "num": 160},
+        "dataset": {"num": 120},
         "model": {"k": 20},
         "trainer": {"epochs": 4, "batch_size": 16, "lr": 5e-3, "optimizer": "adam"},
     },
-    "full": {"dataset": {"size": 15, "num": 10000}, "trainer": _TRAINER_FULL},
+    "full": {"dataset": {"num": 10000}, "trainer": _TRAINER_FULL},
 }
 
 #: ``graph`` profiles (every planner + baselines on identical data).
 GRAPH_PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
-        "dataset": {"size": 11, "num": 120},
-        "planner": {"k": 20},
+        "dataset": {"num": 100},
+        "planner": {"k": 20, "hidden_channels": 24},
         "trainer": {"epochs": 3, "batch_size": 16, "lr": 5e-3, "optimizer": "adam"},
     },
-    "full": {"dataset": {"size": 15, "num": 10000}, "trainer": _TRAINER_FULL},
+    "full": {"dataset": {"num": 10000}, "trainer": _TRAINER_FULL},
 }

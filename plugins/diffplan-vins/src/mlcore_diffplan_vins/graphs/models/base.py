@@ -22,7 +22,16 @@ from torch import Tensor, nn
 
 from mlcore.errors import DataError
 
-__all__ = ["EMPTY_LOGIT", "GraphPlanner", "check_graph", "edge_softmax", "example_graphs", "mlp", "slot_logits"]
+__all__ = [
+    "EMPTY_LOGIT",
+    "GraphPlanner",
+    "check_graph",
+    "check_slots",
+    "edge_softmax",
+    "example_graphs",
+    "mlp",
+    "slot_logits",
+]
 
 #: The logit of an empty neighbour slot.
 EMPTY_LOGIT = -1e4
@@ -54,13 +63,18 @@ def check_graph(graph: Any, name: str = "graph") -> None:
         raise DataError(f"{name}.x or {name}.pos contain NaN or infinite values")
 
 
-def slot_logits(edge_logits: Tensor, src: Tensor, slot: Tensor, num_nodes: int, max_degree: int) -> Tensor:
-    """``[n, D]`` logits: each edge's logit at ``(src, slot)``, :data:`EMPTY_LOGIT` in empty slots."""
+def check_slots(slot: Tensor, max_degree: int) -> None:
+    """One-line :class:`DataError` when the graph has more neighbour slots than the model."""
     if slot.numel() and int(slot.max()) >= max_degree:
         raise DataError(
             f"the graph has neighbour slot {int(slot.max())} but model.max_degree={max_degree}; "
             "set model.max_degree to the data's degree"
         )
+
+
+def slot_logits(edge_logits: Tensor, src: Tensor, slot: Tensor, num_nodes: int, max_degree: int) -> Tensor:
+    """``[n, D]`` logits: each edge's logit at ``(src, slot)``, :data:`EMPTY_LOGIT` in empty slots."""
+    check_slots(slot, max_degree)
     out = edge_logits.new_full((num_nodes, max_degree), EMPTY_LOGIT)
     return out.index_put((src, slot), edge_logits)
 

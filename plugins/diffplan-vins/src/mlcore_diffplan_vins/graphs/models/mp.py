@@ -26,7 +26,14 @@ import torch
 from torch import Tensor, nn
 
 from mlcore_diffplan_vins.graphs.config import MPVINConfig, SymMPVINConfig
-from mlcore_diffplan_vins.graphs.models.base import GraphPlanner, check_graph, edge_softmax, mlp
+from mlcore_diffplan_vins.graphs.models.base import (
+    EMPTY_LOGIT,
+    GraphPlanner,
+    check_graph,
+    check_slots,
+    edge_softmax,
+    mlp,
+)
 
 __all__ = ["MPVIN", "SymMPVIN"]
 
@@ -69,12 +76,20 @@ class MPVIN(GraphPlanner):
         h = self.update(torch.cat([h0, scatter(msg, src, dim=0, dim_size=n, reduce="mean")], dim=1))
         r = self.reward(h)[:, 0]
         a, b = self.transition(torch.cat([h[src], h[dst], geo], dim=1)).chunk(2, dim=1)
-        v = torch.zeros(n, dtype=h.dtype, device=h.device)
-        q = r[src, None] + b
+        # dense [n, D, Q] layout (gathers and a max instead of scatters: ~2x faster on CPU); empty slots
+        # point at a padding node and get a bias of EMPTY_LOGIT, so they never win the max
+        slot, d = graph.slot, self.max_degree
+        check_slots(slot, d)
+        nbr = torch.full((n, d), n, dtype=torch.long, device=x.device).index_put((src, slot), dst)
+        a_d = a.new_zeros(n, d, a.shape[1]).index_put((src, slot), a)
+        b_d = b.new_full((n, d, b.shape[1]), EMPTY_LOGIT).index_put((src, slot), b)
+        v = torch.zeros(n + 1, dtype=h.dtype, device=h.device)
+        q_d = r[:, None, None] + b_d
         for _ in range(self.config.k):
-            q = r[src, None] + a * v[dst, None] + b
-            v = scatter(q.amax(dim=1), src, dim=0, dim_size=n, reduce="max")
-        self.last_values = v.detach()
+            q_d = r[:, None, None] + a_d * v[nbr][..., None] + b_d
+            v = torch.cat([q_d.amax(dim=(1, 2)), v.new_zeros(1)])
+        self.last_values = v[:n].detach()
+        q = q_d[src, slot]
         logits = self.policy(q)[:, 0]
         feats = None
         if self.free_head is not None:
