@@ -9,7 +9,6 @@ checkpoint is smaller than the size limit (10 MB).
 from __future__ import annotations
 
 import math
-import resource
 import sys
 import tempfile
 import time
@@ -58,7 +57,11 @@ class CheckRow:
 
 
 def _peak_rss() -> int:
-    """The process's peak resident set size in bytes (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    """The process's peak resident set size in bytes (``ru_maxrss`` is KiB on Linux, bytes on macOS; 0 on Windows)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
