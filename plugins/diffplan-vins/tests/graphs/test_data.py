@@ -74,3 +74,12 @@ def test_out_of_range_fields_name_the_field() -> None:
         GeometricGraphsConfig(degree=0)
     with pytest.raises(ValueError, match="size"):
         MazeGraphsConfig(size=2)
+
+
+def test_cli_generates_a_file(tmp_path: Path) -> None:
+    from mlcore.cli.main import main
+
+    code = main(["data", "generate", "maze-graphs", "--size", "7", "--num", "10", "--out", str(tmp_path)])
+    assert code == 0
+    back = MazeGraphs(MazeGraphsConfig(path=str(tmp_path / "maze-graphs_m7_4abs_n10_seed0.pth"))).prepare()
+    assert len(back.graphs) == 10  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mlcore.api import evaluate, resolve, run
-from mlcore.errors import ConfigError
+from mlcore.errors import CheckpointError, ConfigError
 from mlcore_diffplan_vins.graphs.pipeline import GraphSingleConfig, GraphSinglePlanner, resolve_graph_model
 
 TINY = [
@@ -53,6 +53,11 @@ def test_run_writes_a_normal_run_directory_and_evaluate_works(tmp_path: Path) ->
     assert "sym-mp-vin on maze-graphs" in report and "greedy by Euclidean distance" in report
     again = evaluate(out / "checkpoints" / "best.pt", out_dir=tmp_path / "ev")
     assert again["opt"] == pytest.approx(m["opt"]) and again["action_accuracy"] == pytest.approx(m["action_accuracy"])
+    from mlcore.training.checkpoint import build_model
+
+    assert type(build_model(out / "checkpoints" / "best.pt", expect="sym-mp-vin")).__name__ == "SymMPVIN"
+    with pytest.raises(CheckpointError, match=r"holds model 'sym-mp-vin'.*not 'mp-vin'"):
+        build_model(out / "checkpoints" / "best.pt", expect="mp-vin")
 
 
 def test_continuous_run_links_model_and_loss(tmp_path: Path) -> None:

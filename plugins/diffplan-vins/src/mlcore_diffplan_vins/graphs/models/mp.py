@@ -76,7 +76,7 @@ class MPVIN(GraphPlanner):
         h = self.update(torch.cat([h0, scatter(msg, src, dim=0, dim_size=n, reduce="mean")], dim=1))
         r = self.reward(h)[:, 0]
         a, b = self.transition(torch.cat([h[src], h[dst], geo], dim=1)).chunk(2, dim=1)
-        # dense [n, D, Q] layout (gathers and a max instead of scatters: ~2x faster on CPU); empty slots
+        # dense [n, D, Q] layout (gathers and a max over slots instead of scatter-max over edges); empty slots
         # point at a padding node and get a bias of EMPTY_LOGIT, so they never win the max
         slot, d = graph.slot, self.max_degree
         check_slots(slot, d)
