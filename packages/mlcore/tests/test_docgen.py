@@ -43,3 +43,25 @@ def test_api_md_answers_where_to_import_from() -> None:
     assert "#### `Callback.on_epoch_end(trainer: " in text  # the trainer's type may be a Protocol
     assert ", epoch: int, record: dict[str, Any]) -> None`" in text
     assert "#### `RecipePipeline.link(config: C, data: DataModule) -> C`" in text
+
+
+def test_cli_md_leaves_out_plugin_commands_registered_in_this_process() -> None:
+    """``main()`` adds plugin commands to the same click group; the rendered docs/cli.md must not change."""
+    import click
+
+    from mlcore.cli import main as cli_main
+    from mlcore.docgen import render_cli_markdown
+
+    before = render_cli_markdown()
+
+    @click.command(name="zz-plugin-command")
+    def plugin_command() -> None:
+        """A plugin's command."""
+
+    cli_main.cli.add_command(plugin_command)
+    try:
+        text = render_cli_markdown()
+    finally:
+        cli_main.cli.commands.pop("zz-plugin-command", None)
+    assert "zz-plugin-command" not in text and text == before
+    assert "## `mlcore run`" in text and "zz-plugin-command" not in cli_main.cli.commands

@@ -23,6 +23,7 @@ def test_components_registered() -> None:
     names = {(c.kind, c.name) for c in info.components}
     expected = {("dataset", "grid-mazes"), ("loss", "optimal-set-ce"), ("evaluator", "grid-rollout")}
     expected |= {("pipeline", p) for p in ("grid", "compare", "single")}
+    expected.add(("pipeline", "release"))  # the model release (release/)
     expected |= {("model", name) for name, *_ in MODEL_SPECS}
     # the graph half (part 2)
     expected |= {("dataset", "maze-graphs"), ("dataset", "geometric-graphs"), ("loss", "graph-action")}

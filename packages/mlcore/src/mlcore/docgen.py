@@ -96,6 +96,23 @@ Plugins can add their own commands (hook `register_commands`); they appear in `m
 """
 
 
+def core_commands(group: Any) -> Any:
+    """A copy of the ``mlcore`` click group holding only the core's commands.
+
+    Plugin commands (hook ``register_commands``) join the same group object when ``main()`` has run
+    in this process (e.g. earlier in a test session); they are not part of ``docs/cli.md``.
+    """
+    import copy
+
+    def is_core(cmd: Any) -> bool:
+        module = getattr(getattr(cmd, "callback", None), "__module__", "") or ""
+        return module == "mlcore" or module.startswith("mlcore.")
+
+    core = copy.copy(group)
+    core.commands = {name: cmd for name, cmd in group.commands.items() if is_core(cmd)}
+    return core
+
+
 def render_cli_markdown() -> str:
     """The full ``docs/cli.md`` text: the help of every core command (plugin commands excluded)."""
     import click
@@ -103,7 +120,7 @@ def render_cli_markdown() -> str:
     from mlcore.cli import main as cli_main
 
     cli_main._register_commands()
-    group = cli_main.cli
+    group = core_commands(cli_main.cli)
     parts = [CLI_HEADER]
 
     def walk(cmd: click.Command, path: list[str], parent: click.Context | None) -> None:

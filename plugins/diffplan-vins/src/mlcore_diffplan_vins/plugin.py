@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mlcore.components import ComponentSpec
 from mlcore.hookspecs import hookimpl
 from mlcore_diffplan_vins.graphs.specs import GRAPH_DATASETS, GRAPH_MODELS, GRAPH_PROFILES, GRAPH_SINGLE_PROFILES
 from mlcore_diffplan_vins.models import MODEL_SPECS
+
+if TYPE_CHECKING:
+    import click
 
 MLCORE_API = ">=1.0,<2"
 
@@ -199,3 +204,45 @@ def register_pipelines() -> list[ComponentSpec]:
         ),
         *graph_pipelines(),
     ]
+
+
+# --------------------------------------------------------------------------- model release (issue 15)
+
+#: The ``release`` pipeline's profiles (see :mod:`mlcore_diffplan_vins.release.pipeline`).
+RELEASE_PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "entry_profile": "quick",
+        "quick_sizes": True,
+        "overrides": {
+            "single": ["dataset.num=120", "trainer.epochs=2", "evaluator.max_mazes=10"],
+            "graph-single": ["dataset.num=60", "trainer.epochs=2", "evaluator.max_graphs=10"],
+        },
+        "notes": "quick profile: tiny networks, 2 epochs on 60-120 mazes/graphs (a CI check, not usable models)",
+    },
+    "full": {"entry_profile": "full"},
+}
+
+
+@hookimpl(specname="register_pipelines")
+def register_release_pipeline() -> list[ComponentSpec]:
+    """``release``: the release table's models -> ``pretrained_models/`` and its ``.tar.gz``.
+
+    Listed after ``register_pipelines``' own (hooks of one plugin run in name order), so ``grid`` stays the default.
+    """
+    return [
+        ComponentSpec(
+            "release",
+            "mlcore_diffplan_vins.release.pipeline:ReleasePipeline",
+            "mlcore_diffplan_vins.release.pipeline:ReleaseConfig",
+            summary="train the release table (single/graph-single runs) -> pretrained_models/ + .tar.gz, checked",
+            profiles=RELEASE_PROFILES,
+        )
+    ]
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """``mlcore diffplan-vins check-release PATH``."""
+    from mlcore_diffplan_vins.release.cli import add_commands
+
+    add_commands(cli)
