@@ -131,3 +131,21 @@ def test_release_configs_mirror_the_research_commands(name: str) -> None:
     )
     if "sym" in name:
         assert cfg.model.config.group == "d4"
+
+
+def test_algorithm_keeps_the_model_settings_given_with_it() -> None:
+    # `--set algorithm=SymVIN --set model.hidden_channels=8`: the setting lands on VIN's config first
+    cfg = resolve("diffplan-vins", pipeline="single", overrides=["algorithm=SymVIN", "model.hidden_channels=8"]).config
+    pipe = SinglePlanner(cfg)
+    assert pipe.config.model.name == "symvin"
+    assert pipe.config.model.config.hidden_channels == 8
+    assert pipe.config.model.config.q_channels == 40  # SymVIN's own default, not VIN's
+
+
+def test_algorithm_refuses_a_setting_the_planner_lacks() -> None:
+    from mlcore_diffplan_vins.graphs.pipeline import GraphSingleConfig, GraphSinglePlanner
+
+    cfg = resolve("diffplan-vins", pipeline="graph-single", overrides=["algorithm=GAT-VIN", "model.equiv_policy=false"]).config
+    assert isinstance(cfg, GraphSingleConfig)
+    with pytest.raises(ConfigError, match=r"algorithm: planner 'gat-vin' has no setting model\.equiv_policy"):
+        GraphSinglePlanner(cfg)

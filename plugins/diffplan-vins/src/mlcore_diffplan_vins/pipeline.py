@@ -38,6 +38,7 @@ __all__ = [
     "SingleConfig",
     "SinglePlanner",
     "resolve_model_name",
+    "switch_planner",
 ]
 
 PLUGIN = "diffplan-vins"
@@ -71,6 +72,43 @@ def resolve_model_name(name: str, where: str = "models") -> str:
         if _key(candidate) == _key(name):
             return candidate
     raise ConfigError(f"{where}: unknown planner {name!r} (registered: {', '.join(names)})")
+
+
+def switch_planner(model: ComponentConfig, name: str, where: str = "algorithm") -> ComponentConfig:
+    """``model`` switched to planner ``name``, keeping every setting the user changed from the old default.
+
+    ``--set algorithm=SymVIN --set model.hidden_channels=8`` first applies ``hidden_channels`` to the
+    default planner's config; this carries it over to SymVIN's. A changed setting the new planner
+    does not have is refused in one line rather than silently dropped.
+    """
+    from mlcore.registry import get_registry
+
+    if name == model.name:
+        return model
+    registry = get_registry()
+    new_cls = registry.get("model", name).config_class()
+    new_cfg = new_cls() if new_cls is not None else None
+    old_cfg = model.config
+    old_cls = registry.get("model", model.name).config_class() if old_cfg is not None else None
+    if old_cfg is None or old_cls is None or not attrs.has(type(old_cfg)):
+        return ComponentConfig(name, new_cfg)
+    default = old_cls()
+    changed = {
+        f.name: getattr(old_cfg, f.name)
+        for f in attrs.fields(type(old_cfg))
+        if getattr(old_cfg, f.name) != getattr(default, f.name)
+    }
+    if not changed:
+        return ComponentConfig(name, new_cfg)
+    have = {f.name for f in attrs.fields(type(new_cfg))} if new_cfg is not None and attrs.has(type(new_cfg)) else set()
+    missing = sorted(set(changed) - have)
+    if missing:
+        raise ConfigError(
+            f"{where}: planner {name!r} has no setting {', '.join('model.' + m for m in missing)} "
+            f"(given for {model.name!r}); remove it or choose the planner with model.name={name}"
+        )
+    assert new_cfg is not None
+    return ComponentConfig(name, attrs.evolve(new_cfg, **changed))
 
 
 @attrs.define
@@ -466,13 +504,8 @@ class SinglePlanner(RecipePipeline[SingleConfig]):
     def __init__(self, config: SingleConfig | None = None) -> None:
         config = config or SingleConfig()
         if config.algorithm:
-            from mlcore.registry import get_registry
-
             name = resolve_model_name(config.algorithm, where="algorithm")
-            if name != config.model.name:
-                cls = get_registry().get("model", name).config_class()
-                model_cfg = cls() if cls is not None else None
-                config = attrs.evolve(config, model=ComponentConfig(name, model_cfg))
+            config = attrs.evolve(config, model=switch_planner(config.model, name))
         super().__init__(config)
 
     def report_sections(self, ctx: RunContext, parts: Any, metrics: dict[str, float]) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ from mlcore.runs import RunContext
 from mlcore.training.config import TrainerConfig
 from mlcore_diffplan_vins.graphs.config import GraphActionLossConfig, GraphRolloutConfig
 from mlcore_diffplan_vins.graphs.specs import GRAPH_MODELS
-from mlcore_diffplan_vins.pipeline import research_trainer
+from mlcore_diffplan_vins.pipeline import research_trainer, switch_planner
 
 __all__ = ["GraphSingleConfig", "GraphSinglePlanner", "link_graph_config", "resolve_graph_model"]
 
@@ -82,12 +82,8 @@ class GraphSinglePlanner(RecipePipeline[GraphSingleConfig]):
     def __init__(self, config: GraphSingleConfig | None = None) -> None:
         config = config or GraphSingleConfig()
         if config.algorithm:
-            from mlcore.registry import get_registry
-
             name = resolve_graph_model(config.algorithm, where="algorithm")
-            if name != config.model.name:
-                cls = get_registry().get("model", name).config_class()
-                config = attrs.evolve(config, model=ComponentConfig(name, cls() if cls is not None else None))
+            config = attrs.evolve(config, model=switch_planner(config.model, name))
         if config.model.name not in [n for n, *_ in GRAPH_MODELS]:
             raise ConfigError(
                 f"model.name={config.model.name!r} is not a graph planner "
