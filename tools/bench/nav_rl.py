@@ -509,7 +509,8 @@ def bench_demo_profile() -> dict[str, Any]:
     seed_everything(0)
     agent = NavAgent(structure(SACConfig, {k: v for k, v in quick["model"].items() if k != "name"}))
     kw = {"goal_conditioned": True, "action_type": "continuous"}
-    data = NavData(structure(NavDataConfig, {**quick["dataset"], "env": {**quick["dataset"]["env"], **kw}}))
+    env = {**quick["dataset"]["env"], "action_type": "continuous"}
+    data = NavData(structure(NavDataConfig, {**quick["dataset"], "goal_conditioned": True, "env": env}))
     data.prepare()
     algo = agent.build_algorithm(data.make_vec_env(1, seed=0, **kw), seed=0, device="cpu")
     out: dict[str, Any] = {"load_before": os.getloadavg()[0]}
@@ -770,10 +771,10 @@ def table(results: dict[str, Any]) -> str:
                     "PER, n-step < plain",
                 )
             )
-    for part in ("per_nstep_paired_sparse", "per_nstep_paired_shaped"):
-        if part not in results:
-            continue
+    for part in sorted(k for k in results if k.startswith("per_nstep_paired_")):
         r = results[part]
+        if not r.get("variants"):
+            continue
         for v, s in r["variants"].items():
             med, (lo, hi) = s["median_steps_to_threshold"], s["median_steps_ci"]
             fmt = lambda x: "never" if x is None or not math.isfinite(x) else f"{x:.0f}"  # noqa: E731
@@ -782,7 +783,11 @@ def table(results: dict[str, Any]) -> str:
             if v in r["paired_vs_plain"]:
                 extra = f"; Wilcoxon p={r['paired_vs_plain'][v]['steps_to_threshold']['wilcoxon_p']:.3g} vs plain"
             rows.append(
-                (f"{part} {v}: median steps to {r['threshold']:g} [95% CI]", val, "PER < plain, p<0.05" + extra)
+                (
+                    f"{part} {v} ({len(r['seeds'])} seeds): median steps to {r['threshold']:g} [95% CI]",
+                    val,
+                    "PER < plain, p<0.05" + extra,
+                )
             )
     if results.get("selfplay", {}).get("summary"):
         sp = results["selfplay"]
@@ -851,6 +856,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--paired-train-seeds", default="", help="per_nstep_paired_*: train only these seeds (comma-separated)"
     )
+    ap.add_argument(
+        "--paired-write-subset",
+        action="store_true",
+        help="per_nstep_paired_*: write the analysis of --paired-train-seeds (when no entry over other seeds exists)",
+    )
     ap.add_argument("--selfplay-seeds", default="", help="selfplay: train only these seeds (comma-separated)")
     args = ap.parse_args(argv)
     import torch
@@ -902,10 +912,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise SystemExit(f"unknown part {part!r}")
         if part.startswith("per_nstep_paired_") and args.paired_train_seeds:
-            # a process that trained some seeds only: its analysis is partial, so the JSON entry waits for
-            # a call without --paired-train-seeds (which reuses every finished run)
-            print(f"[nav_rl bench] {part}: seeds {args.paired_train_seeds} trained; not written to {RESULTS.name}")
-            continue
+            # a process that trained some seeds only: its analysis is partial, so by default the JSON entry
+            # waits for a call without --paired-train-seeds (which reuses every finished run);
+            # --paired-write-subset writes it (the entry lists its seeds) unless that would replace an
+            # entry over other seeds
+            earlier = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}).get(key)
+            if not args.paired_write_subset or (earlier and earlier.get("seeds") != results[key].get("seeds")):
+                print(f"[nav_rl bench] {part}: seeds {args.paired_train_seeds} trained; not written to {RESULTS.name}")
+                continue
         # re-read before writing: several bench processes (different --only) may share the file
         merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         merged["machine"] = results["machine"]
