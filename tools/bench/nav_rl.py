@@ -18,6 +18,10 @@ Parts (``--only`` selects some; results are merged into ``tools/bench/results/na
   definition) vs +n-step (3) over ``paired_seeds`` (same seed -> same initial weights), on the sparse
   and the shaped obstacle-free 2 m task: per variant the median steps to 0.8 success and the mean final
   success with bootstrap 95 % CIs, and paired tests vs plain (Wilcoxon signed-rank, paired t).
+  ``per_nstep_paired_sac_sparse`` / ``per_nstep_paired_sac_shaped``: the same with SAC (``paired_sac_*``
+  budget: 5 000 steps, an evaluation every 500). ``--paired-variants`` / ``--paired-train-seeds`` spread
+  the runs over processes (finished runs are reused); ``--paired-write-subset`` records an analysis of
+  fewer seeds than the scale's (the entry lists them).
 - ``selfplay``: DQN trained among a league of its own frozen snapshots vs DQN trained among
   scripted constant-velocity robots (same seed, same initial weights), both evaluated among unseen
   goal-seeking robots; ``--selfplay-seeds`` trains only some seeds (finished seeds are reused, so
