@@ -2,6 +2,10 @@
 
 Parts (``--only`` selects some; results are merged into ``tools/bench/results/nav_rl.json``):
 
+- ``demo_profile``: CPU seconds of each piece of the demo run (quick profile: HER + SAC training steps,
+  HER batch draw, gradient step, training evaluation, checkpoint pieces, final evaluation suite).
+- ``ablation_cost``: CPU cost of one (variant, seed) of the ablation pipeline's ``full`` profile, from
+  two short runs of it (4 000 and 8 000 steps) and one evaluation, extrapolated to the whole profile.
 - ``env``: raw environment steps/s, single env and an SB3 ``DummyVecEnv`` of 8 (stage-2 settings).
 - ``per``: PER sampling overhead vs uniform replay at batch 256 (buffer of 100k transitions):
   ``sample`` alone, ``sample + update_priorities``, and a whole SAC gradient step.
@@ -14,6 +18,10 @@ Parts (``--only`` selects some; results are merged into ``tools/bench/results/na
   definition) vs +n-step (3) over ``paired_seeds`` (same seed -> same initial weights), on the sparse
   and the shaped obstacle-free 2 m task: per variant the median steps to 0.8 success and the mean final
   success with bootstrap 95 % CIs, and paired tests vs plain (Wilcoxon signed-rank, paired t).
+  ``per_nstep_paired_sac_sparse`` / ``per_nstep_paired_sac_shaped``: the same with SAC (``paired_sac_*``
+  budget: 5 000 steps, an evaluation every 500). ``--paired-variants`` / ``--paired-train-seeds`` spread
+  the runs over processes (finished runs are reused); ``--paired-write-subset`` records an analysis of
+  fewer seeds than the scale's (the entry lists them).
 - ``selfplay``: DQN trained among a league of its own frozen snapshots vs DQN trained among
   scripted constant-velocity robots (same seed, same initial weights), both evaluated among unseen
   goal-seeking robots; ``--selfplay-seeds`` trains only some seeds (finished seeds are reused, so
@@ -57,6 +65,10 @@ _SMALL: dict[str, Any] = {
     "cur_episodes": 10,
     "paired_seeds": list(range(200, 210)),
     "paired_steps": 15_000,
+    # SAC costs ~10-20 ms of CPU per environment step (one gradient step each): 30 runs x 5 000 steps
+    "paired_sac_seeds": list(range(200, 210)),
+    "paired_sac_steps": 5_000,
+    "paired_sac_eval_freq": 500,
     "sp_steps": 15_000,
     "sp_seeds": [0, 1, 2, 3],
     "sp_episodes": 100,
@@ -79,6 +91,9 @@ SCALES: dict[str, dict[str, Any]] = {
         "cur_episodes": 5,
         "paired_seeds": [200, 201],
         "paired_steps": 2_000,
+        "paired_sac_seeds": [200, 201],
+        "paired_sac_steps": 1_000,
+        "paired_sac_eval_freq": 500,
         "sp_steps": 1_000,
         "sp_seeds": [0, 1],
         "sp_episodes": 5,
@@ -101,6 +116,9 @@ SCALES: dict[str, dict[str, Any]] = {
         "cur_episodes": 50,
         "paired_seeds": list(range(200, 220)),
         "paired_steps": 50_000,
+        "paired_sac_seeds": list(range(200, 220)),
+        "paired_sac_steps": 30_000,
+        "paired_sac_eval_freq": 1_000,
         "sp_steps": 100_000,
         "sp_seeds": list(range(10)),
         "sp_episodes": 200,
@@ -388,14 +406,30 @@ def bench_per_nstep_sparse(scale: dict[str, Any], out_root: Path) -> dict[str, A
     )
 
 
-def bench_per_nstep_paired(
-    scale: dict[str, Any], out_root: Path, reward: str, train_variants: list[str] | None = None
-) -> dict[str, Any]:
-    """DQN plain vs +PER vs +n-step(3), paired by seed, on the obstacle-free 2 m task with ``reward``.
+def paired_part(part: str) -> tuple[str, str]:
+    """``(algorithm, reward)`` of a paired part: ``per_nstep_paired_[sac_]{sparse,shaped}``."""
+    rest = part.removeprefix("per_nstep_paired_")
+    algorithm, _, reward = rest.rpartition("_")
+    if reward not in ("sparse", "shaped") or algorithm not in ("", "sac"):
+        raise SystemExit(f"unknown part {part!r}")
+    return algorithm or "dqn", reward
 
-    PER uses the plugin's defaults (TD errors clipped at 1 like the Huber loss, eps 0.01, a decaying
-    max priority). Steps to threshold are ``inf`` when never reached; the paired tests count such a
-    seed as one evaluation past the budget (worse than any seed that reached it).
+
+def bench_per_nstep_paired(
+    scale: dict[str, Any],
+    out_root: Path,
+    reward: str,
+    train_variants: list[str] | None = None,
+    algorithm: str = "dqn",
+) -> dict[str, Any]:
+    """Plain vs +PER vs +n-step(3), paired by seed, on the obstacle-free 2 m task with ``reward``.
+
+    ``algorithm`` is DQN (parts ``per_nstep_paired_{reward}``: ``paired_steps`` steps, seeds
+    ``paired_seeds``) or SAC (parts ``per_nstep_paired_sac_{reward}``: ``paired_sac_steps``,
+    ``paired_sac_seeds``, the small SAC network of the other SAC parts). PER uses the plugin's
+    defaults (TD errors clipped at 1 like the Huber loss for DQN, unclipped for SAC's squared loss,
+    eps 0.01, a decaying max priority). Steps to threshold are ``inf`` when never reached; the paired
+    tests count such a seed as one evaluation past the budget (worse than any seed that reached it).
     """
     import numpy as np
 
@@ -403,18 +437,24 @@ def bench_per_nstep_paired(
 
     dataset = {"demo_steps": 16, "env": {"reward": reward, "n_static": 0, "max_steps": 50, "arena_size": 2.0}}
     variants = {"plain": {}, "per": {"per": True}, "n_step": {"n_step": 3}}
-    base = {"net_arch": [64, 64], "batch_size": 128, "learning_starts": 1_000, "buffer_size": 100_000, "gamma": 0.95}
-    steps, eval_freq, threshold = scale["paired_steps"], 1_000, 0.8
+    if algorithm == "sac":
+        base, name = SMALL_NET, f"per_nstep_paired_sac_{reward}"
+        steps, seeds, eval_freq = scale["paired_sac_steps"], scale["paired_sac_seeds"], scale["paired_sac_eval_freq"]
+    else:
+        base = {"net_arch": [64, 64], "batch_size": 128, "learning_starts": 1_000, "buffer_size": 100_000}
+        base, name = {**base, "gamma": 0.95}, f"per_nstep_paired_{reward}"
+        steps, seeds, eval_freq = scale["paired_steps"], scale["paired_seeds"], 1_000
+    threshold = 0.8
     res = _ablation(
-        f"per_nstep_paired_{reward}",
-        {**scale, "seeds": scale["paired_seeds"]},
+        name,
+        {**scale, "seeds": seeds},
         variants,
         dataset,
         base,
         threshold,
         steps,
         out_root,
-        algorithm="dqn",
+        algorithm=algorithm,
         eval_freq=eval_freq,
         train_variants=train_variants,
     )
@@ -432,7 +472,7 @@ def bench_per_nstep_paired(
         }
     paired = {}
     for v in res["summary"]:
-        if v == "plain":
+        if v == "plain" or "plain" not in res["summary"]:  # a process that trained only some variants
             continue
         a, b = res["summary"][v], res["summary"]["plain"]
         paired[v] = {
@@ -442,11 +482,137 @@ def bench_per_nstep_paired(
     return {
         **res,
         "task": dataset,
-        "seeds": scale["paired_seeds"],
+        "seeds": seeds,
         "censored_steps": censor,
         "variants": per_variant,
         "paired_vs_plain": paired,
     }
+
+
+def bench_demo_profile() -> dict[str, Any]:
+    """Where the CPU time of the demo (``mlcore run --plugin nav-rl``, quick profile) goes, piece by piece.
+
+    CPU seconds (``time.process_time``, so the machine's load inflates them only through cache and
+    core sharing, not through waiting): SB3 steps before ``learning_starts``, 1 000 steps with one HER +
+    SAC gradient step each, a HER batch draw alone, one gradient step including its draw, one training
+    evaluation (``eval_episodes`` episodes), checkpoint pieces, and the final evaluation suite.
+    """
+    import io
+    import tempfile
+
+    from mlcore.config import structure
+    from mlcore.seeding import seed_everything
+    from mlcore_nav_rl.agent import NavAgent, SACConfig
+    from mlcore_nav_rl.data import NavData, NavDataConfig
+    from mlcore_nav_rl.evaluation.episodes import run_episodes
+    from mlcore_nav_rl.evaluation.evaluator import NavEvaluator, NavEvaluatorConfig
+    from mlcore_nav_rl.profiles import PROFILES
+
+    clock = time.process_time
+    quick = PROFILES["quick"]
+    seed_everything(0)
+    agent = NavAgent(structure(SACConfig, {k: v for k, v in quick["model"].items() if k != "name"}))
+    kw = {"goal_conditioned": True, "action_type": "continuous"}
+    env = {**quick["dataset"]["env"], "action_type": "continuous"}
+    data = NavData(structure(NavDataConfig, {**quick["dataset"], "goal_conditioned": True, "env": env}))
+    data.prepare()
+    algo = agent.build_algorithm(data.make_vec_env(1, seed=0, **kw), seed=0, device="cpu")
+    out: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+    starts = int(quick["model"]["learning_starts"])
+    t = clock()
+    algo.learn(starts)
+    out["steps_before_learning_starts"], out["steps_before_learning_starts_cpu_s"] = starts, clock() - t
+    t = clock()
+    algo.learn(1_000, reset_num_timesteps=False)
+    out["cpu_s_per_1000_training_steps"] = clock() - t
+    batch = int(quick["model"]["batch_size"])
+    t = clock()
+    for _ in range(200):
+        algo.replay_buffer.sample(batch, env=algo._vec_normalize_env)
+    out["her_sample_ms"] = (clock() - t) / 200 * 1e3
+    t = clock()
+    algo.train(gradient_steps=200, batch_size=batch)
+    out["gradient_step_ms"] = (clock() - t) / 200 * 1e3
+    episodes = int(quick["trainer"]["eval_episodes"])
+    t = clock()
+    run_episodes(algo, data.make_env(**kw), episodes, seed=10_000)
+    out["training_evaluation_cpu_s"], out["training_evaluation_episodes"] = clock() - t, episodes
+    t = clock()
+    algo.save(io.BytesIO())
+    out["sb3_zip_cpu_s"] = clock() - t
+    agent.adopt(algo)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = clock()
+        algo.save_replay_buffer(str(Path(tmp) / "rb.pkl"))
+        out["replay_buffer_save_cpu_s"] = clock() - t
+        out["replay_buffer_mb"] = (Path(tmp) / "rb.pkl").stat().st_size / 1e6
+        ev = structure(NavEvaluatorConfig, quick["evaluator"])
+        t = clock()
+        NavEvaluator(ev).evaluate(agent, data, out_dir=tmp)
+        out["final_evaluation_cpu_s"], out["final_evaluation_episodes"] = clock() - t, ev.episodes
+    out["load_after"] = os.getloadavg()[0]
+    return out
+
+
+def bench_ablation_cost(out_root: Path) -> dict[str, Any]:
+    """What one (variant, seed) of the ablation's ``full`` profile costs, from two short runs of it.
+
+    The ``plain`` variant (SAC, shaped stage-1 task, 4 envs, [256, 256], batch 256) is trained for
+    4 000 and for 8 000 environment steps with one evaluation (``eval_episodes``) at the end; the CPU
+    difference is the cost of 4 000 training steps, and one more evaluation of the trained agent gives
+    the cost of an evaluation point. The full run (``total_timesteps`` steps, an evaluation every
+    ``eval_freq``) is extrapolated from these; CPU seconds, so the figure does not depend on the load.
+    """
+    import attrs
+
+    from mlcore import api
+    from mlcore_nav_rl.ablation import run_ablation
+    from mlcore_nav_rl.evaluation.episodes import run_episodes
+    from mlcore_nav_rl.trainer import load_algorithm
+
+    clock = time.process_time
+    full = api.resolve("nav-rl", pipeline="ablation", profile="full").config
+    out: dict[str, Any] = {
+        "variants": list(full.variants),
+        "seeds": list(full.seeds),
+        "total_timesteps": full.trainer.total_timesteps,
+        "eval_freq": full.trainer.eval_freq,
+        "eval_episodes": full.trainer.eval_episodes,
+        "n_envs": full.trainer.n_envs,
+        "load_before": os.getloadavg()[0],
+    }
+    cpu = {}
+    for steps in (4_000, 8_000):
+        trainer = attrs.evolve(full.trainer, total_timesteps=steps, eval_freq=steps, progress=False)
+        cfg = attrs.evolve(full, seeds=[0], variants={"plain": {}}, trainer=trainer)
+        t = clock()
+        run_ablation(cfg, out_root / f"ablation_cost_{steps}")
+        cpu[steps] = clock() - t
+    from mlcore.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(out_root / "ablation_cost_8000" / "plain" / "seed0" / "checkpoints" / "last.pt")
+    algo = load_algorithm(ckpt)
+    from mlcore_nav_rl.data import NavData
+
+    data = NavData(attrs.evolve(full.dataset, env=attrs.evolve(full.dataset.env, action_type="continuous")))
+    t = clock()
+    records = run_episodes(algo, data.make_env(action_type="continuous"), full.trainer.eval_episodes, seed=10_000)
+    eval_cpu = clock() - t
+    per_1000 = (cpu[8_000] - cpu[4_000]) / 4.0
+    n_evals = full.trainer.total_timesteps // full.trainer.eval_freq
+    per_run = cpu[4_000] + per_1000 * (full.trainer.total_timesteps - 4_000) / 1_000 + eval_cpu * (n_evals - 1)
+    out.update(
+        cpu_s_4000_steps=cpu[4_000],
+        cpu_s_8000_steps=cpu[8_000],
+        cpu_s_per_1000_training_steps=per_1000,
+        cpu_s_per_evaluation=eval_cpu,
+        evaluation_mean_episode_length=sum(r["length"] for r in records) / len(records),
+        cpu_s_per_run_extrapolated=per_run,
+        runs=len(full.variants) * len(full.seeds),
+        cpu_hours_extrapolated=per_run * len(full.variants) * len(full.seeds) / 3600,
+        load_after=os.getloadavg()[0],
+    )
+    return out
 
 
 def bench_selfplay(scale: dict[str, Any], out_root: Path, train_seeds: list[int] | None) -> dict[str, Any]:
@@ -551,6 +717,34 @@ def merge_curriculum(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def merge_paired(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A paired part re-run with only some variants (``--paired-variants``), merged into the earlier entry.
+
+    The earlier entry's other variants (summary, per-variant figures, paired tests) are kept only when
+    the baseline re-ran to exactly the same per-seed results (same seeds, budget and code, so the
+    pairing still holds); ``plain_reproduced`` records that check. Otherwise the new entry stands alone.
+    """
+    if not old or not new.get("summary") or "plain" not in new["summary"] or "plain" not in old.get("summary", {}):
+        return new
+    same = (
+        old.get("seeds") == new.get("seeds")
+        and old.get("steps") == new.get("steps")
+        and old["summary"]["plain"]["steps_to_threshold"] == new["summary"]["plain"]["steps_to_threshold"]
+        and old["summary"]["plain"]["final_success"] == new["summary"]["plain"]["final_success"]
+    )
+    out = {**new, "plain_reproduced": same}
+    if not same:
+        return out
+    for v in old["summary"]:
+        if v not in new["summary"]:
+            out["summary"] = {**out["summary"], v: old["summary"][v]}
+            out["variants"] = {**out["variants"], v: old["variants"][v]}
+            if v in old.get("paired_vs_plain", {}):
+                out["paired_vs_plain"] = {**out["paired_vs_plain"], v: old["paired_vs_plain"][v]}
+            out["tests"] = [*out["tests"], *[t for t in old.get("tests", []) if t.get("a") == v]]
+    return out
+
+
 def table(results: dict[str, Any]) -> str:
     """Readable summary of whatever parts ran."""
     rows = []
@@ -581,10 +775,10 @@ def table(results: dict[str, Any]) -> str:
                     "PER, n-step < plain",
                 )
             )
-    for part in ("per_nstep_paired_sparse", "per_nstep_paired_shaped"):
-        if part not in results:
-            continue
+    for part in sorted(k for k in results if k.startswith("per_nstep_paired_")):
         r = results[part]
+        if not r.get("variants"):
+            continue
         for v, s in r["variants"].items():
             med, (lo, hi) = s["median_steps_to_threshold"], s["median_steps_ci"]
             fmt = lambda x: "never" if x is None or not math.isfinite(x) else f"{x:.0f}"  # noqa: E731
@@ -593,7 +787,11 @@ def table(results: dict[str, Any]) -> str:
             if v in r["paired_vs_plain"]:
                 extra = f"; Wilcoxon p={r['paired_vs_plain'][v]['steps_to_threshold']['wilcoxon_p']:.3g} vs plain"
             rows.append(
-                (f"{part} {v}: median steps to {r['threshold']:g} [95% CI]", val, "PER < plain, p<0.05" + extra)
+                (
+                    f"{part} {v} ({len(r['seeds'])} seeds): median steps to {r['threshold']:g} [95% CI]",
+                    val,
+                    "PER < plain, p<0.05" + extra,
+                )
             )
     if results.get("selfplay", {}).get("summary"):
         sp = results["selfplay"]
@@ -662,6 +860,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--paired-train-seeds", default="", help="per_nstep_paired_*: train only these seeds (comma-separated)"
     )
+    ap.add_argument(
+        "--paired-write-subset",
+        action="store_true",
+        help="per_nstep_paired_*: write the analysis of --paired-train-seeds (when no entry over other seeds exists)",
+    )
     ap.add_argument("--selfplay-seeds", default="", help="selfplay: train only these seeds (comma-separated)")
     args = ap.parse_args(argv)
     import torch
@@ -678,6 +881,10 @@ def main(argv: list[str] | None = None) -> int:
         key = part  # the JSON entry; budgets beyond medium keep curriculum results beside the medium ones
         if part == "env":
             results["env"] = bench_env()
+        elif part == "demo_profile":
+            results["demo_profile"] = bench_demo_profile()
+        elif part == "ablation_cost":
+            results["ablation_cost"] = bench_ablation_cost(out_root)
         elif part == "per":
             results["per"] = bench_per()
         elif part == "her":
@@ -690,12 +897,14 @@ def main(argv: list[str] | None = None) -> int:
             results["per_nstep_dqn"] = bench_per_nstep_dqn(scale, out_root)
         elif part == "per_nstep_sparse":
             results["per_nstep_sparse"] = bench_per_nstep_sparse(scale, out_root)
-        elif part in ("per_nstep_paired_sparse", "per_nstep_paired_shaped"):
+        elif part.startswith("per_nstep_paired_"):
+            algorithm, reward = paired_part(part)
             train_variants = [v for v in args.paired_variants.split(",") if v] or None
             part_scale = scale
             if args.paired_train_seeds:  # a subset of the seeds, e.g. to finish a variant in a second process
-                part_scale = {**scale, "paired_seeds": [int(x) for x in args.paired_train_seeds.split(",")]}
-            results[part] = bench_per_nstep_paired(part_scale, out_root, part.rsplit("_", 1)[1], train_variants)
+                seeds = [int(x) for x in args.paired_train_seeds.split(",")]
+                part_scale = {**scale, "paired_seeds": seeds, "paired_sac_seeds": seeds}
+            results[part] = bench_per_nstep_paired(part_scale, out_root, reward, train_variants, algorithm)
         elif part == "selfplay":
             sp_seeds = [int(x) for x in args.selfplay_seeds.split(",") if x.strip()] or None
             results[part] = bench_selfplay(scale, out_root, sp_seeds)
@@ -706,11 +915,22 @@ def main(argv: list[str] | None = None) -> int:
             results[key] = bench_curriculum(scale, out_root, args.curriculum_agent, cur_seeds)
         else:
             raise SystemExit(f"unknown part {part!r}")
+        if part.startswith("per_nstep_paired_") and args.paired_train_seeds:
+            # a process that trained some seeds only: its analysis is partial, so by default the JSON entry
+            # waits for a call without --paired-train-seeds (which reuses every finished run);
+            # --paired-write-subset writes it (the entry lists its seeds) unless that would replace an
+            # entry over other seeds
+            earlier = (json.loads(RESULTS.read_text()) if RESULTS.exists() else {}).get(key)
+            if not args.paired_write_subset or (earlier and earlier.get("seeds") != results[key].get("seeds")):
+                print(f"[nav_rl bench] {part}: seeds {args.paired_train_seeds} trained; not written to {RESULTS.name}")
+                continue
         # re-read before writing: several bench processes (different --only) may share the file
         merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         merged["machine"] = results["machine"]
         if part == "curriculum" and isinstance(merged.get(key), dict):
             merged[key] = merge_curriculum(merged[key], results[key])  # keep other agents' and seeds' runs
+        elif part.startswith("per_nstep_paired_") and args.paired_variants:
+            merged[key] = merge_paired(merged.get(key), _jsonable(results[key]))  # keep the variants not re-run
         else:
             merged[key] = results[key]
         merged.setdefault("scale", {})[key] = args.scale

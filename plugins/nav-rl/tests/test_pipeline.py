@@ -21,6 +21,17 @@ def test_profiles_structure():
         api.resolve("nav-rl", profile="quick", overrides=["trainer.total_timesteps=-3"])
 
 
+def test_the_demo_profile_stays_within_its_declared_budget():
+    """``mlcore run --plugin nav-rl`` (quick): bounded steps, a stop only above the 0.9 target, a full evaluation."""
+    cfg = api.resolve("nav-rl", profile="quick").config
+    trainer, evaluator = cfg.trainer, cfg.evaluator
+    assert trainer.total_timesteps <= 10_000
+    assert trainer.stop_at >= 0.95 and trainer.stop_evals >= 2  # stops only when well above the 0.9 target
+    assert trainer.eval_episodes >= 20 and trainer.eval_freq <= trainer.total_timesteps // 5
+    assert evaluator.episodes >= 50 and evaluator.robustness and evaluator.unseen_layouts and evaluator.baselines
+    assert cfg.model.name == "sac" and cfg.model.config.her
+
+
 @pytest.mark.slow
 def test_quick_profile_learns_end_to_end(tmp_path):
     """HER + SAC on the sparse goal task: real learning within a shortened quick budget, then `mlcore evaluate`.

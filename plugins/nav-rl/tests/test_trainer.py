@@ -373,3 +373,39 @@ def test_a_pruning_reporter_stops_the_rl_run(tmp_path):
     with reporting(PruneAtOnce()), pytest.raises(Pruned) as err:
         SB3Trainer(cfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
     assert err.value.args == (1,)  # raised at the first evaluation, and it ended the run
+
+
+def test_target_reached_needs_consecutive_points_on_the_selection_figure():
+    t = SB3Trainer(SB3TrainerConfig(stop_at=0.9, stop_evals=2))
+    assert not t.target_reached([{"success_rate": 1.0}])
+    assert not t.target_reached([{"success_rate": 1.0}, {"success_rate": 0.85}])
+    assert t.target_reached([{"success_rate": 0.2}, {"success_rate": 0.9}, {"success_rate": 0.95}])
+    # with a curriculum below its final stage the final-stage figure decides, not the easy stage's
+    easy = [{"success_rate": 1.0, "final_stage_success_rate": 0.3}] * 2
+    assert not t.target_reached(easy)
+    assert not SB3Trainer(SB3TrainerConfig(stop_at=0.0)).target_reached([{"success_rate": 1.0}] * 5)
+
+
+def test_training_stops_early_once_the_target_is_held(tmp_path, monkeypatch):
+    """``stop_at``: success >= 0.9 at two consecutive points ends ``learn`` there; resume does not go on."""
+    from mlcore_nav_rl.evaluation import episodes
+
+    successes = iter([1.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+
+    def fake_run_episodes(policy, env, n, **kw):
+        s = next(successes)
+        rec = {"return": s, "length": 5.0, "success": s, "collision": 0.0}
+        return [{**rec, "goals_reached": s, "path_length": 1.0, "optimal_length": 1.0}]
+
+    monkeypatch.setattr(episodes, "run_episodes", fake_run_episodes)
+    agent, data, meta = _setup(SACConfig(**TINY))
+    cfg = SB3TrainerConfig(
+        total_timesteps=600, eval_freq=60, eval_episodes=1, progress=False, plot=False, stop_at=0.9, stop_evals=2
+    )
+    res = SB3Trainer(cfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert [h["timesteps"] for h in res.history] == [60, 120, 180, 240]
+    assert res.stopped_reason == "early_stopping"
+    assert json.loads((tmp_path / "training_stats.json").read_text())["stopped_reason"] == "early_stopping"
+    assert torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)["timesteps"] == 240
+    again = SB3Trainer(cfg, device="cpu", seed=0).fit(agent, data, None, run_dir=tmp_path, meta=meta)
+    assert again.stopped_reason == "early_stopping" and len(again.history) == 4

@@ -72,6 +72,10 @@ class SB3TrainerConfig:
     save_replay_buffer: bool = True
     plot: bool = True
     max_time_minutes: float = attrs.field(default=0.0, validator=in_range(0.0))
+    #: stop once ``monitor`` (on the final stage) is at least ``stop_at`` at ``stop_evals`` consecutive
+    #: evaluation points (``stopped_reason = "early_stopping"``); 0 = train for ``total_timesteps``
+    stop_at: float = attrs.field(default=0.0, validator=in_range(0.0))
+    stop_evals: int = attrs.field(default=2, validator=positive)
     #: torch intra-op threads during training; 0 = follow the core's setting (``run.threads``), which
     #: the core applies before the pipeline runs. Only a value set here makes the trainer change it.
     torch_threads: int = attrs.field(default=0, validator=in_range(0))
@@ -185,6 +189,18 @@ class SB3Trainer:
             raise ConfigError(
                 f"model.n_rays={model.config.n_rays} does not match dataset.env.n_rays={data.config.env.n_rays}"
             )
+
+    def target_reached(self, history: Sequence[dict[str, Any]]) -> bool:
+        """Whether the last ``stop_evals`` evaluation points all reached ``stop_at`` (never when it is 0).
+
+        The figure is the one ``best.pt`` is selected on: ``final_stage_<monitor>`` while a curriculum
+        is below its final stage, else ``<monitor>``.
+        """
+        cfg = self.config
+        if cfg.stop_at <= 0 or len(history) < cfg.stop_evals:
+            return False
+        key = f"final_stage_{cfg.monitor}"
+        return all(float(h.get(key, h[cfg.monitor])) >= cfg.stop_at for h in history[-cfg.stop_evals :])
 
     def _stage_fields(self, curriculum: Any, which: str) -> dict[str, Any]:
         if curriculum is None:
@@ -335,6 +351,9 @@ class SB3Trainer:
             def _on_step(self) -> bool:
                 if self.num_timesteps - state["last_eval"] >= cfg.eval_freq:
                     evaluate()
+                    if trainer.target_reached(history):
+                        state["stopped"] = "early_stopping"
+                        return False
                 if deadline is not None and time.time() > deadline:
                     state["stopped"] = "time_limit"
                     return False
@@ -345,6 +364,8 @@ class SB3Trainer:
             callbacks.append(make_curriculum_callback(curriculum, run_dir / "curriculum_progress.json"))
         callbacks += [c for c in self.callbacks if isinstance(c, BaseCallback)]
         remaining = cfg.total_timesteps - int(algo.num_timesteps)
+        if self.target_reached(history):  # a resumed run that had already stopped early
+            remaining, state["stopped"] = 0, "early_stopping"
         ended = "completed"
         try:
             try:
@@ -365,8 +386,8 @@ class SB3Trainer:
                     f"training interrupted at {algo.num_timesteps} environment steps; last.pt holds them",
                     run_dir=str(run_dir),
                 ) from None
-            if state["stopped"] == "time_limit":
-                ended = "time_limit"
+            if state["stopped"] in ("time_limit", "early_stopping"):
+                ended = state["stopped"]
             if not history or history[-1]["timesteps"] < algo.num_timesteps:
                 evaluate()
             else:

@@ -74,3 +74,26 @@ def test_bootstrap_median_ci_with_never_reached_runs():
     lo, hi = bootstrap_median_ci([1000.0, 2000.0, math.inf, math.inf, math.inf])
     assert hi == math.inf and lo >= 1000
     assert bootstrap_median_ci([3.0, 3.0]) == (3.0, 3.0)
+
+
+def test_paired_compare_against_a_hand_computation():
+    """Six seeds, ``a`` faster on every one by 1..6 (x1000 steps): exact Wilcoxon and paired t by hand."""
+    from mlcore_nav_rl.evaluation.stats import paired_compare
+
+    b = [5000.0, 9000.0, 7000.0, 12000.0, 8000.0, 10000.0]
+    d = [-1000.0, -2000.0, -3000.0, -4000.0, -5000.0, -6000.0]
+    a = [x + y for x, y in zip(b, d)]
+    r = paired_compare(a, b)
+    # signed-rank: every difference negative, W+ = 0, the most extreme of 2^6 equally likely sign patterns
+    assert r["wilcoxon_p"] == pytest.approx(2 / 2**6)
+    # paired t: mean -3500, sd sqrt(3.5e6), t = mean / (sd / sqrt(6)), two-sided on 5 degrees of freedom
+    t = -3500.0 / (math.sqrt(3.5e6) / math.sqrt(6))
+    assert t == pytest.approx(-4.5826, abs=1e-4)
+    assert r["paired_t_p"] == pytest.approx(2 * stats.t.sf(abs(t), df=5))
+    assert (r["mean_diff"], r["median_diff"]) == (-3500.0, -3500.0)
+    assert (r["n_a_lower"], r["n_a_higher"], r["ties"], r["n"]) == (6.0, 0.0, 0.0, 6.0)
+    assert r["mean_diff_ci_low"] < -3500.0 < r["mean_diff_ci_high"] < 0
+    # a never-reached seed counts as the censoring value: differences 16000-4000, 2000-3000, 0
+    c = paired_compare([math.inf, 2000.0, 3000.0], [4000.0, 3000.0, 3000.0], censor=16000.0)
+    assert c["mean_diff"] == pytest.approx((12000.0 - 1000.0 + 0.0) / 3) and c["median_diff"] == 0.0
+    assert (c["n_a_lower"], c["n_a_higher"], c["ties"]) == (1.0, 1.0, 1.0)
