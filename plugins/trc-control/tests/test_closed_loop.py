@@ -108,7 +108,7 @@ def test_policy_planner_feeds_state_target_and_horizon(vanderpol) -> None:
 
 def test_bad_settings_are_config_errors(vanderpol) -> None:
     system, x0, targets, horizons, expert = vanderpol
-    with pytest.raises(ConfigError, match="closed_loop.horizon='sliding'"):
+    with pytest.raises(ConfigError, match=r"closed_loop\.horizon='sliding'"):
         closed_loop_rollout(system, x0, targets, horizons, lambda *a, **k: expert.controls, horizon="sliding")
-    with pytest.raises(ConfigError, match="closed_loop.replan_every=0"):
+    with pytest.raises(ConfigError, match=r"closed_loop\.replan_every=0"):
         closed_loop_rollout(system, x0, targets, horizons, lambda *a, **k: expert.controls, replan_every=0)

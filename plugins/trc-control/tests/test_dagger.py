@@ -33,11 +33,17 @@ def test_visited_states_carry_the_remaining_horizon() -> None:
     assert set(np.round(t_receding, 6)) <= {5.0, 4.0}
 
 
-def test_visited_states_skip_diverged_rollouts() -> None:
+def test_visited_states_skip_diverged_and_far_away_states() -> None:
     states = np.zeros((2, 6, 2))
     states[1, 2:] = np.inf
     x, _, _ = visited_states(states, np.zeros((2, 2)), np.ones(2), 10, "shrinking", np.random.default_rng(0))
-    assert np.all(np.isfinite(x))
+    assert len(x) == 10 and np.all(np.isfinite(x))
+    states = np.zeros((2, 6, 2))
+    states[1, 1:, 0] = 7.0  # the second trajectory wanders beyond the bound in its first coordinate
+    x, _, _ = visited_states(
+        states, np.zeros((2, 2)), np.ones(2), 10, "shrinking", np.random.default_rng(0), bound=np.array([6.0, 6.0])
+    )
+    assert len(x) == 10 and np.all(x == 0.0)
 
 
 def test_relabel_gives_the_expert_optimum_from_the_visited_states(vanderpol_set) -> None:

@@ -6,7 +6,8 @@ states its own (imperfect) controls lead to — a distribution it was never trai
 
     run the learner in closed loop (closed_loop_rollout) on `problems_per_round` training problems
     sample `states_per_round` visited states x_k (k uniform in 1..N-1) with their target and
-        the horizon the closed loop would plan with there (T, or T - t_k for `shrinking`)
+        the horizon the closed loop would plan with there (T, or T - t_k for `shrinking`),
+        skipping states beyond 3x the training set's state range
     relabel each with the expert (multiple shooting from x_k: labels = its optimal plan; where
         x_N = r is out of reach in the time left, its optimum of the stated cost alone — what the
         expert itself does in closed loop; labels IPOPT did not converge on are dropped)
@@ -75,15 +76,26 @@ class DaggerConfig:
 
 
 def visited_states(
-    states: np.ndarray, targets: np.ndarray, horizons: np.ndarray, count: int, horizon: str, rng: np.random.Generator
+    states: np.ndarray,
+    targets: np.ndarray,
+    horizons: np.ndarray,
+    count: int,
+    horizon: str,
+    rng: np.random.Generator,
+    bound: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``count`` states sampled from closed-loop trajectories ``(M, N+1, n)`` (steps ``1..N-1``),
-    with their targets and planning horizons; diverged states are skipped."""
+    with their targets and planning horizons; diverged states, and states with ``|x_i| > bound_i``
+    (if given: far outside anything the task asks for, where an expert label teaches nothing), are
+    skipped."""
     steps = states.shape[1] - 1
     rows = rng.integers(0, states.shape[0], 4 * count)
     cols = rng.integers(1, steps, 4 * count)
     x = states[rows, cols]
-    keep = np.all(np.isfinite(x), axis=1) & (np.abs(x).max(axis=1) < 1e3)
+    with np.errstate(invalid="ignore"):
+        keep = np.all(np.isfinite(x), axis=1) & (np.abs(x).max(axis=1) < 1e3)
+        if bound is not None:
+            keep &= np.all(np.abs(x) <= bound, axis=1)
     rows, cols, x = rows[keep][:count], cols[keep][:count], x[keep][:count]
     t = horizons[rows] if horizon == "receding" else horizons[rows] * (1 - cols / steps)
     return x, targets[rows], t
@@ -115,7 +127,7 @@ def concat_problem_sets(first: LQRProblemSet, second: LQRProblemSet) -> LQRProbl
     """The problems of both sets (same system), with per-problem horizons."""
     from mlcore_trc_control.data import ARRAY_KEYS
 
-    arrays = {k: np.concatenate([getattr(first, k), getattr(second, k)]) for k in ARRAY_KEYS}
+    arrays: dict[str, Any] = {k: np.concatenate([getattr(first, k), getattr(second, k)]) for k in ARRAY_KEYS}
     horizons = np.concatenate([first.horizons(), second.horizons()])
     return attrs.evolve(first, **arrays, time_horizons=horizons)
 
@@ -172,6 +184,8 @@ def dagger(
     data = train
     history: list[dict[str, Any]] = []
     planner = policy_planner(model, clip_to=clip_to, device=device)
+    # visited states beyond 3x the task's own state range are not relabelled (see visited_states)
+    bound = 3.0 * np.maximum(np.abs(train.initial_states).max(axis=0), np.abs(train.target_states).max(axis=0))
     for round_index in range(cfg.rounds):
         start = time.perf_counter()
         pick = rng.choice(len(train), min(cfg.problems_per_round, len(train)), replace=False)
@@ -186,7 +200,9 @@ def dagger(
             horizon=cfg.horizon,
             seed=cfg.seed + round_index,
         )
-        x, r, t = visited_states(run.states, run.targets, sample.horizons(), cfg.states_per_round, cfg.horizon, rng)
+        x, r, t = visited_states(
+            run.states, run.targets, sample.horizons(), cfg.states_per_round, cfg.horizon, rng, bound
+        )
         labels = relabel(system, x, r, t)  # type: ignore[arg-type]
         status = labels.metadata["status"]
         keep = np.array([s != "failed" for s in status])

@@ -111,8 +111,8 @@ def closed_loop_table(
     reference = float(problems.optimal_costs.mean())
     entries = dict(policies)
     if config.expert and getattr(system, "kind", "linear") == "nonlinear":
-        planner = ExpertPlanner(system, initial=problems.control_sequences)  # type: ignore[arg-type]
-        entries[f"expert ({problems.expert})"] = (planner, problems.control_sequences)
+        expert = ExpertPlanner(system, initial=problems.control_sequences)  # type: ignore[arg-type]
+        entries[f"expert ({problems.expert})"] = (expert, problems.control_sequences)
     rows: list[dict[str, Any]] = []
     for name, (planner, plan) in entries.items():
         if plan is None:
@@ -184,6 +184,10 @@ def run_dagger(
         histories[name] = history
         slug = name.split(" ")[0].lower()
         state = copy_.state_dict()
-        atomic_write(out_dir / f"{slug}_dagger.pt", lambda f, state=state: torch.save(state, f))
+
+        def write(f: Any, state: dict[str, Any] = state) -> None:
+            torch.save(state, f)
+
+        atomic_write(out_dir / f"{slug}_dagger.pt", write)
         log.info("DAgger of %s: %d rounds in %.1fs", name, cfg.rounds, time.perf_counter() - start)
     return tuned, histories

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -163,7 +164,7 @@ def test_adaptive_halting_uses_fewer_cycles_when_told_to() -> None:
     changes = []
     for tol in (1.0, 0.3, 0.1, 0.03, 0.01):
         changes.append(model.predict_adaptive(x, tolerance=tol)[1])
-    for looser, tighter in zip(changes, changes[1:]):
+    for looser, tighter in itertools.pairwise(changes):
         assert torch.all(looser <= tighter)
 
 
