@@ -12,7 +12,8 @@ Run directory::
     checkpoints/best.pt, last.pt        (meta names model/dataset/evaluator: `mlcore evaluate` needs nothing else)
     training_stats.json, training_curves.png, tensorboard/
     metrics.json, evaluation_results.json                            the evaluator's figures
-    comparison_results.json                                          baselines, cycle sweep, generalisation
+    comparison_results.json                                          baselines, cycle sweep, halting, generalisation
+    closed_loop_results.json, closed_loop/{trc,mlp}_dagger.pt        closed_loop.enabled: open vs closed loop
     model.onnx, export.json                                          verified against the eager model
     report.md, plots/comparison.png, plots/cycle_sweep.png
 """
