@@ -25,6 +25,18 @@ The data are labelled by the cost-optimal expert (``optimal``: min J with x_N = 
         # JSON key ``linear_horizons``: the double integrator trained on one horizon vs on a range,
         # both generalisation tables on the same test problems
 
+    python tools/bench/trc_control.py --closed-loop pendulum,vanderpol --profile quick --epochs 40
+        # the closed-loop section (JSON key ``closed_loop``): TRC, linear, MLP, the expert and the
+        # DAgger-tuned TRC/MLP, open- and closed-loop (shrinking-horizon re-planning) on the same
+        # test problems, with and without actuation noise, plus the adaptive-halting table
+    python tools/bench/trc_control.py --quick-check
+        # JSON key ``quick_profile``: the double integrator's quick profile, wall time and success
+    python tools/bench/trc_control.py --latency
+        # JSON key ``latency``: batch-1 latency of the medium model (eager, TorchScript, ONNX Runtime)
+
+Every section is merged into the JSON by its key (the file is re-read just before writing) and
+records the 1-minute load average beside its timings.
+
 Nonlinear data sets are cached in ``data/trc_nonlinear/<system>[_range]_{train,test}`` (made
 with ``mlcore data generate lqr --system <system> ...`` on first use; delete them to regenerate).
 """
@@ -96,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         default="fixed,fixed_no_projection,range",
         help="--linear-horizons: which runs (fixed, fixed_no_projection, range); others are kept from the JSON",
     )
+        "--closed-loop", default=None, help="comma-separated nonlinear systems: the closed-loop section"
+    )
+    parser.add_argument("--closed-loop-set", action="append", default=[], help="closed-loop section: extra KEY=VALUE")
+    parser.add_argument("--quick-check", action="store_true", help="the quick profile's wall time and success")
+    parser.add_argument("--latency", action="store_true", help="batch-1 latency of the medium model")
     parser.add_argument(
         "--other-systems",
         default=None,
@@ -116,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [*args.overrides, "trainer.progress=false"]
     if args.epochs is not None:
         overrides.append(f"trainer.epochs={args.epochs}")
+    if args.closed_loop:
+        return closed_loop(args, overrides)
+    if args.quick_check:
+        return quick_check(args)
+    if args.latency:
+        return latency(args)
     if args.other_systems:
         return other_systems(args, overrides)
     if args.expert_check:
@@ -530,6 +553,235 @@ def linear_horizons(args: argparse.Namespace, overrides: list[str]) -> int:
     found["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     _merge_key(path, "linear_horizons", found)
     print(f"\nwrote {path}")
+    return 0
+
+
+def _merge(path: Path, key: str, value: object, subkey: str | None = None) -> None:
+    """Write ``record[key]`` (or ``record[key][subkey]``) into the JSON, re-reading it first so
+    other sections written meanwhile are kept."""
+    record = json.loads(path.read_text()) if path.exists() else {"benchmark": "trc_control"}
+    if subkey is None:
+        record[key] = value
+    else:
+        section = record.get(key)
+        record[key] = {**(section if isinstance(section, dict) else {}), subkey: value}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def _load() -> float:
+    import os
+
+    return round(os.getloadavg()[0], 2)
+
+
+#: the closed-loop section's defaults (``--closed-loop-set KEY=VALUE`` adds or overrides)
+CLOSED_LOOP_SETTINGS = [
+    "closed_loop.enabled=true",
+    "closed_loop.problems=50",
+    "closed_loop.replan_every=5",
+    "closed_loop.horizon=shrinking",
+    "closed_loop.noise_levels=[0.0, 0.01]",
+    "closed_loop.dagger_rounds=2",
+    "closed_loop.dagger_problems=100",
+    "closed_loop.dagger_states=200",
+    "closed_loop.dagger_epochs=10",
+    "comparison.generalisation=false",
+    "comparison.sweep_cycles=[1, 2, 3, 4]",
+]
+
+
+def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Each system of ``--closed-loop``: open vs closed loop, DAgger, halting; JSON key ``closed_loop``."""
+    import mlcore
+
+    path = Path(args.results)
+    for system in args.closed_loop.split(","):
+        train = _cached_data(system, "train", args.num_samples, 42, None)
+        test = _cached_data(system, "test", args.test_samples, 123, None)
+        out = Path(args.out or ROOT / "runs" / "bench-trc-control-closed-loop") / system
+        run_overrides = [
+            f"dataset.system={system}",
+            f"dataset.path={train}",
+            f"dataset.test_path={test}",
+            *CLOSED_LOOP_SETTINGS,
+            *args.closed_loop_set,
+            *overrides,
+        ]
+        load_before = _load()
+        start = time.perf_counter()
+        result = mlcore.run(
+            "trc-control", profile=args.profile, overrides=run_overrides, out=out, device="cpu", progress=False
+        )
+        wall = time.perf_counter() - start
+        loop = json.loads((out / "closed_loop_results.json").read_text())
+        comparison = json.loads((out / "comparison_results.json").read_text())
+        rows = loop["rows"]
+        first = loop["config"]["noise_levels"][0]
+        trc = {r["loop"]: r for r in rows if r["method"].startswith("TRC + DAgger") and r["control_noise"] == first}
+        best = trc.get("closed", {})
+        linear = next(
+            (
+                r
+                for r in rows
+                if r["method"].startswith("linear") and r["loop"] == "closed" and r["control_noise"] == first
+            ),
+            None,
+        )
+        record = {
+            "system": system,
+            "profile": args.profile,
+            "overrides": run_overrides,
+            "machine": machine_info(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "load_average_1min": {"before": load_before, "after": _load()},
+            "wall_seconds": wall,
+            "train_seconds": result.metrics.get("train_seconds"),
+            "closed_loop_seconds": result.metrics.get("closed_loop_seconds"),
+            "targets": [
+                {
+                    "metric": "success_rate (TRC + DAgger, closed loop)",
+                    "value": best.get("success_rate"),
+                    "target": ">= 0.95",
+                    "met": bool(best and best["success_rate"] >= 0.95),
+                },
+                {
+                    "metric": "cost_gap (TRC + DAgger, closed loop)",
+                    "value": best.get("cost_gap"),
+                    "target": "<= 0.05",
+                    "met": bool(best and best["cost_gap"] <= 0.05),
+                },
+            ],
+            "trc_ahead_of_linear_closed_loop": bool(
+                best
+                and linear
+                and best["success_rate"] >= linear["success_rate"]
+                and best["cost_gap"] < linear["cost_gap"]
+            ),
+            "rows": rows,
+            "dagger": loop["dagger"],
+            "baselines_open_loop": comparison["baselines"],
+            "cycle_sweep": comparison["cycle_sweep"],
+            "halting": comparison.get("halting", []),
+            "num_problems": loop["num_problems"],
+        }
+        _merge(path, "closed_loop", record, system)
+        print(f"\n{system} ({wall:.0f} s, load {load_before} -> {record['load_average_1min']['after']}):")
+        for r in rows:
+            print(
+                f"  {r['method'][:40]:<40} {r['loop']:<6} noise {r['control_noise']:<6g} "
+                f"success {r['success_rate']:.3f}  gap {r['cost_gap']:+.4f}"
+            )
+        for h in record["halting"]:
+            print(f"  halting tol {h['tolerance']:<6g} cycles {h['mean_cycles']:.2f}  success {h['success_rate']:.3f}")
+    print(f"\nwrote {path}")
+    return 0
+
+
+def quick_check(args: argparse.Namespace) -> int:
+    """The double integrator's quick profile: wall time and success; JSON key ``quick_profile``."""
+    import mlcore
+
+    out = Path(args.out or ROOT / "runs" / "bench-trc-control-quick")
+    load_before = _load()
+    start = time.perf_counter()
+    result = mlcore.run(
+        "trc-control", profile="quick", overrides=["trainer.progress=false"], out=out, device="cpu", progress=False
+    )
+    wall = time.perf_counter() - start
+    m = result.metrics
+    record = {
+        "machine": machine_info(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "load_average_1min": {"before": load_before, "after": _load()},
+        "wall_seconds": wall,
+        "train_seconds": m.get("train_seconds"),
+        "success_rate": m["success_rate"],
+        "mean_terminal_error": m["mean_terminal_error"],
+        "cost_gap": m["cost_gap"],
+        "targets": [
+            {
+                "metric": "success_rate",
+                "value": m["success_rate"],
+                "target": ">= 0.95",
+                "met": m["success_rate"] >= 0.95,
+            },
+            {"metric": "wall_seconds", "value": wall, "target": "<= 60", "met": wall <= 60},
+        ],
+    }
+    _merge(Path(args.results), "quick_profile", record)
+    print(json.dumps(record["targets"], indent=1), f"load {record['load_average_1min']}")
+    return 0
+
+
+def latency(args: argparse.Namespace, repeats: int = 300) -> int:
+    """Batch-1 latency of the medium TRC (eager, TorchScript, ONNX Runtime, 1 thread); JSON key ``latency``."""
+    import statistics
+    import tempfile
+
+    import torch
+
+    from mlcore_trc_control.evaluation import freeze_for_inference
+    from mlcore_trc_control.lqr.systems import build_system
+    from mlcore_trc_control.models.trc import TinyRecursiveControl
+
+    model = TinyRecursiveControl.create_medium().eval()
+    model.set_system(build_system("double_integrator"))
+    x = model.example_input(1)
+
+    def timed(fn: object) -> float:
+        for _ in range(20):
+            fn(x)  # type: ignore[operator]
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(x)  # type: ignore[operator]
+            times.append(time.perf_counter() - start)
+        return 1000.0 * statistics.median(times)
+
+    load_before = _load()
+    out: dict[str, object] = {
+        "parameters": model.num_parameters(),
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+    }
+    with torch.inference_mode():
+        out["eager_ms_batch1"] = timed(model)
+    with torch.no_grad():
+        frozen = freeze_for_inference(model, x)
+        out["torchscript_ms_batch1"] = timed(frozen)
+    try:
+        import onnxruntime as ort
+
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_path = Path(tmp) / "trc.onnx"
+            torch.onnx.export(model, (x,), str(onnx_path), input_names=["problems"], dynamo=False)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+            feed = x.numpy()
+            out["onnx_ms_batch1"] = timed(lambda _x: session.run(None, {"problems": feed}))
+    except ImportError:
+        out["onnx_ms_batch1"] = None
+    out.update(
+        {
+            "machine": machine_info(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "load_average_1min": {"before": load_before, "after": _load()},
+            "note": "medium preset, untrained weights (latency does not depend on the values), terminal projection on",
+        }
+    )
+    best = min(v for k, v in out.items() if k in ("torchscript_ms_batch1", "onnx_ms_batch1") and isinstance(v, float))
+    out["target"] = {
+        "metric": "deployed-path batch-1 latency (best of TorchScript, ONNX Runtime)",
+        "value": best,
+        "target": "<= 1 ms",
+        "met": best <= 1.0,
+    }
+    _merge(Path(args.results), "latency", out)
+    print(json.dumps({k: v for k, v in out.items() if k != "machine"}, indent=1, default=str))
     return 0
 
 

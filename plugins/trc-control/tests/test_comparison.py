@@ -12,6 +12,7 @@ from mlcore_trc_control.comparison import (
     cycle_sweep,
     fit_linear_policy,
     generalisation_suite,
+    halting_sweep,
     markdown_table,
     mlp_hidden_width,
     plot_baselines,
@@ -95,6 +96,17 @@ def test_cycle_sweep_runs_each_count(setup, tmp_path: Path) -> None:
     assert [r["outer_cycles"] for r in rows] == [1, 2, 3]
     assert all(r["trained_with"] == 3 for r in rows)
     assert plot_cycle_sweep(rows, tmp_path / "s.png").exists()
+
+
+def test_halting_sweep_reports_cycles_and_matches_the_fixed_runs(setup) -> None:
+    model, data = setup
+    test = data.test_problems()
+    rows = halting_sweep(model, test, [float("inf"), 0.0])
+    assert [r["mean_cycles"] for r in rows] == [1.0, 3.0]
+    # tolerance inf = one cycle, 0 = every trained cycle: the same figures as the fixed-cycle sweep
+    fixed = {r["outer_cycles"]: r for r in cycle_sweep(model, test, [1, 3])}
+    assert rows[0]["control_mse"] == pytest.approx(fixed[1]["control_mse"], rel=1e-5)
+    assert rows[1]["cost_gap"] == pytest.approx(fixed[3]["cost_gap"], rel=1e-5)
 
 
 def test_generalisation_suite_reports_every_scenario(setup) -> None:

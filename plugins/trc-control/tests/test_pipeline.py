@@ -175,9 +175,33 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "comparison.generalisation_samples=4",
         "comparison.sweep_cycles=[1,3]",
         "evaluator.timing_problems=5",
+        "closed_loop.enabled=true",
+        "closed_loop.problems=3",
+        "closed_loop.replan_every=5",
+        "closed_loop.dagger_rounds=1",
+        "closed_loop.dagger_problems=4",
+        "closed_loop.dagger_states=4",
+        "closed_loop.dagger_epochs=1",
     ]
     result = mlcore.run("trc-control", profile="quick", overrides=overrides, out=out, device="cpu", progress=False)
+    loop = json.loads((out / "closed_loop_results.json").read_text())
+    methods = {r["method"] for r in loop["rows"]}
+    assert methods == {
+        "TRC",
+        "linear, clipped to the box",
+        "MLP, clipped to the box",
+        "TRC + DAgger (1 rounds)",
+        "MLP + DAgger (1 rounds)",
+        "expert (optimal)",
+    }
+    expert = {r["loop"]: r for r in loop["rows"] if r["method"] == "expert (optimal)"}
+    assert expert["open"]["success_rate"] == 1.0 and expert["closed"]["success_rate"] == 1.0
+    assert expert["closed"]["cost_gap"] == pytest.approx(0.0, abs=1e-3)
+    assert (out / "closed_loop" / "trc_dagger.pt").exists()
+    assert "closed_loop_success_rate" in result.metrics and "dagger_closed_loop_cost_gap" in result.metrics
+    assert "Open vs closed loop" in (out / "report.md").read_text()
     comparison = json.loads((out / "comparison_results.json").read_text())
+    assert [r["tolerance"] for r in comparison["halting"]] == [1.0, 0.1, 0.03, 0.01, 0.003, 0.0]
     rows = {r["method"]: r for r in comparison["baselines"]}
     assert "LQR on the linearisation (closed loop, clipped to the box)" in rows
     assert rows["oracle (optimal expert)"]["success_rate"] == 1.0

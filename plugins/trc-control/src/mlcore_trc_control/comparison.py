@@ -42,6 +42,7 @@ __all__ = [
     "cycle_sweep",
     "fit_linear_policy",
     "generalisation_suite",
+    "halting_sweep",
     "markdown_table",
     "mlp_hidden_width",
     "plot_baselines",
@@ -68,6 +69,8 @@ class ComparisonConfig:
         linear_baseline: add the least-squares linear policy to the baselines.
         mlp_baseline: add an MLP with about the TRC model's parameter count, trained with the
             trainer's epochs, batch size and learning rate.
+        halting_tolerances: tolerances of the adaptive-halting sweep (empty = none; see
+            :meth:`~mlcore_trc_control.models.trc.TinyRecursiveControl.predict_adaptive`).
     """
 
     enabled: bool = True
@@ -77,6 +80,7 @@ class ComparisonConfig:
     seed: int = 2024
     linear_baseline: bool = True
     mlp_baseline: bool = True
+    halting_tolerances: list[float] = attrs.field(factory=lambda: [1.0, 0.1, 0.03, 0.01, 0.003, 0.0])
 
 
 @attrs.define
@@ -235,6 +239,48 @@ def cycle_sweep(
                 "cost_gap": m["lqr_cost"] / oracle_cost - 1.0,
             }
         )
+    return rows
+
+
+def halting_sweep(
+    model: nn.Module,
+    problems: LQRProblemSet,
+    tolerances: Sequence[float],
+    *,
+    device: Any = "cpu",
+    threshold: float = 0.1,
+    batch_size: int = 1024,
+) -> list[dict[str, Any]]:
+    """Adaptive halting at each tolerance: cycles used (mean, max) against success, control MSE and cost gap."""
+    import torch
+
+    oracle_cost = float(problems.optimal_costs.mean())
+    inputs = torch.as_tensor(problems.problems(), dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        for tol in tolerances:
+            parts, used = [], []
+            for i in range(0, inputs.shape[0], batch_size):
+                controls, cycles = model.predict_adaptive(inputs[i : i + batch_size].to(device), float(tol))  # type: ignore[operator]
+                parts.append(controls.float().cpu().numpy())
+                used.append(cycles.cpu().numpy())
+            cycles_used = np.concatenate(used)
+            m = rollout_metrics(problems.system, problems, np.concatenate(parts).astype(np.float64), threshold)
+            rows.append(
+                {
+                    "tolerance": float(tol),
+                    "mean_cycles": float(cycles_used.mean()),
+                    "max_cycles_used": int(cycles_used.max()),
+                    "success_rate": m["success_rate"],
+                    "mean_terminal_error": m["mean_terminal_error"],
+                    "control_mse": m["control_mse"],
+                    "cost_gap": m["lqr_cost"] / oracle_cost - 1.0,
+                }
+            )
+    finally:
+        model.train(was_training)
     return rows
 
 

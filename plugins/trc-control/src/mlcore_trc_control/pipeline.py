@@ -12,7 +12,8 @@ Run directory::
     checkpoints/best.pt, last.pt        (meta names model/dataset/evaluator: `mlcore evaluate` needs nothing else)
     training_stats.json, training_curves.png, tensorboard/
     metrics.json, evaluation_results.json                            the evaluator's figures
-    comparison_results.json                                          baselines, cycle sweep, generalisation
+    comparison_results.json                                          baselines, cycle sweep, halting, generalisation
+    closed_loop_results.json, closed_loop/{trc,mlp}_dagger.pt        closed_loop.enabled: open vs closed loop
     model.onnx, export.json                                          verified against the eager model
     report.md, plots/comparison.png, plots/cycle_sweep.png
 """
@@ -33,6 +34,7 @@ from mlcore.pipelines import ExportConfig, Parts, Recipe, RecipePipeline, RunCon
 from mlcore.training import TrainerConfig
 from mlcore_trc_control.comparison import ComparisonConfig
 from mlcore_trc_control.data import DATA_FILE, LQRData, LQRDataConfig
+from mlcore_trc_control.deployment import ClosedLoopConfig
 from mlcore_trc_control.evaluation import TRCEvaluatorConfig
 from mlcore_trc_control.models.config import TRCConfig
 from mlcore_trc_control.nonlinear.systems import is_nonlinear
@@ -64,7 +66,10 @@ class TRCPipelineConfig:
         trainer: :class:`mlcore.training.TrainerConfig` (batch 64, lr 1e-3, cosine, 100 epochs,
             best checkpoint by the validation MSE of the final cycle, no gradient-histogram callback).
         evaluator: the ``trc`` evaluator; ``[evaluation]`` is still read.
-        comparison: baselines, cycle sweep and generalisation suite.
+        comparison: baselines, cycle sweep, adaptive halting and generalisation suite.
+        closed_loop: every policy open- and closed-loop (re-planning) on the same test problems,
+            optionally after DAgger (:class:`~mlcore_trc_control.deployment.ClosedLoopConfig`);
+            needs ``comparison.enabled`` (it reuses the comparison's baselines).
         export: ONNX/TorchScript export with an outputs-match check (:class:`mlcore.pipelines.ExportConfig`).
         save_data: write the generated data sets into ``<run>/data/`` (the checkpoint then
             points at them) instead of keeping them in memory only.
@@ -77,6 +82,7 @@ class TRCPipelineConfig:
         factory=TRCEvaluatorConfig, metadata={"mlcore_old_names": ("evaluation",)}
     )
     comparison: ComparisonConfig = attrs.field(factory=ComparisonConfig)
+    closed_loop: ClosedLoopConfig = attrs.field(factory=ClosedLoopConfig)
     export: ExportConfig = attrs.field(factory=ExportConfig)
     save_data: bool = True
 
@@ -89,6 +95,7 @@ class TRCPipeline(RecipePipeline[TRCPipelineConfig]):
     def __init__(self, config: TRCPipelineConfig | None = None) -> None:
         super().__init__(config or TRCPipelineConfig())
         self.comparison: dict[str, Any] = {}
+        self.closed_loop: dict[str, Any] = {}
 
     def link(self, config: TRCPipelineConfig, data: DataModule) -> TRCPipelineConfig:
         """The model's problem shape (``state_dim``, ``control_dim``, ``num_steps``) from the system."""
@@ -142,10 +149,16 @@ class TRCPipeline(RecipePipeline[TRCPipelineConfig]):
     def extra_metrics(self, ctx: RunContext, parts: Parts[TRCPipelineConfig]) -> dict[str, float]:
         """Baselines, cycle sweep and generalisation (``comparison_results.json``), ONNX Runtime latency."""
         out: dict[str, float] = {}
+        policies: dict[str, Any] = {}
         if parts.config.comparison.enabled:
             start = time.perf_counter()
-            self.comparison = compare(ctx, parts.config, parts.model, _lqr(parts.data))
+            self.comparison = compare(ctx, parts.config, parts.model, _lqr(parts.data), policies)
             out["compare_seconds"] = time.perf_counter() - start
+        if parts.config.closed_loop.enabled:
+            start = time.perf_counter()
+            self.closed_loop = closed_loop_stage(ctx, parts.config, parts.model, _lqr(parts.data), policies)
+            out["closed_loop_seconds"] = time.perf_counter() - start
+            out.update(self.closed_loop["metrics"])
         if parts.export is not None and parts.export.format == "onnx" and parts.export.ok:
             out.update(_onnx_timing(parts.export.path, parts.model))
             record = json.loads((ctx.out_dir / "export.json").read_text(encoding="utf-8"))
@@ -156,7 +169,7 @@ class TRCPipeline(RecipePipeline[TRCPipelineConfig]):
         self, ctx: RunContext, parts: Parts[TRCPipelineConfig], metrics: dict[str, float]
     ) -> list[tuple[str, str]]:
         """Problem and expert, evaluation highlights, comparison tables, export."""
-        return report_sections(parts, metrics, self.comparison)
+        return report_sections(parts, metrics, self.comparison, self.closed_loop)
 
 
 def _lqr(data: DataModule) -> LQRData:
@@ -173,12 +186,17 @@ def _keep(problems: Any, directory: Path) -> Path:
     return path.resolve()
 
 
-def compare(ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData) -> dict[str, Any]:
-    """Baselines, cycle sweep and generalisation suite; writes ``comparison_results.json`` and plots."""
+def compare(
+    ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData, policies: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Baselines, cycle sweep, adaptive halting and generalisation suite; writes
+    ``comparison_results.json`` and plots. ``policies`` (if given) receives the learned baselines
+    by name (``linear``, ``mlp``) for the closed-loop stage."""
     from mlcore_trc_control.comparison import (
         baseline_table,
         cycle_sweep,
         generalisation_suite,
+        halting_sweep,
         plot_baselines,
         plot_cycle_sweep,
     )
@@ -192,12 +210,16 @@ def compare(ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData) 
             device=ctx.device,
             threshold=threshold,
             seed=cfg.evaluator.random_seed,
-            extra=learned_baselines(ctx, cfg, model, data, problems),
+            extra=learned_baselines(ctx, cfg, model, data, problems, policies),
         ),
         "cycle_sweep": cycle_sweep(
             model, problems, cfg.comparison.sweep_cycles, device=ctx.device, threshold=threshold
         ),
     }
+    if cfg.comparison.halting_tolerances and callable(getattr(model, "predict_adaptive", None)):
+        result["halting"] = halting_sweep(
+            model, problems, cfg.comparison.halting_tolerances, device=ctx.device, threshold=threshold
+        )
     if cfg.comparison.generalisation:
         result["generalisation"] = generalisation_suite(
             model,
@@ -215,9 +237,15 @@ def compare(ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData) 
 
 
 def learned_baselines(
-    ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData, problems: Any
+    ctx: RunContext,
+    cfg: TRCPipelineConfig,
+    model: Any,
+    data: LQRData,
+    problems: Any,
+    policies: dict[str, Any] | None = None,
 ) -> list[tuple[str, Any, int]]:
-    """The least-squares linear policy and the same-size MLP (same data, epochs, batch, lr) on ``problems``."""
+    """The least-squares linear policy and the same-size MLP (same data, epochs, batch, lr) on
+    ``problems``; ``policies`` (if given) receives them as ``linear`` and ``mlp``."""
     from mlcore_trc_control.comparison import fit_linear_policy, train_mlp_baseline
     from mlcore_trc_control.evaluation import predict_controls
 
@@ -226,6 +254,8 @@ def learned_baselines(
     out: list[tuple[str, Any, int]] = []
     if cfg.comparison.linear_baseline:
         linear = fit_linear_policy(train)
+        if policies is not None:
+            policies["linear"] = linear
         controls = linear(problems.problems())
         out.append(("linear (least squares)", controls, linear.num_parameters))
         limit = data.system.control_limit
@@ -251,6 +281,8 @@ def learned_baselines(
             projection=cfg.model.terminal_projection,
         )
         log.info("MLP baseline trained in %.1fs", time.perf_counter() - start)
+        if policies is not None:
+            policies["mlp"] = mlp
         params = sum(p.numel() for p in mlp.parameters())
         how = ", terminal projection" if cfg.model.terminal_projection else ""
         mlp_controls = predict_controls(mlp, problems.problems(), device=ctx.device)
@@ -259,6 +291,64 @@ def learned_baselines(
             how, mlp_controls = ", clipped to the box", np.clip(mlp_controls, -limit, limit)
         out.append((f"MLP (2 hidden layers{how}, {params} parameters)", mlp_controls, params))
     return out
+
+
+def closed_loop_stage(
+    ctx: RunContext, cfg: TRCPipelineConfig, model: Any, data: LQRData, policies: dict[str, Any]
+) -> dict[str, Any]:
+    """TRC, the linear policy, the MLP (and their DAgger copies) and the expert, open- and
+    closed-loop on the first ``closed_loop.problems`` test problems; writes ``closed_loop_results.json``."""
+    from mlcore_trc_control.closed_loop import policy_planner
+    from mlcore_trc_control.deployment import closed_loop_table, run_dagger
+
+    cl = cfg.closed_loop
+    test = data.eval_set().problem_set  # type: ignore[attr-defined]
+    problems = test.subset(np.arange(min(cl.problems, len(test))))
+    system = data.system
+    limit = float(system.control_limit) if is_nonlinear(system) else 0.0
+    entries: dict[str, Any] = {"TRC": (policy_planner(model, device=ctx.device), None)}
+    if "linear" in policies:
+        name = "linear, clipped to the box" if limit > 0 else "linear (least squares)"
+        entries[name] = (policy_planner(policies["linear"], clip_to=limit), None)
+    if "mlp" in policies:
+        entries["MLP" + (", clipped to the box" if limit > 0 else "")] = (
+            policy_planner(policies["mlp"], clip_to=limit, device=ctx.device),
+            None,
+        )
+    histories: dict[str, Any] = {}
+    if cl.dagger_rounds > 0 and is_nonlinear(system):
+        learners = {"TRC": model, **({"MLP": policies["mlp"]} if "mlp" in policies else {})}
+        tuned, histories = run_dagger(
+            learners, data.train_set().problem_set, cl, ctx.out_dir / "closed_loop", clip_to=limit, device=ctx.device
+        )
+        for name, net in tuned.items():
+            entries[f"{name} + DAgger ({cl.dagger_rounds} rounds)"] = (
+                policy_planner(net, clip_to=limit if name != "TRC" else 0.0, device=ctx.device),
+                None,
+            )
+    rows = closed_loop_table(problems, entries, cl, threshold=cfg.evaluator.success_threshold)
+    metrics: dict[str, float] = {}
+    for row in rows:
+        if row["method"] == "TRC" and row["control_noise"] == cl.noise_levels[0]:
+            metrics[f"{row['loop']}_loop_success_rate"] = row["success_rate"]
+            metrics[f"{row['loop']}_loop_cost_gap"] = row["cost_gap"]
+        if row["method"].startswith("TRC + DAgger") and row["control_noise"] == cl.noise_levels[0]:
+            metrics[f"dagger_{row['loop']}_loop_success_rate"] = row["success_rate"]
+            metrics[f"dagger_{row['loop']}_loop_cost_gap"] = row["cost_gap"]
+    result = {
+        "rows": rows,
+        "dagger": histories,
+        "metrics": metrics,
+        "num_problems": len(problems),
+        "config": attrs.asdict(cl),
+        "definitions": {
+            "open": "the plan from x_0 applied without feedback",
+            "closed": f"re-planned from the measured state every {cl.replan_every} step(s), {cl.horizon} horizon",
+            "cost_gap": "mean J of the executed trajectory / mean J of the expert's open-loop optimum - 1",
+        },
+    }
+    ctx.write_json("closed_loop_results.json", result)
+    return result
 
 
 def project_controls(system: Any, problems: np.ndarray, controls: np.ndarray, iterations: int) -> np.ndarray:
@@ -275,7 +365,10 @@ def project_controls(system: Any, problems: np.ndarray, controls: np.ndarray, it
 
 
 def report_sections(
-    parts: Parts[TRCPipelineConfig], metrics: dict[str, float], comparison: dict[str, Any]
+    parts: Parts[TRCPipelineConfig],
+    metrics: dict[str, float],
+    comparison: dict[str, Any],
+    closed_loop: dict[str, Any] | None = None,
 ) -> list[tuple[str, str]]:
     """The trc-specific sections of ``report.md``."""
     from mlcore_trc_control.comparison import markdown_table
@@ -343,6 +436,23 @@ def report_sections(
                 + f"\n\nThe model was trained with {trained_with} outer cycles.",
             ),
         ]
+        if "halting" in comparison:
+            halting = [
+                ("tolerance", "halting tolerance"),
+                ("mean_cycles", "mean cycles used"),
+                ("max_cycles_used", "max cycles used"),
+                ("success_rate", "success rate"),
+                ("control_mse", "control MSE"),
+                ("cost_gap", "cost gap"),
+            ]
+            sections.append(
+                (
+                    "Adaptive halting",
+                    markdown_table(comparison["halting"], halting)
+                    + "\n\nA problem stops refining once its controls change by less than the tolerance "
+                    "(RMS, in control-scale units) from one outer cycle to the next.",
+                )
+            )
         if "generalisation" in comparison:
             columns = [
                 ("scenario", "scenario"),
@@ -354,6 +464,24 @@ def report_sections(
                 ("skipped", "skipped"),
             ]
             sections.append(("Generalisation", markdown_table(comparison["generalisation"], columns)))
+    if closed_loop:
+        columns = [
+            ("method", "method"),
+            ("loop", "loop"),
+            ("control_noise", "actuation noise"),
+            ("success_rate", "success rate"),
+            ("mean_terminal_error", "mean terminal error"),
+            ("cost_gap", "cost gap vs expert"),
+        ]
+        sections.append(
+            (
+                "Open vs closed loop",
+                markdown_table(closed_loop["rows"], columns)
+                + f"\n\n{closed_loop['num_problems']} test problems; closed = "
+                + closed_loop["definitions"]["closed"]
+                + ".",
+            )
+        )
     if parts.export is not None:
         export = parts.export.summary()
         if "onnx_ms_batch1" in metrics:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -143,3 +144,42 @@ def test_nonlinear_rollout_losses_run_through_the_simulator() -> None:
     mse = float(torch.nn.functional.mse_loss(controls, target))
     terminal = float(np.mean(np.sum(ref[:, -1] ** 2, axis=1)))
     assert float(loss) == pytest.approx(mse + terminal, rel=1e-4)
+
+
+def _halting_model() -> TinyRecursiveControl:
+    torch.manual_seed(0)
+    return TinyRecursiveControl.create_small(latent_dim=16, hidden_dim=32, num_outer_cycles=4).eval()
+
+
+def test_adaptive_halting_uses_fewer_cycles_when_told_to() -> None:
+    model = _halting_model()
+    x = model.example_input(32)
+    _, loose = model.predict_adaptive(x, tolerance=float("inf"))
+    _, tight = model.predict_adaptive(x, tolerance=0.0)
+    assert loose.tolist() == [1] * 32  # halts at min_cycles
+    assert tight.tolist() == [4] * 32  # never halts early: every trained cycle
+    _, two = model.predict_adaptive(x, tolerance=float("inf"), min_cycles=2)
+    assert two.tolist() == [2] * 32
+    # a looser tolerance never uses more cycles than a tighter one
+    changes = []
+    for tol in (1.0, 0.3, 0.1, 0.03, 0.01):
+        changes.append(model.predict_adaptive(x, tolerance=tol)[1])
+    for looser, tighter in itertools.pairwise(changes):
+        assert torch.all(looser <= tighter)
+
+
+def test_adaptive_halting_returns_the_answer_of_the_cycle_it_stopped_at() -> None:
+    # each problem's controls must be exactly those of a fixed run with its own cycle count (a wrong
+    # mask would mix cycles or keep refining halted problems)
+    model = _halting_model()
+    x = model.example_input(64)
+    fixed = [model.predict(x, num_outer_cycles=c) for c in range(1, 5)]
+    changes = [
+        float(((fixed[c] - fixed[c - 1]) / model.control_scale).pow(2).mean(dim=(1, 2)).sqrt().median())
+        for c in (1, 2, 3)
+    ]
+    tol = float(np.median(changes))
+    controls, used = model.predict_adaptive(x, tolerance=tol)
+    assert len(set(used.tolist())) > 1, "the tolerance should split the batch"
+    for i, c in enumerate(used.tolist()):
+        assert torch.allclose(controls[i], fixed[c - 1][i], atol=1e-6)

@@ -41,7 +41,10 @@ class MLPPolicy(nn.Module):
     def set_normalisation(self, problems: torch.Tensor, controls: torch.Tensor) -> None:
         """Input mean/std and per-control scale from training tensors ``(M, 2n+1)``, ``(M, N, m)``."""
         self.mean.copy_(problems.mean(0))
-        self.std.copy_(problems.std(0).clamp_min(1e-6))
+        # a constant input (the horizon of a fixed-horizon data set) keeps scale 1, as in TRC: dividing
+        # by a clamped ~0 std made any other horizon an input of ~1e6 (closed loop, DAgger, generalisation)
+        std = problems.std(0)
+        self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
         self.scale.copy_(controls.reshape(-1, self.control_dim).std(0).clamp_min(1e-6).repeat(self.num_steps))
 
     def num_parameters(self) -> int:

@@ -257,6 +257,39 @@ class TinyRecursiveControl(nn.Module):
         """Inference with an optional number of outer cycles (test-time iteration sweep)."""
         return self.final_answer(problems, num_outer_cycles)
 
+    @torch.no_grad()
+    def predict_adaptive(
+        self, problems: torch.Tensor, tolerance: float, max_cycles: int | None = None, min_cycles: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adaptive halting: ``(controls (B, N, m), cycles used (B,))``.
+
+        Each problem stops after the first outer cycle ``t >= min_cycles`` whose answer differs
+        from the previous one (cycle 0: the decoded initial answer) by less than ``tolerance``,
+        measured as the RMS of the change in units of the control scale; at most ``max_cycles``
+        (default: the trained number). ``tolerance = inf`` runs ``min_cycles``, ``tolerance = 0``
+        every cycle. The loop ends as soon as every problem of the batch has halted (at batch
+        size 1, fewer cycles are less compute).
+        """
+        limit = max_cycles or self.num_outer_cycles
+        e = self.encoder((problems - self.input_mean) / self.input_std)
+        y = self.answer_init(e)
+        z = self.z_init.expand_as(e)
+        scale = self.control_scale.repeat(self.num_steps).view(1, self.num_steps, self.control_dim)
+        out = self.decode(y, problems)
+        used = torch.zeros(problems.shape[0], dtype=torch.long, device=problems.device)
+        running = torch.ones(problems.shape[0], dtype=torch.bool, device=problems.device)
+        for t in range(1, limit + 1):
+            y, z = self._cycle(e, y, z)
+            controls = self.decode(y, problems)
+            change = (((controls - out) / scale) ** 2).mean(dim=(1, 2)).sqrt()
+            out = torch.where(running[:, None, None], controls, out)
+            used = torch.where(running, torch.full_like(used, t), used)
+            if t >= min_cycles:
+                running = running & ~(change < tolerance)
+            if not bool(running.any()):
+                break
+        return out, used
+
     # ------------------------------------------------------------------ loss
     def rollout(self, problems: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
         """Differentiable states ``(B, N+1, n)``: exact for the buffered linear system, RK4 through

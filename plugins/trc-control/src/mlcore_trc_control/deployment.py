@@ -1,0 +1,193 @@
+"""The ``trc`` pipeline's closed-loop stage: every policy open- and closed-loop on the same problems.
+
+For the first ``closed_loop.problems`` test problems, each policy — TRC, the least-squares
+linear policy (clipped to the box), the same-size MLP (clipped), and the expert (multiple
+shooting for a nonlinear system; its stored labels open-loop, :class:`ExpertPlanner` closed-loop)
+— is run open-loop (its plan from ``x_0``, applied blindly) and in closed loop (re-planning every
+``replan_every`` steps, :func:`~mlcore_trc_control.closed_loop.closed_loop_rollout`), at every
+actuation-noise level of ``noise_levels`` (the same noise draws for every policy). With
+``dagger_rounds > 0``, copies of TRC and of the MLP are fine-tuned by DAgger
+(:mod:`mlcore_trc_control.dagger`) and added as ``+ DAgger`` rows; their weights are saved to
+``closed_loop/<name>_dagger.pt``. Cost gaps are against the expert's open-loop optimum on the
+same problems. Everything goes to ``closed_loop_results.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from mlcore.config import non_negative, one_of, positive
+from mlcore.io import atomic_write
+from mlcore_trc_control.closed_loop import (
+    HORIZON_MODES,
+    ExpertPlanner,
+    Planner,
+    closed_loop_rollout,
+    open_loop_rollout,
+)
+
+if TYPE_CHECKING:
+    from mlcore_trc_control.data import LQRProblemSet
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ClosedLoopConfig", "closed_loop_table"]
+
+
+def _noise_levels(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    if not value or any(float(v) < 0 for v in value):
+        raise ValueError(f"{attribute.name}={value!r} must be a non-empty list of numbers >= 0")
+
+
+@attrs.define
+class ClosedLoopConfig:
+    """Config of the closed-loop stage (section ``closed_loop`` of the ``trc`` pipeline).
+
+    Attributes:
+        enabled: run the stage (off by default: the expert re-solves its NLP at every re-plan).
+        problems: test problems run (the first ones of the test split).
+        replan_every: plant steps between re-plans (1 = every step).
+        horizon: ``receding`` (plan over ``T`` from every state) or ``shrinking`` (over ``T - t``).
+        noise_levels: actuation-noise standard deviations (Gaussian, clipped to the box).
+        expert: include the expert in closed loop (one NLP solve per problem and re-plan).
+        dagger_rounds, dagger_problems, dagger_states, dagger_epochs, dagger_lr: DAgger
+            fine-tuning of copies of TRC and the MLP (0 rounds = none; see
+            :class:`~mlcore_trc_control.dagger.DaggerConfig`); nonlinear systems only.
+        seed: seed of the noise draws and of DAgger's sampling.
+    """
+
+    enabled: bool = False
+    problems: int = attrs.field(default=100, validator=positive)
+    replan_every: int = attrs.field(default=1, validator=positive)
+    horizon: str = attrs.field(default="shrinking", validator=one_of(*HORIZON_MODES))
+    noise_levels: list[float] = attrs.field(factory=lambda: [0.0], validator=_noise_levels)
+    expert: bool = True
+    dagger_rounds: int = attrs.field(default=0, validator=non_negative)
+    dagger_problems: int = attrs.field(default=100, validator=positive)
+    dagger_states: int = attrs.field(default=200, validator=positive)
+    dagger_epochs: int = attrs.field(default=10, validator=positive)
+    dagger_lr: float = attrs.field(default=3e-4, validator=positive)
+    seed: int = 0
+
+
+def _row(
+    name: str, mode: str, noise: float, result: Any, reference_cost: float, threshold: float, **extra: Any
+) -> dict[str, Any]:
+    summary = result.summary(threshold, reference_cost)
+    return {
+        "method": name,
+        "loop": mode,
+        "control_noise": noise,
+        "success_rate": summary["success_rate"],
+        "mean_terminal_error": summary["mean_terminal_error"],
+        "median_terminal_error": summary["median_terminal_error"],
+        "mean_cost": summary["mean_cost"],
+        "cost_gap": summary["cost_gap"],
+        "replans": int(summary["replans"]),
+        "seconds": summary["seconds"],
+        **extra,
+    }
+
+
+def closed_loop_table(
+    problems: LQRProblemSet,
+    policies: dict[str, tuple[Planner, np.ndarray | None]],
+    config: ClosedLoopConfig,
+    *,
+    threshold: float = 0.1,
+) -> list[dict[str, Any]]:
+    """Open- and closed-loop rows for every ``name -> (planner, open-loop controls or None)``
+    (``None``: the planner's plan from ``x_0``) at every noise level; plus the expert when
+    ``config.expert`` (nonlinear systems)."""
+    system = problems.system
+    x0, targets, horizons = problems.initial_states, problems.target_states, problems.horizons()
+    reference = float(problems.optimal_costs.mean())
+    entries = dict(policies)
+    if config.expert and getattr(system, "kind", "linear") == "nonlinear":
+        expert = ExpertPlanner(system, initial=problems.control_sequences)  # type: ignore[arg-type]
+        entries[f"expert ({problems.expert})"] = (expert, problems.control_sequences)
+    rows: list[dict[str, Any]] = []
+    for name, (planner, plan) in entries.items():
+        if plan is None:
+            plan = planner(x0, targets, horizons)
+        for index, noise in enumerate(config.noise_levels):
+            seed = config.seed + index
+            opened = open_loop_rollout(system, x0, targets, horizons, plan, control_noise=noise, seed=seed)
+            rows.append(_row(name, "open", noise, opened, reference, threshold))
+            if isinstance(planner, ExpertPlanner):
+                planner.reset()
+            closed = closed_loop_rollout(
+                system,
+                x0,
+                targets,
+                horizons,
+                planner,
+                replan_every=config.replan_every,
+                horizon=config.horizon,
+                control_noise=noise,
+                seed=seed,
+            )
+            extra = {"solver_status": dict(planner.status_counts)} if isinstance(planner, ExpertPlanner) else {}
+            rows.append(_row(name, "closed", noise, closed, reference, threshold, **extra))
+            log.info(
+                "%s, noise %g: open-loop success %.1f%% (cost gap %+.1f%%), closed-loop %.1f%% (%+.1f%%) in %.1fs",
+                name,
+                noise,
+                100 * rows[-2]["success_rate"],
+                100 * rows[-2]["cost_gap"],
+                100 * rows[-1]["success_rate"],
+                100 * rows[-1]["cost_gap"],
+                closed.seconds,
+            )
+    return rows
+
+
+def run_dagger(
+    models: dict[str, Any],
+    train: LQRProblemSet,
+    config: ClosedLoopConfig,
+    out_dir: Path,
+    *,
+    clip_to: float = 0.0,
+    device: Any = "cpu",
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """DAgger-fine-tuned copies of ``models`` (name -> network); their histories; weights saved
+    to ``out_dir/<slug>_dagger.pt``."""
+    import torch
+
+    from mlcore_trc_control.dagger import DaggerConfig, dagger
+
+    cfg = DaggerConfig(
+        rounds=config.dagger_rounds,
+        problems_per_round=config.dagger_problems,
+        states_per_round=config.dagger_states,
+        epochs=config.dagger_epochs,
+        lr=config.dagger_lr,
+        replan_every=config.replan_every,
+        horizon=config.horizon,
+        seed=config.seed,
+    )
+    tuned: dict[str, Any] = {}
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        copy_ = copy.deepcopy(model)
+        copy_, history = dagger(copy_, train, cfg, clip_to=clip_to, device=device)
+        tuned[name] = copy_
+        histories[name] = history
+        slug = name.split(" ")[0].lower()
+        state = copy_.state_dict()
+
+        def write(f: Any, state: dict[str, Any] = state) -> None:
+            torch.save(state, f)
+
+        atomic_write(out_dir / f"{slug}_dagger.pt", write)
+        log.info("DAgger of %s: %d rounds in %.1fs", name, cfg.rounds, time.perf_counter() - start)
+    return tuned, histories

@@ -1,0 +1,92 @@
+"""Tests of mlcore_trc_control.dagger: visited states, expert relabelling, aggregation, rounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mlcore_trc_control.dagger import DaggerConfig, concat_problem_sets, dagger, fine_tune, relabel, visited_states
+from mlcore_trc_control.data import generate_problem_set
+from mlcore_trc_control.models.mlp import MLPPolicy
+from mlcore_trc_control.nonlinear.systems import build_nonlinear_system
+
+
+@pytest.fixture(scope="module")
+def vanderpol_set():
+    system = build_nonlinear_system("vanderpol", num_steps=15, time_horizon=3.0)
+    return generate_problem_set(system, 12, 0, np.array([2.0, 2.0]), np.zeros(2))
+
+
+def test_visited_states_carry_the_remaining_horizon() -> None:
+    states = np.arange(2 * 11 * 2, dtype=float).reshape(2, 11, 2)
+    targets = np.array([[0.0, 0.0], [1.0, 1.0]])
+    horizons = np.array([5.0, 4.0])
+    x, r, t = visited_states(states, targets, horizons, 40, "shrinking", np.random.default_rng(0))
+    assert x.shape == (40, 2)
+    for xi, ri, ti in zip(x, r, t):
+        row = 0 if ri[0] == 0.0 else 1
+        step = int(np.flatnonzero((states[row] == xi).all(axis=1))[0])
+        assert 1 <= step <= 9
+        assert ti == pytest.approx(horizons[row] * (1 - step / 10))
+    _, _, t_receding = visited_states(states, targets, horizons, 40, "receding", np.random.default_rng(0))
+    assert set(np.round(t_receding, 6)) <= {5.0, 4.0}
+
+
+def test_visited_states_skip_diverged_and_far_away_states() -> None:
+    states = np.zeros((2, 6, 2))
+    states[1, 2:] = np.inf
+    x, _, _ = visited_states(states, np.zeros((2, 2)), np.ones(2), 10, "shrinking", np.random.default_rng(0))
+    assert len(x) == 10 and np.all(np.isfinite(x))
+    states = np.zeros((2, 6, 2))
+    states[1, 1:, 0] = 7.0  # the second trajectory wanders beyond the bound in its first coordinate
+    x, _, _ = visited_states(
+        states, np.zeros((2, 2)), np.ones(2), 10, "shrinking", np.random.default_rng(0), bound=np.array([6.0, 6.0])
+    )
+    assert len(x) == 10 and np.all(x == 0.0)
+
+
+def test_relabel_gives_the_expert_optimum_from_the_visited_states(vanderpol_set) -> None:
+    system = vanderpol_set.system
+    x = np.array([[0.7, -0.4], [-1.2, 0.9]])
+    labels = relabel(system, x, np.zeros((2, 2)), np.array([2.0, 1.5]))
+    assert labels.metadata["status"] == ["terminal", "terminal"]
+    assert np.allclose(labels.initial_states, x)
+    # the labels are the expert's controls: from x they reach the target under the true dynamics
+    states = system.rollout(x, labels.control_sequences, np.array([2.0, 1.5]))
+    assert np.linalg.norm(states[:, -1], axis=1).max() < 1e-4
+    assert np.allclose(labels.horizons(), [2.0, 1.5])
+    assert labels.optimal_costs == pytest.approx(system.cost(states, labels.control_sequences, np.zeros((2, 2))))
+
+
+def test_concat_keeps_every_problem_and_its_horizon(vanderpol_set) -> None:
+    system = vanderpol_set.system
+    extra = relabel(system, np.array([[0.5, 0.5]]), np.zeros((1, 2)), np.array([1.0]))
+    both = concat_problem_sets(vanderpol_set, extra)
+    assert len(both) == len(vanderpol_set) + 1
+    assert both.horizons()[-1] == 1.0 and np.allclose(both.horizons()[:-1], 3.0)
+    assert np.allclose(both.control_sequences[-1], extra.control_sequences[0])
+
+
+def test_fine_tune_lowers_the_loss(vanderpol_set) -> None:
+    torch.manual_seed(0)
+    x, y = vanderpol_set.tensors()
+    model = MLPPolicy(5, 15, 1, 32)
+    model.set_normalisation(x, y)
+    losses = fine_tune(model, vanderpol_set, epochs=30, lr=3e-3, batch_size=4)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_dagger_rounds_add_relabelled_states(vanderpol_set) -> None:
+    torch.manual_seed(0)
+    x, y = vanderpol_set.tensors()
+    model = MLPPolicy(5, 15, 1, 16)
+    model.set_normalisation(x, y)
+    cfg = DaggerConfig(rounds=2, problems_per_round=4, states_per_round=5, epochs=1, replan_every=5)
+    _, history = dagger(model, vanderpol_set, cfg, clip_to=2.0)
+    assert [h["round"] for h in history] == [1, 2]
+    assert history[0]["labels_added"] + history[0]["labels_dropped"] == 5
+    assert history[0]["labels_added"] >= 4  # only IPOPT failures are dropped
+    assert (
+        history[1]["training_problems"] == len(vanderpol_set) + history[0]["labels_added"] + history[1]["labels_added"]
+    )
