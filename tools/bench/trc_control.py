@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         default="fixed,fixed_no_projection,range",
         help="--linear-horizons: which runs (fixed, fixed_no_projection, range); others are kept from the JSON",
     )
+    parser.add_argument(
         "--closed-loop", default=None, help="comma-separated nonlinear systems: the closed-loop section"
     )
     parser.add_argument("--closed-loop-set", action="append", default=[], help="closed-loop section: extra KEY=VALUE")

@@ -145,7 +145,9 @@ def test_algorithm_keeps_the_model_settings_given_with_it() -> None:
 def test_algorithm_refuses_a_setting_the_planner_lacks() -> None:
     from mlcore_diffplan_vins.graphs.pipeline import GraphSingleConfig, GraphSinglePlanner
 
-    cfg = resolve("diffplan-vins", pipeline="graph-single", overrides=["algorithm=GAT-VIN", "model.equiv_policy=false"]).config
+    cfg = resolve(
+        "diffplan-vins", pipeline="graph-single", overrides=["algorithm=GAT-VIN", "model.equiv_policy=false"]
+    ).config
     assert isinstance(cfg, GraphSingleConfig)
     with pytest.raises(ConfigError, match=r"algorithm: planner 'gat-vin' has no setting model\.equiv_policy"):
         GraphSinglePlanner(cfg)
