@@ -193,7 +193,7 @@ class PrinterData(DataModule):
     def simulate(self) -> list[tuple[tuple[str, int], np.ndarray, np.ndarray]]:
         """``[((source, layer), features (n, 4), error (n, 2))]`` for every selected layer."""
         cfg = self.config
-        out = []
+        out: list[tuple[tuple[str, int], np.ndarray, np.ndarray]] = []
         user_files = {Path(f).stem: f for f in cfg.gcode_files} if not cfg.path else {}
         for source in self.sources():
             tp = self.toolpath(source)
