@@ -700,7 +700,8 @@ def load_jobs(
 
     The file has ``[[jobs]]`` tables with ``name`` and optionally ``plugin``, ``pipeline``,
     ``profile``, ``config`` (a file, relative to this one), ``overrides`` (a list of ``KEY=VALUE``),
-    ``group`` and ``out`` (default ``<out>/<name>``), and optionally ``max_parallel`` (a number, or
+    ``group`` and ``out`` (default ``<out>/<name>``; a relative ``out`` is relative to the working
+    directory, like ``--out``, while ``config`` is relative to this file), and optionally ``max_parallel`` (a number, or
     a table of numbers per group). The keyword arguments are defaults for every job;
     ``overrides`` come before each job's own.
     """

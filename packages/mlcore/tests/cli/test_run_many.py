@@ -85,6 +85,23 @@ def test_mistakes_give_one_line(fake_site, cli, tmp_path: Path, args: list[str],
     assert not (tmp_path / "o" / "1").exists()
 
 
+def test_a_job_named_like_the_results_file_is_refused(fake_site, cli, tmp_path: Path) -> None:
+    site = fake_site("manytoy", MANY_TOY)
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text('[[jobs]]\nname = "results.json"\nplugin = "manytoy"\n')
+    proc = cli(
+        ["run-many", "--jobs", str(jobs), "--out", str(tmp_path / "o")],
+        pythonpath=site,
+        env={"MLCORE_PLUGINS": "manytoy"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"error: job 'results.json' would write its run into {tmp_path / 'o' / 'results.json'}, "
+        "run-many's results file; rename it"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_sigterm_stops_every_job_cleanly_and_the_same_command_resumes(fake_site, tmp_path: Path) -> None:
     site = fake_site("manytoy", MANY_TOY)

@@ -103,6 +103,11 @@ def run_many_cmd(
         )
     limit = max_parallel if max_parallel is not None else file_limit if file_limit is not None else 1
     results_path = out_dir / "results.json"
+    for job in jobs:
+        if job.out.resolve() == results_path.resolve():
+            raise ConfigError(
+                f"job {job.name!r} would write its run into {results_path}, run-many's results file; rename it"
+            )
     done: dict[str, parallel.JobResult] = {}
     start = time.perf_counter()
 

@@ -230,7 +230,8 @@ def write_report(
         + (f" (pruned on the per-epoch `{search.report_key}`)" if search.report_key != search.metric else "")
         + ".",
         "",
-        f"**{len(rows)} trials** ran in {seconds:.0f} s (this session): {states['complete']} complete, "
+        f"**{len(rows)} trials** (every session of this study; this session took {seconds:.0f} s): "
+        f"{states['complete']} complete, "
         f"{states['pruned']} pruned, {states['fail']} failed; together {epochs} epochs"
         + (f" (a complete trial ran {max(complete_epochs)})" if complete_epochs else "")
         + ".",
