@@ -55,3 +55,11 @@ def test_config_rejects_continuous_and_diff_drive():
         attrs.evolve(TINY, env=NavEnvConfig(action_type="continuous"))
     with pytest.raises(ValueError, match=r"env\.robot"):
         attrs.evolve(TINY, env=NavEnvConfig(action_type="discrete", robot="diff_drive"))
+
+
+def test_training_leaves_no_directory_in_the_temp_dir(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    train_dqn(TINY, "constant", seed=0)
+    assert list(tmp_path.iterdir()) == []

@@ -94,6 +94,7 @@ def train_dqn(cfg: SelfPlayConfig, opponents: str, seed: int, *, device: Any = "
     seed start from the same network.
     """
     from stable_baselines3 import DQN
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -120,6 +121,8 @@ def train_dqn(cfg: SelfPlayConfig, opponents: str, seed: int, *, device: Any = "
     if league is not None:
         league.add(FrozenQPolicy(model.policy), 0)  # the first opponents (the env resets before any callback runs)
     callbacks: list[BaseCallback] = [LeagueCallback(league)] if league is not None else []
+    # without a logger of its own, SB3's learn() makes an empty SB3-<time> directory in /tmp per call
+    model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(cfg.total_timesteps, callback=callbacks)
     return model, league
 
