@@ -37,6 +37,7 @@ __all__ = [
     "PlannerSettings",
     "SingleConfig",
     "SinglePlanner",
+    "apply_settings",
     "resolve_model_name",
     "switch_planner",
 ]
@@ -111,6 +112,20 @@ def switch_planner(model: ComponentConfig, name: str, where: str = "algorithm") 
     return ComponentConfig(name, attrs.evolve(new_cfg, **changed))
 
 
+def apply_settings(settings: Any, config: Any, where: str) -> Any:
+    """``config`` with every field of ``settings`` that is set (not ``None``) and that ``config`` has replaced.
+
+    Shared by the grid and graph pipelines' planner settings; the model config's own validators
+    check the values, and a bad one is a one-line :class:`ConfigError` naming ``where``.
+    """
+    fields = attrs.fields_dict(type(config))
+    changes = {f: v for f, v in attrs.asdict(settings).items() if v is not None and f in fields}
+    try:
+        return attrs.evolve(config, **changes)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 @attrs.define
 class PlannerSettings:
     """Hyperparameters applied to every planner whose config has the field (``None`` = the model's default).
@@ -134,12 +149,7 @@ class PlannerSettings:
 
     def apply(self, config: Any, where: str) -> Any:
         """``config`` with every set field it has replaced (validated by the model config)."""
-        fields = attrs.fields_dict(type(config))
-        changes = {f: v for f, v in attrs.asdict(self).items() if v is not None and f in fields}
-        try:
-            return attrs.evolve(config, **changes)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+        return apply_settings(self, config, where)
 
 
 @attrs.define

@@ -23,7 +23,7 @@ from mlcore.training.config import TrainerConfig
 from mlcore_diffplan_vins.graphs.config import GraphActionLossConfig, GraphRolloutConfig
 from mlcore_diffplan_vins.graphs.pipeline import link_graph_config, resolve_graph_model
 from mlcore_diffplan_vins.graphs.specs import GRAPH_MODELS
-from mlcore_diffplan_vins.pipeline import research_trainer
+from mlcore_diffplan_vins.pipeline import apply_settings, research_trainer
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,7 @@ class GraphPlannerSettings:
 
     def apply(self, config: Any, where: str) -> Any:
         """``config`` with every set field replaced (validated by the model config)."""
-        fields = attrs.fields_dict(type(config))
-        changes = {f: v for f, v in attrs.asdict(self).items() if v is not None and f in fields}
-        try:
-            return attrs.evolve(config, **changes)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+        return apply_settings(self, config, where)
 
 
 @attrs.define
