@@ -875,6 +875,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results["machine"] = machine()
     out_root = Path(args.out)
+    # SB3's learn() without a custom logger makes $TMPDIR/SB3-<time> per call: keep them with the runs
+    os.environ.setdefault("SB3_LOGDIR", str(out_root / "sb3-logs"))
     for part in parts:
         t = time.time()
         print(f"[nav_rl bench] {part} ({args.scale}) ...", flush=True)
