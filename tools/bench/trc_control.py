@@ -29,6 +29,8 @@ The data are labelled by the cost-optimal expert (``optimal``: min J with x_N = 
         # the closed-loop section (JSON key ``closed_loop``): TRC, linear, MLP, the expert and the
         # DAgger-tuned TRC/MLP, open- and closed-loop (shrinking-horizon re-planning) on the same
         # test problems, with and without actuation noise, plus the adaptive-halting table
+        # closed-loop fine-tuning through the simulator, kept beside the DAgger record:
+        # --closed-loop-set closed_loop.finetune_steps=600 --closed-loop-suffix _finetune
     python tools/bench/trc_control.py --quick-check
         # JSON key ``quick_profile``: the double integrator's quick profile, wall time and success
     python tools/bench/trc_control.py --latency
@@ -112,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         "--closed-loop", default=None, help="comma-separated nonlinear systems: the closed-loop section"
     )
     parser.add_argument("--closed-loop-set", action="append", default=[], help="closed-loop section: extra KEY=VALUE")
+    parser.add_argument(
+        "--closed-loop-suffix",
+        default="",
+        help="closed-loop section: write under closed_loop.<system><suffix> (keeps an earlier record)",
+    )
     parser.add_argument("--quick-check", action="store_true", help="the quick profile's wall time and success")
     parser.add_argument("--latency", action="store_true", help="batch-1 latency of the medium model")
     parser.add_argument(
@@ -602,7 +609,7 @@ def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
     for system in args.closed_loop.split(","):
         train = _cached_data(system, "train", args.num_samples, 42, None)
         test = _cached_data(system, "test", args.test_samples, 123, None)
-        out = Path(args.out or ROOT / "runs" / "bench-trc-control-closed-loop") / system
+        out = Path(args.out or ROOT / "runs" / "bench-trc-control-closed-loop") / (system + args.closed_loop_suffix)
         run_overrides = [
             f"dataset.system={system}",
             f"dataset.path={train}",
@@ -621,7 +628,14 @@ def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
         comparison = json.loads((out / "comparison_results.json").read_text())
         rows = loop["rows"]
         first = loop["config"]["noise_levels"][0]
-        trc = {r["loop"]: r for r in rows if r["method"].startswith("TRC + DAgger") and r["control_noise"] == first}
+        # the target row: TRC after closed-loop fine-tuning if it ran, else after DAgger
+        tuned = "closed-loop fine-tuning" if any("fine-tuning" in r["method"] for r in rows) else "DAgger"
+        learned = f"TRC + ... {tuned}"
+        trc = {
+            r["loop"]: r
+            for r in rows
+            if r["method"].startswith("TRC +") and tuned in r["method"] and r["control_noise"] == first
+        }
         best = trc.get("closed", {})
         linear = next(
             (
@@ -643,13 +657,13 @@ def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
             "closed_loop_seconds": result.metrics.get("closed_loop_seconds"),
             "targets": [
                 {
-                    "metric": "success_rate (TRC + DAgger, closed loop)",
+                    "metric": f"success_rate ({learned}, closed loop)",
                     "value": best.get("success_rate"),
                     "target": ">= 0.95",
                     "met": bool(best and best["success_rate"] >= 0.95),
                 },
                 {
-                    "metric": "cost_gap (TRC + DAgger, closed loop)",
+                    "metric": f"cost_gap ({learned}, closed loop)",
                     "value": best.get("cost_gap"),
                     "target": "<= 0.05",
                     "met": bool(best and best["cost_gap"] <= 0.05),
@@ -663,12 +677,13 @@ def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
             ),
             "rows": rows,
             "dagger": loop["dagger"],
+            "finetune": loop.get("finetune", {}),
             "baselines_open_loop": comparison["baselines"],
             "cycle_sweep": comparison["cycle_sweep"],
             "halting": comparison.get("halting", []),
             "num_problems": loop["num_problems"],
         }
-        _merge(path, "closed_loop", record, system)
+        _merge(path, "closed_loop", record, system + args.closed_loop_suffix)
         print(f"\n{system} ({wall:.0f} s, load {load_before} -> {record['load_average_1min']['after']}):")
         for r in rows:
             print(

@@ -182,6 +182,9 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "closed_loop.dagger_problems=4",
         "closed_loop.dagger_states=4",
         "closed_loop.dagger_epochs=1",
+        "closed_loop.finetune_steps=3",
+        "closed_loop.finetune_batch_size=8",
+        "closed_loop.finetune_eval_problems=4",
     ]
     result = mlcore.run("trc-control", profile="quick", overrides=overrides, out=out, device="cpu", progress=False)
     loop = json.loads((out / "closed_loop_results.json").read_text())
@@ -192,8 +195,13 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "MLP, clipped to the box",
         "TRC + DAgger (1 rounds)",
         "MLP + DAgger (1 rounds)",
+        "TRC + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)",
+        "MLP + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)",
         "expert (optimal)",
     }
+    assert [row["step"] for row in loop["finetune"]["TRC"]] == [0, 3]
+    assert (out / "closed_loop" / "mlp_finetuned.pt").exists()
+    assert "finetune_closed_loop_cost_gap" in result.metrics
     expert = {r["loop"]: r for r in loop["rows"] if r["method"] == "expert (optimal)"}
     assert expert["open"]["success_rate"] == 1.0 and expert["closed"]["success_rate"] == 1.0
     assert expert["closed"]["cost_gap"] == pytest.approx(0.0, abs=1e-3)

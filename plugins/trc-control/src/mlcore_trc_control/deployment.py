@@ -8,8 +8,12 @@ shooting for a nonlinear system; its stored labels open-loop, :class:`ExpertPlan
 actuation-noise level of ``noise_levels`` (the same noise draws for every policy). With
 ``dagger_rounds > 0``, copies of TRC and of the MLP are fine-tuned by DAgger
 (:mod:`mlcore_trc_control.dagger`) and added as ``+ DAgger`` rows; their weights are saved to
-``closed_loop/<name>_dagger.pt``. Cost gaps are against the expert's open-loop optimum on the
-same problems. Everything goes to ``closed_loop_results.json``.
+``closed_loop/<name>_dagger.pt``. With ``finetune_steps > 0``, copies of TRC and of the MLP
+(the DAgger-tuned ones when DAgger ran) are fine-tuned on the closed-loop cost through the
+differentiable simulator (:mod:`mlcore_trc_control.closed_loop_training`) and added as
+``+ closed-loop fine-tuning`` rows (weights ``closed_loop/<name>_finetuned.pt``). Cost gaps are
+against the expert's open-loop optimum on the same problems. Everything goes to
+``closed_loop_results.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from mlcore.config import non_negative, one_of, positive
+from mlcore.config import in_range, non_negative, one_of, positive
 from mlcore.io import atomic_write
 from mlcore_trc_control.closed_loop import (
     HORIZON_MODES,
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ClosedLoopConfig", "closed_loop_table"]
+__all__ = ["ClosedLoopConfig", "closed_loop_table", "run_dagger", "run_finetune"]
 
 
 def _noise_levels(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
@@ -60,7 +64,11 @@ class ClosedLoopConfig:
         dagger_rounds, dagger_problems, dagger_states, dagger_epochs, dagger_lr: DAgger
             fine-tuning of copies of TRC and the MLP (0 rounds = none; see
             :class:`~mlcore_trc_control.dagger.DaggerConfig`); nonlinear systems only.
-        seed: seed of the noise draws and of DAgger's sampling.
+        finetune_steps, finetune_batch_size, finetune_lr, finetune_terminal_weight,
+            finetune_grad_clip, finetune_curriculum, finetune_eval_problems: closed-loop fine-tuning of copies of TRC
+            and the MLP through the differentiable simulator (0 steps = none; see
+            :class:`~mlcore_trc_control.closed_loop_training.FinetuneConfig`); nonlinear systems only.
+        seed: seed of the noise draws, of DAgger's sampling and of the fine-tuning batches.
     """
 
     enabled: bool = False
@@ -74,6 +82,13 @@ class ClosedLoopConfig:
     dagger_states: int = attrs.field(default=200, validator=positive)
     dagger_epochs: int = attrs.field(default=10, validator=positive)
     dagger_lr: float = attrs.field(default=3e-4, validator=positive)
+    finetune_steps: int = attrs.field(default=0, validator=non_negative)
+    finetune_batch_size: int = attrs.field(default=32, validator=positive)
+    finetune_lr: float = attrs.field(default=1e-4, validator=positive)
+    finetune_terminal_weight: float = attrs.field(default=100.0, validator=non_negative)
+    finetune_grad_clip: float = attrs.field(default=1.0, validator=non_negative)
+    finetune_curriculum: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
+    finetune_eval_problems: int = attrs.field(default=32, validator=non_negative)
     seed: int = 0
 
 
@@ -160,8 +175,6 @@ def run_dagger(
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """DAgger-fine-tuned copies of ``models`` (name -> network); their histories; weights saved
     to ``out_dir/<slug>_dagger.pt``."""
-    import torch
-
     from mlcore_trc_control.dagger import DaggerConfig, dagger
 
     cfg = DaggerConfig(
@@ -182,12 +195,53 @@ def run_dagger(
         copy_, history = dagger(copy_, train, cfg, clip_to=clip_to, device=device)
         tuned[name] = copy_
         histories[name] = history
-        slug = name.split(" ")[0].lower()
-        state = copy_.state_dict()
-
-        def write(f: Any, state: dict[str, Any] = state) -> None:
-            torch.save(state, f)
-
-        atomic_write(out_dir / f"{slug}_dagger.pt", write)
+        _save(copy_, out_dir / f"{name.split(' ')[0].lower()}_dagger.pt")
         log.info("DAgger of %s: %d rounds in %.1fs", name, cfg.rounds, time.perf_counter() - start)
+    return tuned, histories
+
+
+def _save(model: Any, path: Path) -> None:
+    import torch
+
+    state = model.state_dict()
+
+    def write(f: Any) -> None:
+        torch.save(state, f)
+
+    atomic_write(path, write)
+
+
+def run_finetune(
+    models: dict[str, Any],
+    train: LQRProblemSet,
+    config: ClosedLoopConfig,
+    out_dir: Path,
+    *,
+    clip_to: float = 0.0,
+    device: Any = "cpu",
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Closed-loop fine-tuned copies of ``models`` (name -> network) and their histories; weights
+    saved to ``out_dir/<slug>_finetuned.pt``."""
+    from mlcore_trc_control.closed_loop_training import FinetuneConfig, closed_loop_finetune
+
+    cfg = FinetuneConfig(
+        steps=config.finetune_steps,
+        batch_size=config.finetune_batch_size,
+        lr=config.finetune_lr,
+        replan_every=config.replan_every,
+        terminal_weight=config.finetune_terminal_weight,
+        grad_clip=config.finetune_grad_clip,
+        curriculum=config.finetune_curriculum,
+        eval_problems=config.finetune_eval_problems,
+        seed=config.seed,
+    )
+    tuned: dict[str, Any] = {}
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        copy_ = copy.deepcopy(model)
+        histories[name] = closed_loop_finetune(copy_, train, cfg, clip_to=clip_to, device=device)
+        tuned[name] = copy_
+        _save(copy_, out_dir / f"{name.split(' ')[0].lower()}_finetuned.pt")
+        log.info("closed-loop fine-tuning of %s: %d steps in %.1fs", name, cfg.steps, time.perf_counter() - start)
     return tuned, histories

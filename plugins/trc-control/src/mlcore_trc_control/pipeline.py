@@ -14,6 +14,7 @@ Run directory::
     metrics.json, evaluation_results.json                            the evaluator's figures
     comparison_results.json                                          baselines, cycle sweep, halting, generalisation
     closed_loop_results.json, closed_loop/{trc,mlp}_dagger.pt        closed_loop.enabled: open vs closed loop
+    closed_loop/{trc,mlp}_finetuned.pt                               closed_loop.finetune_steps > 0
     model.onnx, export.json                                          verified against the eager model
     report.md, plots/comparison.png, plots/cycle_sweep.png
 """
@@ -299,7 +300,7 @@ def closed_loop_stage(
     """TRC, the linear policy, the MLP (and their DAgger copies) and the expert, open- and
     closed-loop on the first ``closed_loop.problems`` test problems; writes ``closed_loop_results.json``."""
     from mlcore_trc_control.closed_loop import policy_planner
-    from mlcore_trc_control.deployment import closed_loop_table, run_dagger
+    from mlcore_trc_control.deployment import closed_loop_table, run_dagger, run_finetune
 
     cl = cfg.closed_loop
     test = data.eval_set().problem_set  # type: ignore[attr-defined]
@@ -316,13 +317,25 @@ def closed_loop_stage(
             None,
         )
     histories: dict[str, Any] = {}
+    finetune_histories: dict[str, Any] = {}
+    learners = {"TRC": model, **({"MLP": policies["mlp"]} if "mlp" in policies else {})}
     if cl.dagger_rounds > 0 and is_nonlinear(system):
-        learners = {"TRC": model, **({"MLP": policies["mlp"]} if "mlp" in policies else {})}
-        tuned, histories = run_dagger(
+        learners, histories = run_dagger(
             learners, data.train_set().problem_set, cl, ctx.out_dir / "closed_loop", clip_to=limit, device=ctx.device
         )
-        for name, net in tuned.items():
+        for name, net in learners.items():
             entries[f"{name} + DAgger ({cl.dagger_rounds} rounds)"] = (
+                policy_planner(net, clip_to=limit if name != "TRC" else 0.0, device=ctx.device),
+                None,
+            )
+    if cl.finetune_steps > 0 and is_nonlinear(system):
+        # from the DAgger-tuned copies when DAgger ran; the training split (its tail held out to pick the iterate)
+        tuned, finetune_histories = run_finetune(
+            learners, data.train_set().problem_set, cl, ctx.out_dir / "closed_loop", clip_to=limit, device=ctx.device
+        )
+        after = f" + DAgger ({cl.dagger_rounds} rounds)" if cl.dagger_rounds > 0 else ""
+        for name, net in tuned.items():
+            entries[f"{name}{after} + closed-loop fine-tuning ({cl.finetune_steps} steps)"] = (
                 policy_planner(net, clip_to=limit if name != "TRC" else 0.0, device=ctx.device),
                 None,
             )
@@ -332,12 +345,15 @@ def closed_loop_stage(
         if row["method"] == "TRC" and row["control_noise"] == cl.noise_levels[0]:
             metrics[f"{row['loop']}_loop_success_rate"] = row["success_rate"]
             metrics[f"{row['loop']}_loop_cost_gap"] = row["cost_gap"]
-        if row["method"].startswith("TRC + DAgger") and row["control_noise"] == cl.noise_levels[0]:
-            metrics[f"dagger_{row['loop']}_loop_success_rate"] = row["success_rate"]
-            metrics[f"dagger_{row['loop']}_loop_cost_gap"] = row["cost_gap"]
+        if row["control_noise"] != cl.noise_levels[0] or not row["method"].startswith("TRC +"):
+            continue
+        key = "finetune" if "fine-tuning" in row["method"] else "dagger"
+        metrics[f"{key}_{row['loop']}_loop_success_rate"] = row["success_rate"]
+        metrics[f"{key}_{row['loop']}_loop_cost_gap"] = row["cost_gap"]
     result = {
         "rows": rows,
         "dagger": histories,
+        "finetune": finetune_histories,
         "metrics": metrics,
         "num_problems": len(problems),
         "config": attrs.asdict(cl),
