@@ -55,12 +55,8 @@ def _trc_target(r: Results, metric: str) -> dict[str, Any]:
     return next(t for t in r("trc_control.json")["targets"] if t["metric"] == metric)
 
 
-def _sparse_test(r: Results, variant: str) -> dict[str, Any]:
-    return next(t for t in r("nav_rl.json")["per_nstep_sparse"]["tests"] if t["a"] == variant and t["b"] == "plain")
-
-
-def _significance(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else ("not significant" if p >= 0.05 else f"p = {p:.2f}")
+def _sac_shaped(r: Results) -> dict[str, Any]:
+    return r("nav_rl.json")["per_nstep_paired_sac_shaped"]
 
 
 IMPORT_TORCH = "python -c 'import torch'"
@@ -112,19 +108,13 @@ ROWS: dict[str, list[Expect]] = {
         lambda r: f"({len(r('nav_rl.json')['her']['summary']['her']['final_success'])} seeds)",
         lambda r: f"stays at {100 * r('nav_rl.json')['her']['summary']['plain']['final_success_mean']:.0f} %",
     ],
-    "nav-rl, DQN on sparse navigation": [
+    "nav-rl, SAC on shaped navigation": [
+        lambda r: f"plain {_thousands(_sac_shaped(r)['variants']['plain']['median_steps_to_threshold'])}",
         lambda r: (
-            f"plain {_thousands(r('nav_rl.json')['per_nstep_sparse']['summary']['plain']['median_steps_to_threshold'])}"
+            f"+ PER {_thousands(_sac_shaped(r)['variants']['per']['median_steps_to_threshold'])} "
+            f"(Wilcoxon p = {_sac_shaped(r)['paired_vs_plain']['per']['steps_to_threshold']['wilcoxon_p']:.4f})"
         ),
-        lambda r: (
-            f"+ PER {_thousands(r('nav_rl.json')['per_nstep_sparse']['summary']['per']['median_steps_to_threshold'])}"
-            f" ({_significance(_sparse_test(r, 'per')['welch_p'])})"
-        ),
-        lambda r: (
-            "+ 3-step returns "
-            f"{_thousands(r('nav_rl.json')['per_nstep_sparse']['summary']['n_step']['median_steps_to_threshold'])}"
-            f" ({_significance(_sparse_test(r, 'n_step')['welch_p'])} on mean success)"
-        ),
+        lambda r: f"+ 3-step returns {_thousands(_sac_shaped(r)['variants']['n_step']['median_steps_to_threshold'])}",
     ],
     "nav-rl, PER `sample()` at batch": [
         lambda r: f"{r('nav_rl.json')['per']['sample_ratio']:.2f}× uniform replay",
@@ -133,11 +123,9 @@ ROWS: dict[str, list[Expect]] = {
 #: numbers in a row's first cell (the setting) that come from the results too
 SETTINGS: dict[str, list[Expect]] = {
     "trc-control, full profile": [lambda r: f"**{r('trc_control.json')['metrics']['epochs_run']:.0f} epochs**"],
-    "nav-rl, DQN on sparse navigation": [
-        lambda r: f"env steps to {100 * r('nav_rl.json')['per_nstep_sparse']['threshold']:.0f} % success",
-        lambda r: (
-            f"median of {len(r('nav_rl.json')['per_nstep_sparse']['summary']['plain']['steps_to_threshold'])} seeds"
-        ),
+    "nav-rl, SAC on shaped navigation": [
+        lambda r: f"env steps to {100 * _sac_shaped(r)['threshold']:.0f} % success",
+        lambda r: f"median of {len(_sac_shaped(r)['seeds'])} paired seeds",
     ],
     "nav-rl, PER `sample()` at batch": [lambda r: f"at batch {r('nav_rl.json')['per']['batch_size']}"],
 }

@@ -12,6 +12,8 @@ from mlcore.tuning.space import parse_search
 from .conftest import PLUGIN, config_with, search_table
 
 pytest.importorskip("ray.tune")
+# one local Ray cluster at a time when the suite runs on several workers
+pytestmark = pytest.mark.xdist_group("ray")
 
 SPACE = {
     "trainer.scheduler": {"type": "categorical", "choices": ["cosine", "step"]},
@@ -96,9 +98,15 @@ def test_pbt_continues_weaker_trials_from_stronger_weights(tune_plugin, fake_sit
     out = tune_plugin / "pbt"
     space = {"trainer.lr": {"type": "log", "low": 1e-3, "high": 0.3}}  # PBT: no shape-changing keys
     result = api.tune(
-        config=config_with(trials=4, space=space), out=out, engine="ray", scheduler="pbt", cpus_per_trial=1
+        # two trials perturbed every 2 of 6 epochs: the least a continuation can be seen with (each
+        # perturbation restarts a Ray actor, ~10 s on 2 cores; 4 trials every epoch took 204-612 s)
+        config=config_with(trials=2, space=space, warmup_epochs=2),
+        out=out,
+        engine="ray",
+        scheduler="pbt",
+        cpus_per_trial=1,
     )
-    assert result.count("complete") == 4
+    assert result.count("complete") == 2
     continued = sorted(p.name for p in (out / "trials").iterdir() if "-" in p.name.rsplit("_", 1)[-1])
     assert continued, "no trial was continued from another's checkpoint"
     assert "PBT" in (out / "report.md").read_text()
