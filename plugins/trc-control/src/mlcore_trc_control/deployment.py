@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -187,16 +188,31 @@ def run_dagger(
         horizon=config.horizon,
         seed=config.seed,
     )
+    return _tune_copies(
+        models,
+        lambda m: dagger(m, train, cfg, clip_to=clip_to, device=device),
+        out_dir,
+        "dagger",
+        f"DAgger ({cfg.rounds} rounds)",
+    )
+
+
+def _tune_copies(
+    models: dict[str, Any],
+    tune: Callable[[Any], tuple[Any, list[dict[str, Any]]]],
+    out_dir: Path,
+    suffix: str,
+    what: str,
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """``tune`` a deep copy of each model; the tuned copies and their histories, weights saved to
+    ``out_dir/<slug>_<suffix>.pt``."""
     tuned: dict[str, Any] = {}
     histories: dict[str, list[dict[str, Any]]] = {}
     for name, model in models.items():
         start = time.perf_counter()
-        copy_ = copy.deepcopy(model)
-        copy_, history = dagger(copy_, train, cfg, clip_to=clip_to, device=device)
-        tuned[name] = copy_
-        histories[name] = history
-        _save(copy_, out_dir / f"{name.split(' ')[0].lower()}_dagger.pt")
-        log.info("DAgger of %s: %d rounds in %.1fs", name, cfg.rounds, time.perf_counter() - start)
+        tuned[name], histories[name] = tune(copy.deepcopy(model))
+        _save(tuned[name], out_dir / f"{name.split(' ')[0].lower()}_{suffix}.pt")
+        log.info("%s of %s in %.1fs", what, name, time.perf_counter() - start)
     return tuned, histories
 
 
@@ -235,13 +251,10 @@ def run_finetune(
         eval_problems=config.finetune_eval_problems,
         seed=config.seed,
     )
-    tuned: dict[str, Any] = {}
-    histories: dict[str, list[dict[str, Any]]] = {}
-    for name, model in models.items():
-        start = time.perf_counter()
-        copy_ = copy.deepcopy(model)
-        histories[name] = closed_loop_finetune(copy_, train, cfg, clip_to=clip_to, device=device)
-        tuned[name] = copy_
-        _save(copy_, out_dir / f"{name.split(' ')[0].lower()}_finetuned.pt")
-        log.info("closed-loop fine-tuning of %s: %d steps in %.1fs", name, cfg.steps, time.perf_counter() - start)
-    return tuned, histories
+    return _tune_copies(
+        models,
+        lambda m: (m, closed_loop_finetune(m, train, cfg, clip_to=clip_to, device=device)),
+        out_dir,
+        "finetuned",
+        f"closed-loop fine-tuning ({cfg.steps} steps)",
+    )
