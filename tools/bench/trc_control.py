@@ -376,6 +376,7 @@ def _nonlinear_run(
         "baselines": comparison["baselines"],
         "cycle_sweep": comparison["cycle_sweep"],
         "generalisation": comparison.get("generalisation", []),
+        "refinement": comparison.get("refinement", []),
         "label_noise_sensitivity": label_sensitivity(test),
     }
     print(f"\n{name} ({wall:.0f} s):")
@@ -385,6 +386,11 @@ def _nonlinear_run(
         print(
             f"  {b['method'][:58]:<58} err {b['mean_terminal_error']:.4g}  success {b['success_rate']:.3f}  "
             f"cost {b['mean_cost']:.5g}  gap {b['cost_gap_vs_oracle']:+.4f}"
+        )
+    for r in comparison.get("refinement", []):
+        print(
+            f"  iLQR from {r['warm_start'][:28]:<28} {r['iterations']:>3} it  success {r['success_rate']:.3f}  "
+            f"gap {r['cost_gap']:+.4f}  {r['ms_per_problem']:.1f} ms/problem"
         )
     for g in comparison.get("generalisation", []):
         if "success_rate" in g:

@@ -174,6 +174,7 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "model.rollout_weight=1.0",
         "comparison.generalisation_samples=4",
         "comparison.sweep_cycles=[1,3]",
+        "comparison.refine_iterations=[0,2]",
         "evaluator.timing_problems=5",
         "closed_loop.enabled=true",
         "closed_loop.problems=3",
@@ -210,6 +211,12 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
     assert "Open vs closed loop" in (out / "report.md").read_text()
     comparison = json.loads((out / "comparison_results.json").read_text())
     assert [r["tolerance"] for r in comparison["halting"]] == [1.0, 0.1, 0.03, 0.01, 0.003, 0.0]
+    refined = {(r["warm_start"], r["iterations"]): r for r in comparison["refinement"]}
+    starts = ["TRC", "linear, clipped to the box", "MLP", "zeros", "LQR on the linearisation"]
+    assert sorted(refined) == sorted((s, k) for s in starts for k in (0, 2))
+    assert all(refined[(s, 2)]["mean_cost"] <= refined[(s, 0)]["mean_cost"] * (1 + 1e-12) for s in starts)
+    assert "Learned plans as iLQR warm starts" in (out / "report.md").read_text()
+    assert (out / "plots" / "refinement.png").exists()
     rows = {r["method"]: r for r in comparison["baselines"]}
     assert "LQR on the linearisation (closed loop, clipped to the box)" in rows
     assert rows["oracle (optimal expert)"]["success_rate"] == 1.0

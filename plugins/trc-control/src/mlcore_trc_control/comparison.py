@@ -56,6 +56,11 @@ def _cycles(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type:
         raise ValueError(f"{attribute.name}={value!r} must be a non-empty list of positive integers")
 
 
+def _budgets(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    if any(int(v) < 0 or int(v) != v for v in value):
+        raise ValueError(f"{attribute.name}={value!r} must be a list of non-negative integers")
+
+
 @attrs.define
 class ComparisonConfig:
     """Config of the comparison stage (section ``comparison`` of the ``trc`` pipeline).
@@ -71,6 +76,9 @@ class ComparisonConfig:
             trainer's epochs, batch size and learning rate.
         halting_tolerances: tolerances of the adaptive-halting sweep (empty = none; see
             :meth:`~mlcore_trc_control.models.trc.TinyRecursiveControl.predict_adaptive`).
+        refine_iterations: nonlinear systems: iLQR iteration budgets for the warm-start table
+            (TRC, the linear policy, the MLP, zeros and the LQR on the linearisation as initial
+            guesses; :mod:`~mlcore_trc_control.refinement`); empty = none.
     """
 
     enabled: bool = True
@@ -81,6 +89,7 @@ class ComparisonConfig:
     linear_baseline: bool = True
     mlp_baseline: bool = True
     halting_tolerances: list[float] = attrs.field(factory=lambda: [1.0, 0.1, 0.03, 0.01, 0.003, 0.0])
+    refine_iterations: list[int] = attrs.field(factory=list, validator=_budgets)
 
 
 @attrs.define

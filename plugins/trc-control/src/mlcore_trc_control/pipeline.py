@@ -204,6 +204,8 @@ def compare(
 
     threshold = cfg.evaluator.success_threshold
     problems = data.eval_set().problem_set  # type: ignore[attr-defined]
+    extra = learned_baselines(ctx, cfg, model, data, problems, policies)
+    extra_controls = {name: controls for name, controls, _ in extra}
     result: dict[str, Any] = {
         "baselines": baseline_table(
             model,
@@ -211,7 +213,7 @@ def compare(
             device=ctx.device,
             threshold=threshold,
             seed=cfg.evaluator.random_seed,
-            extra=learned_baselines(ctx, cfg, model, data, problems, policies),
+            extra=extra,
         ),
         "cycle_sweep": cycle_sweep(
             model, problems, cfg.comparison.sweep_cycles, device=ctx.device, threshold=threshold
@@ -221,6 +223,8 @@ def compare(
         result["halting"] = halting_sweep(
             model, problems, cfg.comparison.halting_tolerances, device=ctx.device, threshold=threshold
         )
+    if cfg.comparison.refine_iterations and is_nonlinear(data.system):
+        result["refinement"] = refinement(ctx, cfg, model, problems, extra_controls)
     if cfg.comparison.generalisation:
         result["generalisation"] = generalisation_suite(
             model,
@@ -235,6 +239,34 @@ def compare(
     plot_cycle_sweep(result["cycle_sweep"], ctx.plots_dir / "cycle_sweep.png")
     ctx.write_json("comparison_results.json", result)
     return result
+
+
+def refinement(
+    ctx: RunContext,
+    cfg: TRCPipelineConfig,
+    model: Any,
+    problems: Any,
+    learned: dict[str, np.ndarray],
+) -> list[dict[str, Any]]:
+    """iLQR from TRC's, the linear policy's, the MLP's, zero and the LQR's plans with each budget of
+    ``comparison.refine_iterations`` (:func:`~mlcore_trc_control.refinement.refinement_table`);
+    plots ``plots/refinement.png``."""
+    from mlcore_trc_control.evaluation import predict_controls
+    from mlcore_trc_control.refinement import LQR_WARM_START, plot_refinement, refinement_table
+
+    starts: dict[str, np.ndarray | None] = {"TRC": predict_controls(model, problems.problems(), device=ctx.device)}
+    for name, controls in learned.items():  # the clipped linear policy and the MLP
+        if name.startswith("MLP") or name == "linear, clipped to the box":
+            starts[name.split(" (")[0]] = controls
+    starts["zeros"] = np.zeros_like(problems.control_sequences)
+    starts[LQR_WARM_START] = None
+    start = time.perf_counter()
+    rows = refinement_table(
+        problems, starts, cfg.comparison.refine_iterations, threshold=cfg.evaluator.success_threshold
+    )
+    log.info("iLQR warm-start table in %.1fs", time.perf_counter() - start)
+    plot_refinement(rows, ctx.plots_dir / "refinement.png")
+    return rows
 
 
 def learned_baselines(
@@ -467,6 +499,23 @@ def report_sections(
                     markdown_table(comparison["halting"], halting)
                     + "\n\nA problem stops refining once its controls change by less than the tolerance "
                     "(RMS, in control-scale units) from one outer cycle to the next.",
+                )
+            )
+        if "refinement" in comparison:
+            refine = [
+                ("warm_start", "iLQR warm start"),
+                ("iterations", "iterations"),
+                ("success_rate", "success rate"),
+                ("median_terminal_error", "median terminal error"),
+                ("cost_gap", "cost gap vs expert"),
+                ("ms_per_problem", "iLQR ms / problem"),
+            ]
+            sections.append(
+                (
+                    "Learned plans as iLQR warm starts",
+                    markdown_table(comparison["refinement"], refine)
+                    + "\n\niLQR (same RK4 dynamics and stated cost) run for a budget of iterations from each "
+                    "policy's open-loop plan; 0 iterations = the plan itself. Plot: plots/refinement.png.",
                 )
             )
         if "generalisation" in comparison:
