@@ -18,6 +18,9 @@ The data are labelled by the cost-optimal expert (``optimal``: min J with x_N = 
         # the linearisation vs the multiple-shooting expert, trained through the RK4 simulator;
         # ``--horizon-range 4,6`` adds a run trained over a range of horizons (generalisation table);
         # rocket landing too: --nonlinear rocket --num-samples 400 --test-samples 100 --epochs 30
+        # learned plans as iLQR warm starts (key ``refinement`` of each record):
+        # --set "comparison.refine_iterations=[0,1,2,5,10,20,50]"; --nonlinear-suffix _medium keeps
+        # the record beside the earlier one (nonlinear.pendulum_medium)
     python tools/bench/trc_control.py --expert-check pendulum,vanderpol,rocket --test-samples 100
         # JSON key ``nonlinear_expert_check``: on the same test problems, the multiple-shooting expert
         # (with x_N = r, and soft) vs iLQR vs LQR on the linearisation: success, cost, time
@@ -85,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         "--nonlinear",
         default=None,
         help="comma-separated nonlinear systems (pendulum, vanderpol, rocket): the nonlinear section",
+    )
+    parser.add_argument(
+        "--nonlinear-suffix",
+        default="",
+        help="nonlinear section: write under nonlinear.<system><suffix> (keeps an earlier record)",
     )
     parser.add_argument("--num-samples", type=int, default=1000, help="nonlinear section: training problems")
     parser.add_argument("--test-samples", type=int, default=200, help="nonlinear section: test problems")
@@ -326,7 +334,7 @@ def _nonlinear_run(
 
     train = _cached_data(system, "train", args.num_samples, 42, horizon_range)
     test = _cached_data(system, "test", args.test_samples, 123, horizon_range)
-    name = f"{system}{'_range' if horizon_range else ''}"
+    name = f"{system}{'_range' if horizon_range else ''}{args.nonlinear_suffix}"
     out = Path(args.out or ROOT / "runs" / "bench-trc-control-nonlinear") / name
     run_overrides = [
         f"dataset.system={system}",
@@ -407,9 +415,9 @@ def nonlinear(args: argparse.Namespace, overrides: list[str]) -> int:
     found = {}
     for system in args.nonlinear.split(","):
         if not (args.range_only and horizon is not None):
-            found[system] = _nonlinear_run(args, overrides, system, None)
+            found[system + args.nonlinear_suffix] = _nonlinear_run(args, overrides, system, None)
         if horizon is not None:
-            found[f"{system}_range"] = _nonlinear_run(args, overrides, system, horizon)
+            found[f"{system}_range{args.nonlinear_suffix}"] = _nonlinear_run(args, overrides, system, horizon)
     record = json.loads(path.read_text()).get("nonlinear", {}) if path.exists() else {}
     record.update(found)
     _merge_key(path, "nonlinear", record)
