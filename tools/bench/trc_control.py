@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="closed-loop section: write under closed_loop.<system><suffix> (keeps an earlier record)",
     )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="closed-loop section: the run's seed (weights, batches; not the data)"
+    )
     parser.add_argument("--quick-check", action="store_true", help="the quick profile's wall time and success")
     parser.add_argument("--latency", action="store_true", help="batch-1 latency of the medium model")
     parser.add_argument(
@@ -635,7 +638,13 @@ def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
         load_before = _load()
         start = time.perf_counter()
         result = mlcore.run(
-            "trc-control", profile=args.profile, overrides=run_overrides, out=out, device="cpu", progress=False
+            "trc-control",
+            profile=args.profile,
+            overrides=run_overrides,
+            out=out,
+            device="cpu",
+            progress=False,
+            seed=args.seed,
         )
         wall = time.perf_counter() - start
         loop = json.loads((out / "closed_loop_results.json").read_text())
@@ -663,6 +672,7 @@ def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
             "system": system,
             "profile": args.profile,
             "overrides": run_overrides,
+            "seed": args.seed if args.seed is not None else 0,
             "machine": machine_info(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "load_average_1min": {"before": load_before, "after": _load()},

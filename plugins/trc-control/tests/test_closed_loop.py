@@ -112,3 +112,27 @@ def test_bad_settings_are_config_errors(vanderpol) -> None:
         closed_loop_rollout(system, x0, targets, horizons, lambda *a, **k: expert.controls, horizon="sliding")
     with pytest.raises(ConfigError, match=r"closed_loop\.replan_every=0"):
         closed_loop_rollout(system, x0, targets, horizons, lambda *a, **k: expert.controls, replan_every=0)
+
+
+def test_the_expert_goes_soft_when_too_few_steps_are_left_for_x_N_equal_r() -> None:
+    # one step of one control cannot meet two terminal conditions: the exact NLP is overconstrained
+    # (IPOPT warns and fails); the planner must solve the soft problem directly, not try it first
+    system = build_nonlinear_system("pendulum", num_steps=10, time_horizon=2.0)
+    planner = ExpertPlanner(system)
+    calls: list[bool] = []
+    for steps in (1, 2):
+        solver = planner._solver(steps)
+        solve = solver.solve
+
+        def spy(*args, terminal=True, _solve=solve, **kwargs):
+            calls.append(terminal)
+            return _solve(*args, terminal=terminal, **kwargs)
+
+        solver.solve = spy
+    x0 = np.array([[0.05, 0.0], [-0.02, 0.1]])
+    plan = planner(x0, np.zeros_like(x0), np.full(2, 0.2), steps=1)
+    assert plan.shape == (2, 1, 1)
+    assert calls == [False, False]
+    assert planner.status_counts == {"terminal": 0, "soft": 2, "failed": 0}
+    planner(x0, np.zeros_like(x0), np.full(2, 0.4), steps=2)  # two steps: x_N = r is reachable
+    assert calls[2:] == [True, True] and planner.status_counts["terminal"] == 2

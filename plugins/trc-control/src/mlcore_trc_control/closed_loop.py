@@ -239,8 +239,8 @@ class ExpertPlanner:
     The plan has ``steps`` steps of ``horizons / steps`` (the plant's grid; one solver per step
     count, built on first use). Warm starts, in order until IPOPT meets ``x_N = r``: this
     problem's previous plan with its executed part dropped (resampled to the new length), then
-    zeros; if neither converges, the stated cost without the terminal constraint is solved (the
-    plan is still used). ``initial (M, N, m)`` (e.g. the expert's open-loop labels) warm-starts
+    zeros; if neither converges, or too few steps are left to meet ``x_N = r`` (``steps * m < n``),
+    the stated cost without the terminal constraint is solved (the plan is still used). ``initial (M, N, m)`` (e.g. the expert's open-loop labels) warm-starts
     the first plan of each problem, so the closed loop starts from the same local optimum as the
     open-loop expert (a zero start can land IPOPT in a costlier one). ``status_counts`` counts
     ``terminal`` / ``soft`` / ``failed`` solves.
@@ -286,7 +286,10 @@ class ExpertPlanner:
                 guesses.append(tail[index])
             guesses.append(np.zeros((steps, m)))
             dt = float(horizons[i]) / steps
-            for guess in guesses:
+            # fewer control values than terminal conditions (the last step or two): x_N = r is
+            # overconstrained (IPOPT only warns and fails), so go straight to the soft problem
+            exact = steps * m >= len(self.system.tracked)
+            for guess in guesses if exact else ():
                 u, ok = solver.solve(states[i], targets[i], dt, guess)
                 if ok:
                     self.status_counts["terminal"] += 1
