@@ -239,11 +239,12 @@ class ExpertPlanner:
     The plan has ``steps`` steps of ``horizons / steps`` (the plant's grid; one solver per step
     count, built on first use). Warm starts, in order until IPOPT meets ``x_N = r``: this
     problem's previous plan with its executed part dropped (resampled to the new length), then
-    zeros; if neither converges, or too few steps are left to meet ``x_N = r`` (``steps * m < n``),
-    the stated cost without the terminal constraint is solved (the plan is still used). ``initial (M, N, m)`` (e.g. the expert's open-loop labels) warm-starts
-    the first plan of each problem, so the closed loop starts from the same local optimum as the
-    open-loop expert (a zero start can land IPOPT in a costlier one). ``status_counts`` counts
-    ``terminal`` / ``soft`` / ``failed`` solves.
+    zeros; if neither converges, or too few steps are left to meet ``x_N = r`` (``steps * m``
+    below the number of tracked states), the stated cost without the terminal constraint is solved
+    (the plan is still used). ``initial (M, N, m)`` (e.g. the expert's open-loop labels)
+    warm-starts the first plan of each problem, so the closed loop starts from the same local
+    optimum as the open-loop expert (a zero start can land IPOPT in a costlier one).
+    ``status_counts`` counts ``terminal`` / ``soft`` / ``failed`` solves.
     """
 
     def __init__(self, system: NonlinearSystem, *, initial: np.ndarray | None = None, max_iter: int = 200) -> None:
