@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--system", default="double_integrator", help="--linear-horizons: the linear system")
     parser.add_argument(
         "--variants",
-        default="fixed,fixed_no_projection,range",
-        help="--linear-horizons: which runs (fixed, fixed_no_projection, range); others are kept from the JSON",
+        default="fixed,fixed_no_projection,range,range_projection",
+        help="--linear-horizons: which runs (fixed, fixed_no_projection, range, range_projection); "
+        "others are kept from the JSON",
     )
     parser.add_argument(
         "--closed-loop", default=None, help="comma-separated nonlinear systems: the closed-loop section"
@@ -539,7 +540,14 @@ def linear_horizons(args: argparse.Namespace, overrides: list[str]) -> int:
         "fixed": [],
         # the same model without the terminal projection (which a horizon range switches off)
         "fixed_no_projection": ["model.terminal_projection=false", "model.output_bound=true"],
-        "range": [f"dataset.horizon_range=[{low}, {high}]"],
+        # a range without the terminal projection (the pipeline's behaviour before it was horizon-aware)
+        "range": [
+            f"dataset.horizon_range=[{low}, {high}]",
+            "model.terminal_projection=false",
+            "model.output_bound=true",
+        ],
+        # a range with the horizon-aware terminal projection (the pipeline's default for a range)
+        "range_projection": [f"dataset.horizon_range=[{low}, {high}]"],
     }
     for name in args.variants.split(","):
         extra = variants[name]

@@ -132,7 +132,9 @@ class TinyRecursiveControl(nn.Module):
         self.register_buffer("sys_Qf", 20.0 * q)
         self.register_buffer("horizon", torch.tensor(5.0))
         self.projection = (
-            TerminalProjection(n, m, steps, config.projection_iterations) if config.terminal_projection else None
+            TerminalProjection(n, m, steps, config.projection_iterations, config.projection_horizons)
+            if config.terminal_projection
+            else None
         )
         # the box of output_bound (0 = none until set_system); a buffer, so checkpoints restore it
         self.register_buffer("output_limit", torch.tensor(0.0))
@@ -199,6 +201,9 @@ class TinyRecursiveControl(nn.Module):
         g = torch.Generator().manual_seed(0)
         states = (torch.rand(batch_size, 2 * self.state_dim, generator=g) * 4 - 2).to(self.input_mean.device)
         horizon = self.horizon.expand(batch_size, 1).to(states)
+        if self.config.terminal_projection and self.config.projection_horizons is not None:
+            low, high = self.config.projection_horizons  # horizons across the projection's range
+            horizon = low + (high - low) * torch.rand(batch_size, 1, generator=g).to(states)
         return torch.cat([states, horizon], dim=1)
 
     # ------------------------------------------------------------------ forward
