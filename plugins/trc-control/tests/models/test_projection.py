@@ -99,7 +99,7 @@ def _terminal_errors(sys, x0: np.ndarray, r: np.ndarray, problems: np.ndarray, u
     )
 
 
-def _horizon_projection(sys, horizons, iterations: int = 20, dtype=torch.float64) -> TerminalProjection:
+def _horizon_projection(sys, horizons, iterations: int = 20) -> TerminalProjection:
     proj = TerminalProjection(sys.n, sys.m, sys.num_steps, iterations, horizons)
     proj.set_system(sys)
     return proj
@@ -124,7 +124,7 @@ def test_horizon_aware_projection_reaches_each_target_under_its_own_discretisati
 
 def test_horizon_aware_projection_equals_the_fixed_one_on_the_nominal_horizon() -> None:
     for sys in (build_system(), _oscillator()):
-        x0, r, problems = _problems(sys, 30, seed=5)  # every T = the system's nominal 5 s
+        problems = _problems(sys, 30, seed=5)[2]  # every T = the system's nominal 5 s
         raw = np.random.default_rng(6).normal(size=(30, sys.num_steps, sys.m))
         proj = _horizon_projection(sys, (4.0, 6.0))
         aware = proj(torch.as_tensor(problems), torch.as_tensor(raw)).numpy()
