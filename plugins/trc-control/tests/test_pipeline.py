@@ -149,8 +149,7 @@ def test_a_linear_horizon_range_makes_the_projection_horizon_aware(tmp_path: Pat
     import torch
 
     from mlcore.errors import ConfigError
-    from mlcore_trc_control.comparison import fit_linear_policy, train_mlp_baseline
-    from mlcore_trc_control.pipeline import project_controls
+    from mlcore_trc_control.pipeline import learned_baselines
 
     pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "dataset.num_samples=12")
     pipe.check(ctx)
@@ -167,18 +166,10 @@ def test_a_linear_horizon_range_makes_the_projection_horizon_aware(tmp_path: Pat
         projected = model.projection(torch.as_tensor(train.problems()), torch.as_tensor(train.control_sequences))
     np.testing.assert_allclose(projected.numpy(), train.control_sequences, atol=1e-9)
     # the linear policy's "+ terminal projection" row and the MLP baseline use the same per-problem maps
-    linear = fit_linear_policy(train)(train.problems())
-    for controls in (
-        project_controls(train.system, train.problems(), linear, 20, model.config.projection_horizons),
-        train_mlp_baseline(
-            train, None, 2000, epochs=1, batch_size=8, lr=1e-3, projection=True, projection_horizons=[3.0, 6.0]
-        )(torch.as_tensor(train.problems(), dtype=torch.float32))
-        .detach()
-        .double()
-        .numpy(),
-    ):
-        errors = train.terminal_errors(train.rollout(controls))
-        assert np.abs(controls).max() <= train.system.control_limit and errors.max() < 1e-3
+    rows = {name: controls for name, controls, _ in learned_baselines(ctx, parts.config, model, parts.data, train)}
+    for name in ("linear + terminal projection", next(n for n in rows if n.startswith("MLP"))):
+        errors = train.terminal_errors(train.rollout(rows[name]))
+        assert np.abs(rows[name]).max() <= train.system.control_limit and errors.max() < 1e-3, name
     pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "model.rollout_weight=1.0")
     with pytest.raises(ConfigError, match=r"model\.rollout_weight/model\.cost_weight use one fixed discretisation"):
         pipe.check(ctx)
