@@ -256,13 +256,13 @@ class TerminalProjection(nn.Module):
         free, g, corr = self._maps(p[:, 2 * n])
         goal = p[:, n : 2 * n] - (free @ p[:, :n, None]).squeeze(-1)
         limit = self.limit.to(torch.float64)
-
-        def project(u: torch.Tensor) -> torch.Tensor:
-            return u - (corr @ ((g @ u[:, :, None]).squeeze(-1) - goal)[:, :, None]).squeeze(-1)
-
-        u = project(controls.reshape(controls.shape[0], -1).to(torch.float64))
+        # u - C (G u - goal) = P u + c with P = I - C G, c = C goal: one matmul per alternation
+        dim = self.num_steps * self.control_dim
+        keep = torch.eye(dim, dtype=torch.float64, device=p.device) - corr @ g  # (B, N*m, N*m)
+        shift = corr @ goal[:, :, None]  # (B, N*m, 1)
+        u = keep @ controls.reshape(controls.shape[0], -1, 1).to(torch.float64) + shift
         for _ in range(self.iterations):
-            u = project(torch.clamp(u, -limit, limit))
+            u = keep @ torch.clamp(u, -limit, limit) + shift
         return torch.clamp(u, -limit, limit).to(dtype).view(-1, self.num_steps, self.control_dim)
 
     def forward(self, problems: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
