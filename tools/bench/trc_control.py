@@ -813,9 +813,8 @@ def projection_latency(args: argparse.Namespace, repeats: int = 300, rounds: int
         for (size, name), values in medians.items()
     ]
     for row in rows:
-        print(
-            f"{row['size']:<7} {row['projection']:<26} {row['onnx_ms_batch1']:.3f} ms (best round {row['onnx_ms_batch1_best_round']:.3f})"
-        )
+        best = row["onnx_ms_batch1_best_round"]
+        print(f"{row['size']:<7} {row['projection']:<26} {row['onnx_ms_batch1']:.3f} ms (best round {best:.3f})")
     found = {
         "rows": rows,
         "repeats": repeats,
