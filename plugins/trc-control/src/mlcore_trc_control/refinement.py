@@ -54,9 +54,9 @@ def refinement_table(
     cost_gap, ms_per_problem, converged}`` for iLQR run ``K`` iterations (each of ``iterations``)
     from every warm start ``(M, N, m)`` controls of ``problems`` (``None`` = iLQR's default start,
     the LQR on the linearisation). Every problem set must be of a nonlinear system."""
+    from mlcore_trc_control.nonlinear.systems import is_nonlinear
     from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation
     from mlcore_trc_control.nonlinear.ilqr import ilqr
-    from mlcore_trc_control.nonlinear.systems import is_nonlinear
 
     system = problems.system
     if not is_nonlinear(system):
