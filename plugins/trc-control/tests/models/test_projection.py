@@ -179,6 +179,8 @@ def test_a_checkpoint_restores_the_horizon_aware_projection() -> None:
     model = _aware_trc()
     x = model.example_input(6)
     assert float(x[:, -1].std()) > 0.1  # the example spans the range
+    with torch.no_grad():  # the maps prepared once for all outer cycles = computed per decode
+        torch.testing.assert_close(model.forward_cycles(x)[-1], model(x), rtol=0, atol=1e-6)
     fresh = TinyRecursiveControl.create_small(latent_dim=16, hidden_dim=32, projection_horizons=[4.0, 6.0])
     fresh.load_state_dict(model.state_dict())  # no set_system: system, range and loop counts restored
     assert fresh.projection.squarings == model.projection.squarings > 0

@@ -248,27 +248,44 @@ class TerminalProjection(nn.Module):
     def _project(self, u: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         return u - (u @ self.terminal_map - goal) @ self.correction
 
-    def _forward_horizons(self, problems: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
-        if self.inverse_iterations == 0:  # no system set: the identity
-            return controls
-        n, dtype = self.state_dim, controls.dtype
+    def prepare(self, problems: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """What the projection of ``problems`` needs besides the controls, to reuse across calls on
+        the same problems (TRC's outer cycles): horizon-aware, ``(P, c)`` with ``P = I - C G``
+        ``(B, N*m, N*m)`` and ``c = C (r - A^N x_0)`` ``(B, N*m, 1)`` in float64; fixed-horizon or
+        not set up, ``None``."""
+        if not self.horizon_aware or self.inverse_iterations == 0:
+            return None
+        n = self.state_dim
         p = problems.to(torch.float64)
         free, g, corr = self._maps(p[:, 2 * n])
         goal = p[:, n : 2 * n] - (free @ p[:, :n, None]).squeeze(-1)
-        limit = self.limit.to(torch.float64)
-        # u - C (G u - goal) = P u + c with P = I - C G, c = C goal: one matmul per alternation
+        # u - C (G u - goal) = P u + c: one matmul per alternation
         dim = self.num_steps * self.control_dim
-        keep = torch.eye(dim, dtype=torch.float64, device=p.device) - corr @ g  # (B, N*m, N*m)
-        shift = corr @ goal[:, :, None]  # (B, N*m, 1)
+        keep = torch.eye(dim, dtype=torch.float64, device=p.device) - corr @ g
+        return keep, corr @ goal[:, :, None]
+
+    def _forward_horizons(
+        self, problems: torch.Tensor, controls: torch.Tensor, prepared: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
+        prepared = self.prepare(problems) if prepared is None else prepared
+        if prepared is None:  # no system set: the identity
+            return controls
+        keep, shift = prepared
+        limit = self.limit.to(torch.float64)
         u = keep @ controls.reshape(controls.shape[0], -1, 1).to(torch.float64) + shift
         for _ in range(self.iterations):
             u = keep @ torch.clamp(u, -limit, limit) + shift
-        return torch.clamp(u, -limit, limit).to(dtype).view(-1, self.num_steps, self.control_dim)
+        return torch.clamp(u, -limit, limit).to(controls.dtype).view(-1, self.num_steps, self.control_dim)
 
-    def forward(self, problems: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
-        """The projected controls ``(B, N, m)``."""
+    def forward(
+        self,
+        problems: torch.Tensor,
+        controls: torch.Tensor,
+        prepared: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The projected controls ``(B, N, m)`` (``prepared``: :meth:`prepare` of these problems)."""
         if self.horizon_aware:
-            return self._forward_horizons(problems, controls)
+            return self._forward_horizons(problems, controls, prepared)
         n = self.state_dim
         goal = problems[:, n : 2 * n] - problems[:, :n] @ self.free_map
         u = self._project(controls.reshape(controls.shape[0], -1), goal)
