@@ -36,6 +36,9 @@ The data are labelled by the cost-optimal expert (``optimal``: min J with x_N = 
         # --closed-loop-set closed_loop.finetune_steps=600 --closed-loop-suffix _finetune
     python tools/bench/trc_control.py --quick-check
         # JSON key ``quick_profile``: the double integrator's quick profile, wall time and success
+    python tools/bench/trc_control.py --projection-latency
+        # JSON key ``projection_latency``: batch-1 ONNX latency of the small and medium models with no
+        # projection, the fixed-horizon one and the horizon-aware one (7 interleaved rounds)
     python tools/bench/trc_control.py --latency
         # JSON key ``latency``: batch-1 latency of the medium model (eager, TorchScript, ONNX Runtime)
 
@@ -115,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--system", default="double_integrator", help="--linear-horizons: the linear system")
     parser.add_argument(
         "--variants",
-        default="fixed,fixed_no_projection,range",
-        help="--linear-horizons: which runs (fixed, fixed_no_projection, range); others are kept from the JSON",
+        default="fixed,fixed_no_projection,range,range_projection",
+        help="--linear-horizons: which runs (fixed, fixed_no_projection, range, range_projection); "
+        "others are kept from the JSON",
     )
     parser.add_argument(
         "--closed-loop", default=None, help="comma-separated nonlinear systems: the closed-loop section"
@@ -132,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick-check", action="store_true", help="the quick profile's wall time and success")
     parser.add_argument("--latency", action="store_true", help="batch-1 latency of the medium model")
+    parser.add_argument(
+        "--projection-latency",
+        action="store_true",
+        help="batch-1 ONNX latency of the small and medium models: fixed-horizon vs horizon-aware projection",
+    )
     parser.add_argument(
         "--other-systems",
         default=None,
@@ -158,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         return quick_check(args)
     if args.latency:
         return latency(args)
+    if args.projection_latency:
+        return projection_latency(args)
     if args.other_systems:
         return other_systems(args, overrides)
     if args.expert_check:
@@ -550,7 +561,14 @@ def linear_horizons(args: argparse.Namespace, overrides: list[str]) -> int:
         "fixed": [],
         # the same model without the terminal projection (which a horizon range switches off)
         "fixed_no_projection": ["model.terminal_projection=false", "model.output_bound=true"],
-        "range": [f"dataset.horizon_range=[{low}, {high}]"],
+        # a range without the terminal projection (the pipeline's behaviour before it was horizon-aware)
+        "range": [
+            f"dataset.horizon_range=[{low}, {high}]",
+            "model.terminal_projection=false",
+            "model.output_bound=true",
+        ],
+        # a range with the horizon-aware terminal projection (the pipeline's default for a range)
+        "range_projection": [f"dataset.horizon_range=[{low}, {high}]"],
     }
     for name in args.variants.split(","):
         extra = variants[name]
@@ -753,6 +771,80 @@ def quick_check(args: argparse.Namespace) -> int:
     }
     _merge(Path(args.results), "quick_profile", record)
     print(json.dumps(record["targets"], indent=1), f"load {record['load_average_1min']}")
+    return 0
+
+
+def projection_latency(args: argparse.Namespace, repeats: int = 300, rounds: int = 7) -> int:
+    """Batch-1 ONNX Runtime latency (1 thread) of the small and medium TRC on the double integrator
+    with no projection, the fixed-horizon projection and the horizon-aware one over [4, 6] s;
+    JSON key ``projection_latency``."""
+    import statistics
+    import tempfile
+
+    import onnxruntime as ort
+    import torch
+
+    from mlcore_trc_control.lqr.systems import build_system
+    from mlcore_trc_control.models.config import TRCConfig
+    from mlcore_trc_control.models.trc import TinyRecursiveControl
+
+    variants = {
+        "no_projection": {"terminal_projection": False},
+        "fixed_horizon_projection": {},
+        "horizon_aware_projection": {"projection_horizons": [4.0, 6.0]},
+    }
+    sessions = {}
+    load_before = _load()
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in ("small", "medium"):
+            for name, extra in variants.items():
+                model = TinyRecursiveControl(TRCConfig(size=size, **extra)).eval()
+                model.set_system(build_system("double_integrator"))
+                x = model.example_input(1)
+                onnx_path = Path(tmp) / f"trc_{size}_{name}.onnx"
+                with torch.no_grad():
+                    torch.onnx.export(model, (x,), str(onnx_path), input_names=["problems"], dynamo=False)
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = 1
+                session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+                sessions[(size, name)] = (session, x.numpy())
+    # interleaved rounds, so a burst of load on the shared machine hits every variant alike
+    medians: dict[tuple[str, str], list[float]] = {key: [] for key in sessions}
+    for _ in range(rounds):
+        for key, (session, feed) in sessions.items():
+            for _ in range(20):
+                session.run(None, {"problems": feed})
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                session.run(None, {"problems": feed})
+                times.append(time.perf_counter() - start)
+            medians[key].append(1000.0 * statistics.median(times))
+    rows = [
+        {
+            "size": size,
+            "projection": name,
+            "onnx_ms_batch1": statistics.median(values),
+            "onnx_ms_batch1_best_round": min(values),
+            "rounds_ms": values,
+        }
+        for (size, name), values in medians.items()
+    ]
+    for row in rows:
+        best = row["onnx_ms_batch1_best_round"]
+        print(f"{row['size']:<7} {row['projection']:<26} {row['onnx_ms_batch1']:.3f} ms (best round {best:.3f})")
+    found = {
+        "rows": rows,
+        "repeats": repeats,
+        "rounds": rounds,
+        "machine": machine_info(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "load_average_1min": {"before": load_before, "after": _load()},
+        "note": "untrained weights (latency does not depend on the values); legacy ONNX exporter as in --latency",
+    }
+    path = Path(args.results)
+    _merge_key(path, "projection_latency", found)
+    print(f"wrote {path}")
     return 0
 
 

@@ -145,15 +145,31 @@ def test_a_nonlinear_system_bounds_the_outputs_and_drops_the_linear_projection(t
     assert float(model(problems * 50).abs().max()) <= 2.0  # far outside the data: still inside the box
 
 
-def test_a_linear_horizon_range_drops_the_fixed_horizon_projection(tmp_path: Path) -> None:
+def test_a_linear_horizon_range_makes_the_projection_horizon_aware(tmp_path: Path) -> None:
+    import torch
+
     from mlcore.errors import ConfigError
+    from mlcore_trc_control.pipeline import learned_baselines
 
     pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "dataset.num_samples=12")
     pipe.check(ctx)
     parts = pipe.build(ctx)
-    assert parts.model.projection is None and parts.model.config.output_bound
-    horizons = parts.data.train_set().problems[:, -1]
+    model = parts.model
+    assert model.projection.horizon_aware and not model.config.output_bound
+    assert model.config.projection_horizons == [3.0, 6.0]
+    train = parts.data.train_set().problem_set
+    horizons = train.problems()[:, -1]
     assert float(horizons.min()) >= 3.0 and float(horizons.max()) <= 6.0 and float(horizons.std()) > 0.3
+    # the expert's labels are feasible: projected, they stay put and reach x_N = r under each
+    # problem's own discretisation (the data set's rollout)
+    with torch.no_grad():
+        projected = model.projection(torch.as_tensor(train.problems()), torch.as_tensor(train.control_sequences))
+    np.testing.assert_allclose(projected.numpy(), train.control_sequences, atol=1e-9)
+    # the linear policy's "+ terminal projection" row and the MLP baseline use the same per-problem maps
+    rows = {name: controls for name, controls, _ in learned_baselines(ctx, parts.config, model, parts.data, train)}
+    for name in ("linear + terminal projection", next(n for n in rows if n.startswith("MLP"))):
+        errors = train.terminal_errors(train.rollout(rows[name]))
+        assert np.abs(rows[name]).max() <= train.system.control_limit and errors.max() < 1e-3, name
     pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "model.rollout_weight=1.0")
     with pytest.raises(ConfigError, match=r"model\.rollout_weight/model\.cost_weight use one fixed discretisation"):
         pipe.check(ctx)

@@ -143,11 +143,13 @@ def train_mlp_baseline(
     seed: int = 0,
     device: Any = "cpu",
     projection: bool = False,
+    projection_horizons: Sequence[float] | None = None,
 ) -> nn.Module:
     """An MLP ``[x_0, r, T] -> controls`` with ~``num_parameters`` weights (2 SiLU hidden layers),
     trained by Adam on the control MSE with a cosine schedule; the epoch with the lowest
     validation MSE is kept. Inputs and outputs are normalised like TRC's; ``projection`` adds TRC's
-    terminal projection onto ``x_N = r`` and the box (for train's system)."""
+    terminal projection onto ``x_N = r`` and the box (for train's system; horizon-aware over
+    ``projection_horizons`` when given)."""
     import torch
     from torch import nn
 
@@ -157,7 +159,7 @@ def train_mlp_baseline(
     steps, m = controls.shape[1], controls.shape[2]
     torch.manual_seed(seed)
     width = mlp_hidden_width(problems.shape[1], steps * m, num_parameters)
-    model = MLPPolicy(problems.shape[1], steps, m, width, projection=projection)
+    model = MLPPolicy(problems.shape[1], steps, m, width, projection, projection_horizons)
     model.set_normalisation(problems, controls)
     model.set_system(train.system)
     model.to(device)

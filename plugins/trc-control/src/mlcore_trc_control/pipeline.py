@@ -103,16 +103,21 @@ class TRCPipeline(RecipePipeline[TRCPipelineConfig]):
         system = _lqr(data).system
         dims = {"state_dim": system.n, "control_dim": system.m, "num_steps": system.num_steps}
         model = link_dimensions(config.model, dims)
-        if not is_nonlinear(system) and config.dataset.horizon_range is not None:
-            # per-problem horizons: the model's linear buffers hold one discretisation
+        bounds = config.dataset.horizons_bounds()
+        if not is_nonlinear(system) and bounds is not None:
+            # per-problem horizons: the rollout losses' linear buffers hold one discretisation
             if model.rollout_weight > 0 or model.cost_weight > 0:
                 raise ConfigError(
                     "model.rollout_weight/model.cost_weight use one fixed discretisation of a linear system: "
                     "set them to 0 with dataset.horizon_range"
                 )
-            if model.terminal_projection:
-                log.info("model.terminal_projection holds one horizon: off with a horizon range (output_bound on)")
-            model = attrs.evolve(model, terminal_projection=False, output_bound=True)
+            if getattr(system, "ac", None) is None or getattr(system, "bc", None) is None:
+                raise ConfigError(
+                    "dataset.horizon_range needs a continuous-time model: a custom system given in discrete time "
+                    "has one horizon (set dataset.continuous=true with continuous a, b)"
+                )
+            # the terminal projection computes each problem's maps from its own horizon
+            model = attrs.evolve(model, projection_horizons=[*bounds])
         if is_nonlinear(system):
             if model.terminal_projection:
                 log.info("model.terminal_projection is for linear systems: off for %s (output_bound on)", system.name)
@@ -296,7 +301,11 @@ def learned_baselines(
             out.append(("linear, clipped to the box", np.clip(controls, -limit, limit), linear.num_parameters))
             if cfg.model.terminal_projection:
                 projected = project_controls(
-                    data.system, problems.problems(), controls, cfg.model.projection_iterations
+                    data.system,
+                    problems.problems(),
+                    controls,
+                    cfg.model.projection_iterations,
+                    cfg.model.projection_horizons,
                 )
                 out.append(("linear + terminal projection", projected, linear.num_parameters))
     if cfg.comparison.mlp_baseline:
@@ -312,6 +321,7 @@ def learned_baselines(
             seed=cfg.comparison.seed,
             device=ctx.device,
             projection=cfg.model.terminal_projection,
+            projection_horizons=cfg.model.projection_horizons,
         )
         log.info("MLP baseline trained in %.1fs", time.perf_counter() - start)
         if policies is not None:
@@ -399,13 +409,16 @@ def closed_loop_stage(
     return result
 
 
-def project_controls(system: Any, problems: np.ndarray, controls: np.ndarray, iterations: int) -> np.ndarray:
-    """``controls`` passed through TRC's :class:`TerminalProjection` for ``system`` (float64)."""
+def project_controls(
+    system: Any, problems: np.ndarray, controls: np.ndarray, iterations: int, horizons: Any = None
+) -> np.ndarray:
+    """``controls`` passed through TRC's :class:`TerminalProjection` for ``system`` (float64;
+    horizon-aware over ``horizons = [T_min, T_max]`` when given)."""
     import torch
 
     from mlcore_trc_control.models.projection import TerminalProjection
 
-    proj = TerminalProjection(system.n, system.m, system.num_steps, iterations).double()
+    proj = TerminalProjection(system.n, system.m, system.num_steps, iterations, horizons).double()
     proj.set_system(system)
     with torch.no_grad():
         out = proj(torch.as_tensor(problems, dtype=torch.float64), torch.as_tensor(controls, dtype=torch.float64))

@@ -42,6 +42,10 @@ class TRCConfig:
         terminal_projection: project every cycle's controls onto ``x_N = r`` (exact for the
             linear system) alternated with clamping to the box, ending with the clamp
             (:class:`~mlcore_trc_control.models.projection.TerminalProjection`).
+        projection_horizons: ``[T_min, T_max]`` makes the projection horizon-aware: each problem is
+            projected with the exact discretisation of its own horizon (input ``T``), computed inside
+            the model from the continuous-time model (the ``trc`` pipeline sets it from
+            ``dataset.horizon_range`` on a linear system; ``None`` = the system's one horizon).
         projection_iterations: clamp/project alternations after the first projection (20; on a
             quick-profile model 3 left a mean terminal error of 0.06, 10 left 7e-4, 30 left 0).
         output_bound: map the decoded controls smoothly into the box,
@@ -65,6 +69,7 @@ class TRCConfig:
     cost_weight: float = attrs.field(default=0.0, validator=non_negative)
     dropout: float = attrs.field(default=0.0, validator=in_range(0, 1, high_open=True))
     terminal_projection: bool = True
+    projection_horizons: list[float] | None = None
     projection_iterations: int = attrs.field(default=20, validator=non_negative)
     output_bound: bool = False
 

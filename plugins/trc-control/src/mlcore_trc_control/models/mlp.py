@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -13,13 +15,22 @@ __all__ = ["MLPPolicy"]
 class MLPPolicy(nn.Module):
     """``[x_0, r, T] -> controls (B, N, m)``: two SiLU hidden layers of ``width``, with TRC's
     input/output normalisation (``net((x - mean) / std) * scale``) and, with ``projection=True``,
-    its terminal projection (set by :meth:`set_system`), so the two compare like for like."""
+    its terminal projection (set by :meth:`set_system`; horizon-aware over ``projection_horizons``
+    ``[T_min, T_max]`` when given), so the two compare like for like."""
 
     mean: torch.Tensor
     std: torch.Tensor
     scale: torch.Tensor
 
-    def __init__(self, input_dim: int, num_steps: int, control_dim: int, width: int, projection: bool = False) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        num_steps: int,
+        control_dim: int,
+        width: int,
+        projection: bool = False,
+        projection_horizons: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
         self.num_steps, self.control_dim = num_steps, control_dim
         out = num_steps * control_dim
@@ -30,7 +41,9 @@ class MLPPolicy(nn.Module):
         self.register_buffer("std", torch.ones(input_dim))
         self.register_buffer("scale", torch.ones(out))
         state_dim = (input_dim - 1) // 2
-        self.projection = TerminalProjection(state_dim, control_dim, num_steps) if projection else None
+        self.projection = (
+            TerminalProjection(state_dim, control_dim, num_steps, horizons=projection_horizons) if projection else None
+        )
 
     def set_system(self, system: object) -> None:
         """The linear system of the terminal projection (no-op without one)."""

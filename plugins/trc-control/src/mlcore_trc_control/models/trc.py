@@ -132,7 +132,9 @@ class TinyRecursiveControl(nn.Module):
         self.register_buffer("sys_Qf", 20.0 * q)
         self.register_buffer("horizon", torch.tensor(5.0))
         self.projection = (
-            TerminalProjection(n, m, steps, config.projection_iterations) if config.terminal_projection else None
+            TerminalProjection(n, m, steps, config.projection_iterations, config.projection_horizons)
+            if config.terminal_projection
+            else None
         )
         # the box of output_bound (0 = none until set_system); a buffer, so checkpoints restore it
         self.register_buffer("output_limit", torch.tensor(0.0))
@@ -199,6 +201,9 @@ class TinyRecursiveControl(nn.Module):
         g = torch.Generator().manual_seed(0)
         states = (torch.rand(batch_size, 2 * self.state_dim, generator=g) * 4 - 2).to(self.input_mean.device)
         horizon = self.horizon.expand(batch_size, 1).to(states)
+        if self.config.terminal_projection and self.config.projection_horizons is not None:
+            low, high = self.config.projection_horizons  # horizons across the projection's range
+            horizon = low + (high - low) * torch.rand(batch_size, 1, generator=g).to(states)
         return torch.cat([states, horizon], dim=1)
 
     # ------------------------------------------------------------------ forward
@@ -208,15 +213,16 @@ class TinyRecursiveControl(nn.Module):
             z = self.core(e + y + z)
         return self.core(y + z), z
 
-    def decode(self, y: torch.Tensor, problems: torch.Tensor) -> torch.Tensor:
+    def decode(self, y: torch.Tensor, problems: torch.Tensor, prepared: Any = None) -> torch.Tensor:
         """Controls ``(B, N, m)`` from the answer embedding ``y`` (projected onto ``x_N = r`` and the
-        box when ``terminal_projection`` is on)."""
+        box when ``terminal_projection`` is on; ``prepared``: the projection's ``prepare(problems)``,
+        reused across outer cycles)."""
         scale = self.control_scale.repeat(self.num_steps)
         controls = (self.head(y) * scale).view(-1, self.num_steps, self.control_dim)
         if self.config.output_bound:
             limit = self.output_limit.clamp_min(1e-6)  # unset (0): a very narrow box, set_system sets it
             controls = limit * torch.tanh(controls / limit)
-        return controls if self.projection is None else self.projection(problems, controls)
+        return controls if self.projection is None else self.projection(problems, controls, prepared)
 
     def forward_cycles(
         self, problems: torch.Tensor, num_outer_cycles: int | None = None, gradient: str = "full"
@@ -226,6 +232,8 @@ class TinyRecursiveControl(nn.Module):
         e = self.encoder((problems - self.input_mean) / self.input_std)
         y = self.answer_init(e)
         z = self.z_init.expand_as(e)
+        # the horizon-aware projection's per-problem maps, once for every cycle (None otherwise)
+        prepared = None if self.projection is None else self.projection.prepare(problems)
         outputs = []
         for t in range(cycles):
             if gradient == "per_cycle" and t > 0:
@@ -235,7 +243,7 @@ class TinyRecursiveControl(nn.Module):
                     y, z = self._cycle(e, y, z)
             else:
                 y, z = self._cycle(e, y, z)
-            outputs.append(self.decode(y, problems))
+            outputs.append(self.decode(y, problems, prepared))
         return outputs
 
     def final_answer(self, problems: torch.Tensor, num_outer_cycles: int | None = None) -> torch.Tensor:
@@ -275,12 +283,13 @@ class TinyRecursiveControl(nn.Module):
         y = self.answer_init(e)
         z = self.z_init.expand_as(e)
         scale = self.control_scale.repeat(self.num_steps).view(1, self.num_steps, self.control_dim)
-        out = self.decode(y, problems)
+        prepared = None if self.projection is None else self.projection.prepare(problems)
+        out = self.decode(y, problems, prepared)
         used = torch.zeros(problems.shape[0], dtype=torch.long, device=problems.device)
         running = torch.ones(problems.shape[0], dtype=torch.bool, device=problems.device)
         for t in range(1, limit + 1):
             y, z = self._cycle(e, y, z)
-            controls = self.decode(y, problems)
+            controls = self.decode(y, problems, prepared)
             change = (((controls - out) / scale) ** 2).mean(dim=(1, 2)).sqrt()
             out = torch.where(running[:, None, None], controls, out)
             used = torch.where(running, torch.full_like(used, t), used)
