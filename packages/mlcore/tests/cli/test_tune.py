@@ -56,8 +56,15 @@ def test_parallel_workers_share_one_study(cli, tune_site, tmp_path):
 
 
 def _finished(db):
+    """Completed trials in the study's storage; 0 while Optuna is still creating its tables (the
+    file exists before its schema: polling then raised "no such table" under load)."""
     with sqlite3.connect(db) as con:
-        return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+        try:
+            return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return 0
 
 
 @pytest.mark.slow
