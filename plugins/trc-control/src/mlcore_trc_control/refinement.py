@@ -118,6 +118,7 @@ def plot_refinement(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
     right.set_yscale("log")
     for ax in (left, right):
         ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(left=-0.2)  # symlog would otherwise show an empty negative decade
         ax.grid(alpha=0.3)
     left.legend(fontsize=8)
     fig.tight_layout()
