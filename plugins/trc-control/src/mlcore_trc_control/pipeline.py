@@ -111,11 +111,7 @@ class TRCPipeline(RecipePipeline[TRCPipelineConfig]):
                     "model.rollout_weight/model.cost_weight use one fixed discretisation of a linear system: "
                     "set them to 0 with dataset.horizon_range"
                 )
-            if getattr(system, "ac", None) is None or getattr(system, "bc", None) is None:
-                raise ConfigError(
-                    "dataset.horizon_range needs a continuous-time model: a custom system given in discrete time "
-                    "has one horizon (set dataset.continuous=true with continuous a, b)"
-                )
+            # (a custom system without a continuous model was refused when the data built the system)
             # the terminal projection computes each problem's maps from its own horizon
             model = attrs.evolve(model, projection_horizons=[*bounds])
         if is_nonlinear(system):

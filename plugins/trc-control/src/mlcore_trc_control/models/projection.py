@@ -48,6 +48,16 @@ _CHECK_RESIDUAL = 1e-6
 _CHECK_HORIZONS = 9
 
 
+def _terminal_maps(a: np.ndarray, b: np.ndarray, w_inv: np.ndarray, steps: int) -> tuple[np.ndarray, ...]:
+    """``A^N``, ``G = [A^{N-1-j} B]`` ``(n, N*m)`` and the weighted Gram ``G W⁻¹ G'`` of the discrete
+    step ``(a, b)`` over ``steps`` (NumPy, float64; ``w_inv = I ⊗ R⁻¹``)."""
+    powers = [np.eye(a.shape[0])]
+    for _ in range(steps):
+        powers.append(a @ powers[-1])
+    g = np.concatenate([powers[steps - 1 - j] @ b for j in range(steps)], axis=1)
+    return powers[steps], g, g @ w_inv @ g.T
+
+
 class TerminalProjection(nn.Module):
     """Project controls ``(B, N, m)`` onto ``x_N = r`` (and the box) for problems ``[x_0, r, T]``.
 
@@ -111,18 +121,13 @@ class TerminalProjection(nn.Module):
             self._set_continuous(system)
             return
         a, b, r = (np.asarray(getattr(system, k), dtype=np.float64) for k in ("A", "B", "R"))
-        n, steps = self.state_dim, self.num_steps
-        powers = [np.eye(n)]
-        for _ in range(steps):
-            powers.append(a @ powers[-1])
-        g = np.concatenate([powers[steps - 1 - j] @ b for j in range(steps)], axis=1)  # (n, N*m)
-        w_inv = np.kron(np.eye(steps), np.linalg.inv(r))
-        gram = g @ w_inv @ g.T
-        if np.linalg.matrix_rank(gram) < n:  # not controllable in N steps: no exact projection
+        w_inv = np.kron(np.eye(self.num_steps), np.linalg.inv(r))
+        free, g, gram = _terminal_maps(a, b, w_inv, self.num_steps)
+        if np.linalg.matrix_rank(gram) < self.state_dim:  # not controllable in N steps: no exact projection
             self.correction.zero_()
             return
         self.terminal_map.copy_(torch.as_tensor(g.T))
-        self.free_map.copy_(torch.as_tensor(powers[steps].T))
+        self.free_map.copy_(torch.as_tensor(free.T))
         self.correction.copy_(torch.as_tensor((w_inv @ g.T @ np.linalg.inv(gram)).T))
 
     def _set_continuous(self, system: Any) -> None:
@@ -157,14 +162,10 @@ class TerminalProjection(nn.Module):
         horizons = np.linspace(low, high, _CHECK_HORIZONS)
         exact = []
         needed = 0
+        w_inv = np.kron(np.eye(steps), r_inv)
         for horizon in horizons:
             phi = expm(block * horizon / steps)
-            a, b = phi[:n, :n], phi[:n, n:]
-            powers = [np.eye(n)]
-            for _ in range(steps):
-                powers.append(a @ powers[-1])
-            g = np.concatenate([powers[steps - 1 - j] @ b for j in range(steps)], axis=1)
-            gram = g @ np.kron(np.eye(steps), r_inv) @ g.T
+            power, g, gram = _terminal_maps(phi[:n, :n], phi[:n, n:], w_inv, steps)
             if np.linalg.matrix_rank(gram) < n:
                 raise ConfigError(
                     f"model.projection_horizons: system {name!r} cannot reach every target in {steps} steps "
@@ -185,7 +186,7 @@ class TerminalProjection(nn.Module):
                     f"ill-conditioned (cond {np.linalg.cond(gram):.1e}) for {_INVERSE_MAX} Newton-Schulz iterations; "
                     "set model.terminal_projection=false or narrow dataset.horizon_range"
                 )
-            exact.append((powers[steps], g))
+            exact.append((power, g))
         self.inverse_iterations = needed + _INVERSE_MARGIN
         free, g_map, corr = self._maps(torch.as_tensor(horizons, dtype=torch.float64, device=self.continuous.device))
         for i, (power, g) in enumerate(exact):
