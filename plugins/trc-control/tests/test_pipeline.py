@@ -202,6 +202,9 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "closed_loop.finetune_steps=3",
         "closed_loop.finetune_batch_size=8",
         "closed_loop.finetune_eval_problems=4",
+        "closed_loop.select_cycles=2",
+        "closed_loop.select_polish_iterations=1",
+        "closed_loop.select_with_lqr=true",
     ]
     result = mlcore.run("trc-control", profile="quick", overrides=overrides, out=out, device="cpu", progress=False)
     loop = json.loads((out / "closed_loop_results.json").read_text())
@@ -215,7 +218,25 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "TRC + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)",
         "MLP + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)",
         "expert (optimal)",
+        *(
+            f"{name} + plan selection ({what}) + 1 iLQR iterations"
+            for name, what in [
+                ("TRC", "2 cycles + LQR"),
+                ("MLP", "its one plan + LQR"),
+                ("linear", "its one plan + LQR"),
+                ("TRC + DAgger (1 rounds)", "2 cycles + LQR"),
+                ("MLP + DAgger (1 rounds)", "its one plan + LQR"),
+                ("TRC + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)", "2 cycles + LQR"),
+                ("MLP + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)", "its one plan + LQR"),
+                ("LQR on the linearisation", "its one plan"),
+            ]
+        ),
     }
+    selected = [r for r in loop["rows"] if "plan selection" in r["method"] and r["loop"] == "closed"]
+    # 3 problems, 2 re-plans each: every re-plan after the first keeps the tail or switches
+    assert all(r["selection"]["kept"] + r["selection"]["switched"] == 3 for r in selected)
+    assert "select_closed_loop_success_rate" in result.metrics
+    assert "plan selection" in loop["definitions"]
     assert [row["step"] for row in loop["finetune"]["TRC"]] == [0, 3]
     assert (out / "closed_loop" / "mlp_finetuned.pt").exists()
     assert "finetune_closed_loop_cost_gap" in result.metrics

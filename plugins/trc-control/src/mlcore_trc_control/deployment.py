@@ -11,8 +11,10 @@ actuation-noise level of ``noise_levels`` (the same noise draws for every policy
 ``closed_loop/<name>_dagger.pt``. With ``finetune_steps > 0``, copies of TRC and of the MLP
 (the DAgger-tuned ones when DAgger ran) are fine-tuned on the closed-loop cost through the
 differentiable simulator (:mod:`mlcore_trc_control.closed_loop_training`) and added as
-``+ closed-loop fine-tuning`` rows (weights ``closed_loop/<name>_finetuned.pt``). Cost gaps are
-against the expert's open-loop optimum on the same problems. Everything goes to
+``+ closed-loop fine-tuning`` rows (weights ``closed_loop/<name>_finetuned.pt``). With
+``select_cycles > 0``, every learned policy (and the re-planned LQR) also runs with plan selection
+by simulated outcome (:mod:`mlcore_trc_control.selection`) as ``+ plan selection`` rows. Cost gaps
+are against the expert's open-loop optimum on the same problems. Everything goes to
 ``closed_loop_results.json``.
 """
 
@@ -37,6 +39,7 @@ from mlcore_trc_control.closed_loop import (
     closed_loop_rollout,
     open_loop_rollout,
 )
+from mlcore_trc_control.selection import SelectingPlanner
 
 if TYPE_CHECKING:
     from mlcore_trc_control.data import LQRProblemSet
@@ -69,6 +72,15 @@ class ClosedLoopConfig:
             finetune_grad_clip, finetune_curriculum, finetune_eval_problems: closed-loop fine-tuning of copies of TRC
             and the MLP through the differentiable simulator (0 steps = none; see
             :class:`~mlcore_trc_control.closed_loop_training.FinetuneConfig`); nonlinear systems only.
+        select_cycles: with ``> 0``, every network also runs with plan selection by simulated
+            outcome (:mod:`mlcore_trc_control.selection`): TRC proposes its answers after outer
+            cycles ``1..select_cycles``, the MLP its one plan, each beside its kept previous tail
+            (0 = off; needs the ``shrinking`` horizon). With it on a nonlinear system, the
+            re-planned LQR of the linearisation runs the same way, as the classical comparison.
+        select_polish_iterations: iLQR iterations from the selected plan at every re-plan, kept
+            where they rank better (0 = pure selection; nonlinear systems only).
+        select_with_lqr: add the re-planned LQR of the linearisation to every policy's candidates
+            (nonlinear systems).
         seed: seed of the noise draws, of DAgger's sampling and of the fine-tuning batches.
     """
 
@@ -90,7 +102,17 @@ class ClosedLoopConfig:
     finetune_grad_clip: float = attrs.field(default=1.0, validator=non_negative)
     finetune_curriculum: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
     finetune_eval_problems: int = attrs.field(default=32, validator=non_negative)
+    select_cycles: int = attrs.field(default=0, validator=non_negative)
+    select_polish_iterations: int = attrs.field(default=0, validator=non_negative)
+    select_with_lqr: bool = False
     seed: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.select_cycles > 0 and self.horizon != "shrinking":
+            raise ValueError(
+                f"select_cycles={self.select_cycles} needs horizon='shrinking' (the selected plans are "
+                f"tails on the plant's grid), got horizon={self.horizon!r}"
+            )
 
 
 def _row(
@@ -137,8 +159,9 @@ def closed_loop_table(
             seed = config.seed + index
             opened = open_loop_rollout(system, x0, targets, horizons, plan, control_noise=noise, seed=seed)
             rows.append(_row(name, "open", noise, opened, reference, threshold))
-            if isinstance(planner, ExpertPlanner):
-                planner.reset()
+            reset = getattr(planner, "reset", None)
+            if callable(reset):  # planners with memory (the expert's warm starts, the selection's tail)
+                reset()
             closed = closed_loop_rollout(
                 system,
                 x0,
@@ -150,7 +173,11 @@ def closed_loop_table(
                 control_noise=noise,
                 seed=seed,
             )
-            extra = {"solver_status": dict(planner.status_counts)} if isinstance(planner, ExpertPlanner) else {}
+            extra: dict[str, Any] = {}
+            if isinstance(planner, ExpertPlanner):
+                extra["solver_status"] = dict(planner.status_counts)
+            if isinstance(planner, SelectingPlanner):
+                extra["selection"] = dict(planner.counts)
             rows.append(_row(name, "closed", noise, closed, reference, threshold, **extra))
             log.info(
                 "%s, noise %g: open-loop success %.1f%% (cost gap %+.1f%%), closed-loop %.1f%% (%+.1f%%) in %.1fs",

@@ -357,6 +357,9 @@ def closed_loop_stage(
     histories: dict[str, Any] = {}
     finetune_histories: dict[str, Any] = {}
     learners = {"TRC": model, **({"MLP": policies["mlp"]} if "mlp" in policies else {})}
+    nets: dict[str, Any] = dict(learners)  # every learned policy's row, for plan selection (closed_loop.select_cycles)
+    if "linear" in policies:
+        nets["linear"] = policies["linear"]
     if cl.dagger_rounds > 0 and is_nonlinear(system):
         learners, histories = run_dagger(
             learners, data.train_set().problem_set, cl, ctx.out_dir / "closed_loop", clip_to=limit, device=ctx.device
@@ -366,6 +369,7 @@ def closed_loop_stage(
                 policy_planner(net, clip_to=limit if name != "TRC" else 0.0, device=ctx.device),
                 None,
             )
+            nets[f"{name} + DAgger ({cl.dagger_rounds} rounds)"] = net
     if cl.finetune_steps > 0 and is_nonlinear(system):
         # from the DAgger-tuned copies when DAgger ran; the training split (its tail held out to pick the iterate)
         tuned, finetune_histories = run_finetune(
@@ -377,6 +381,34 @@ def closed_loop_stage(
                 policy_planner(net, clip_to=limit if name != "TRC" else 0.0, device=ctx.device),
                 None,
             )
+            nets[f"{name}{after} + closed-loop fine-tuning ({cl.finetune_steps} steps)"] = net
+    if cl.select_cycles > 0:
+        from mlcore_trc_control.selection import (
+            SelectingPlanner,
+            combined_proposer,
+            lqr_proposer,
+            network_proposer,
+        )
+
+        with_lqr = cl.select_with_lqr and is_nonlinear(system)
+        proposers = {}
+        for name, net in nets.items():
+            proposer = network_proposer(net, cycles=cl.select_cycles, clip_to=limit, device=ctx.device)
+            what = f"{cl.select_cycles} cycles" if hasattr(net, "forward_cycles") else "its one plan"
+            if with_lqr:
+                proposer, what = combined_proposer(proposer, lqr_proposer(system)), what + " + LQR"
+            proposers[name] = (proposer, what)
+        if is_nonlinear(system):  # the classical candidate alone, for comparison
+            proposers["LQR on the linearisation"] = (lqr_proposer(system), "its one plan")
+        polish = f" + {cl.select_polish_iterations} iLQR iterations" if cl.select_polish_iterations else ""
+        for name, (proposer, what) in proposers.items():
+            planner = SelectingPlanner(
+                system,
+                proposer,
+                margin=0.5 * cfg.evaluator.success_threshold,
+                polish_iterations=cl.select_polish_iterations,
+            )
+            entries[f"{name} + plan selection ({what}){polish}"] = (planner, None)
     rows = closed_loop_table(problems, entries, cl, threshold=cfg.evaluator.success_threshold)
     metrics: dict[str, float] = {}
     for row in rows:
@@ -385,7 +417,12 @@ def closed_loop_stage(
             metrics[f"{row['loop']}_loop_cost_gap"] = row["cost_gap"]
         if row["control_noise"] != cl.noise_levels[0] or not row["method"].startswith("TRC +"):
             continue
-        key = "finetune" if "fine-tuning" in row["method"] else "dagger"
+        # the selection rows come last, the most-tuned network's last of all
+        key = (
+            "select"
+            if "plan selection" in row["method"]
+            else ("finetune" if "fine-tuning" in row["method"] else "dagger")
+        )
         metrics[f"{key}_{row['loop']}_loop_success_rate"] = row["success_rate"]
         metrics[f"{key}_{row['loop']}_loop_cost_gap"] = row["cost_gap"]
     result = {
@@ -399,6 +436,9 @@ def closed_loop_stage(
             "open": "the plan from x_0 applied without feedback",
             "closed": f"re-planned from the measured state every {cl.replan_every} step(s), {cl.horizon} horizon",
             "cost_gap": "mean J of the executed trajectory / mean J of the expert's open-loop optimum - 1",
+            "plan selection": "at every re-plan, the candidate plans (TRC: its answers after outer cycles "
+            f"1..{cl.select_cycles}; other policies: their one plan) and the kept tail of the previous plan are "
+            "simulated to the end; the best is committed (landing within half the success threshold, then lowest J)",
         },
     }
     ctx.write_json("closed_loop_results.json", result)

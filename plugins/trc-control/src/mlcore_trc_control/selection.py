@@ -1,0 +1,248 @@
+"""Plan selection in closed loop: candidate plans ranked by their simulated outcome on the known model.
+
+A network's plan is a guess; the plant model is known. :class:`SelectingPlanner` is a planner
+(see :mod:`mlcore_trc_control.closed_loop`) that, at every re-plan:
+
+1. asks a *proposer* for candidate plans from the measured state — :func:`network_proposer`: TRC's
+   answers after each of its first ``C`` outer cycles (one forward pass; cycles beyond the trained
+   number are test-time iterations), or any other network's single plan;
+2. resamples each onto the plant's grid (the time averages the closed loop would apply) and adds
+   the unexecuted tail of the plan it committed to at the previous re-plan;
+3. simulates every candidate to the end of the horizon with the system's own RK4 step and commits
+   to the best: among the candidates whose predicted terminal error is at most ``margin`` the one
+   with the lowest cost-to-go ``J``; if none lands, the one with the smallest predicted error.
+
+Because the previous tail is always a candidate and, without noise, the model is exact, the
+committed plan's predicted outcome never gets worse between re-plans (ranked as above): the closed
+loop does at least as well as the best plan proposed so far. The plans are on the plant's grid, so
+only the ``shrinking`` horizon (plan over the time left) is supported.
+
+By default this is *selection*, not optimisation: no gradient step or solver iteration changes a
+candidate. What TRC brings is several answers per call (its refinement cycles); a feed-forward
+network brings one (plus the kept tail). ``polish_iterations > 0`` (nonlinear systems) then runs
+that many iLQR iterations (:func:`~mlcore_trc_control.nonlinear.ilqr.ilqr`) from the committed plan
+and keeps the result where it ranks better — MPC with a local solver warm-started by the
+selection; :func:`lqr_proposer` is the classical warm start to compare it with.
+:func:`combined_proposer` pools proposers: a network's candidates beside the LQR's plan let the
+selection hand the near-target starts, where the linearisation is accurate, to the LQR.
+
+Example::
+
+    from mlcore_trc_control.closed_loop import closed_loop_rollout
+    from mlcore_trc_control.selection import SelectingPlanner, network_proposer
+
+    planner = SelectingPlanner(system, network_proposer(trc, cycles=6))
+    result = closed_loop_rollout(system, x0, targets, horizons, planner)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mlcore.errors import ConfigError
+from mlcore_trc_control.closed_loop import _clip, _step, resample_plan
+
+__all__ = [
+    "Proposer",
+    "SelectingPlanner",
+    "combined_proposer",
+    "lqr_proposer",
+    "network_proposer",
+    "simulated_outcome",
+]
+
+#: ``(states (B, n), targets (B, n), horizons (B,)) -> plans (C, B, K, m)``, each spanning ``horizons``
+Proposer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def network_proposer(policy: Any, *, cycles: int = 0, clip_to: float = 0.0, device: Any = "cpu") -> Proposer:
+    """Candidate plans of a network: with ``cycles > 0`` and a model that has ``forward_cycles``
+    (TRC), its answers after outer cycles ``1..cycles``; otherwise its one plan (a NumPy callable,
+    such as the linear policy, also gives one). ``clip_to > 0`` clips to ``|u| <= clip_to``."""
+    import torch
+
+    def propose(states: np.ndarray, targets: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        problems = np.concatenate([states, targets, horizons[:, None]], axis=1)
+        if isinstance(policy, torch.nn.Module):
+            was_training = policy.training
+            policy.eval()
+            try:
+                with torch.inference_mode():
+                    x = torch.as_tensor(problems, dtype=torch.float32, device=device)
+                    forward_cycles = getattr(policy, "forward_cycles", None)
+                    if cycles > 0 and callable(forward_cycles):
+                        outs = forward_cycles(x, num_outer_cycles=cycles)
+                    else:
+                        outs = [policy(x)]
+                    plans = np.stack([o.double().cpu().numpy() for o in outs])
+            finally:
+                policy.train(was_training)
+        else:
+            plans = np.asarray(policy(problems), dtype=np.float64)[None]
+        return np.clip(plans, -clip_to, clip_to) if clip_to > 0 else plans
+
+    return propose
+
+
+def lqr_proposer(system: Any) -> Proposer:
+    """One candidate: the closed-loop LQR of the linearisation at the target, rolled out from the
+    measured state over the time left (the expert's and iLQR's default warm start)."""
+    from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation
+
+    def propose(states: np.ndarray, targets: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        return lqr_on_linearisation(system, states, targets, horizons).controls[None]  # type: ignore[no-any-return]
+
+    return propose
+
+
+def combined_proposer(*proposers: Proposer) -> Proposer:
+    """All candidates of ``proposers`` together (e.g. TRC's cycles and the LQR's plan); their plans
+    must have the same number of steps."""
+
+    def propose(states: np.ndarray, targets: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        return np.concatenate([p(states, targets, horizons) for p in proposers])
+
+    return propose
+
+
+def _ranks_before(
+    cost: np.ndarray, error: np.ndarray, than_cost: np.ndarray, than_error: np.ndarray, margin: float
+) -> np.ndarray:
+    """Whether outcome ``(cost, error)`` ranks strictly before ``(than_cost, than_error)``: landing
+    (error <= margin) first, then lower cost; among misses, smaller error."""
+    lands, than_lands = error <= margin, than_error <= margin
+    return (
+        (lands & ~than_lands)
+        | (lands & than_lands & (cost < than_cost))
+        | (~lands & ~than_lands & (error < than_error))
+    )
+
+
+def simulated_outcome(
+    system: Any, states: np.ndarray, targets: np.ndarray, controls: np.ndarray, dt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cost-to-go ``J`` and terminal error ``||x_K - r||`` ``(B,)`` of plant-grid controls
+    ``(B, K, m)`` from ``states`` (step ``dt (B,)``); ``inf`` where the simulation diverges."""
+    x = np.asarray(states, dtype=np.float64)
+    trajectory = [x]
+    for k in range(controls.shape[1]):
+        x = _step(system, x, controls[:, k], dt)
+        trajectory.append(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cost = system.cost(np.stack(trajectory, axis=1), controls, targets)
+        error = np.linalg.norm(trajectory[-1] - targets, axis=1)
+    bad = ~(np.isfinite(cost) & np.isfinite(error))
+    return np.where(bad, np.inf, cost), np.where(bad, np.inf, error)
+
+
+class SelectingPlanner:
+    """A closed-loop planner that commits to the best of its proposer's candidates and its own
+    previous tail, by simulated outcome (see the module docstring).
+
+    Args:
+        system: the plant model used for the simulation (its ``step``, ``cost``, ``control_limit``).
+        proposer: candidate plans ``(C, B, K, m)`` per call (:func:`network_proposer`).
+        margin: predicted terminal errors up to this count as landing (rank by ``J``); half the
+            evaluation's success threshold by default, so a candidate that lands only on paper
+            (model error, noise) is not preferred to a cheaper safe one.
+        keep_previous: add the previous plan's unexecuted tail as a candidate (the monotone
+            guarantee); ``False`` ranks only the new proposals.
+        polish_iterations: iLQR iterations from the committed plan at every re-plan, kept where
+            they rank better (0 = pure selection; nonlinear systems only).
+
+    ``counts`` tallies how often a new proposal (``switched``) or the kept tail (``kept``) won,
+    and how often the iLQR polish was kept (``polished``).
+    """
+
+    def __init__(
+        self,
+        system: Any,
+        proposer: Proposer,
+        *,
+        margin: float = 0.05,
+        keep_previous: bool = True,
+        polish_iterations: int = 0,
+    ) -> None:
+        if polish_iterations < 0:
+            raise ConfigError(f"closed_loop.select_polish_iterations={polish_iterations} must be >= 0")
+        if polish_iterations > 0 and getattr(system, "kind", "linear") != "nonlinear":
+            raise ConfigError(
+                f"closed_loop.select_polish_iterations={polish_iterations}: the iLQR polish is for nonlinear "
+                f"systems, not {getattr(system, 'name', 'this one')!r}"
+            )
+        self.system = system
+        self.proposer = proposer
+        self.margin = margin
+        self.keep_previous = keep_previous
+        self.polish_iterations = polish_iterations
+        self._committed: np.ndarray | None = None
+        self._systems: dict[int, Any] = {}
+        self.counts = {"switched": 0, "kept": 0, "polished": 0}
+
+    def reset(self) -> None:
+        """Forget the committed plans and the tallies (a new run)."""
+        self._committed = None
+        self.counts = {"switched": 0, "kept": 0, "polished": 0}
+
+    def _polish(
+        self,
+        states: np.ndarray,
+        targets: np.ndarray,
+        horizons: np.ndarray,
+        plan: np.ndarray,
+        cost: np.ndarray,
+        error: np.ndarray,
+    ) -> np.ndarray:
+        """``polish_iterations`` of iLQR from ``plan`` (outcome ``cost``, ``error``), kept where it ranks better."""
+        import attrs
+
+        from mlcore_trc_control.nonlinear.ilqr import ilqr
+
+        steps = plan.shape[1]
+        if steps not in self._systems:  # the system on the remaining steps (one per count, reused)
+            self._systems[steps] = attrs.evolve(self.system, num_steps=steps)
+        refined = ilqr(
+            self._systems[steps], states, targets, horizons, init=plan, max_iter=self.polish_iterations
+        ).controls
+        new_cost, new_error = simulated_outcome(self.system, states, targets, refined, horizons / steps)
+        better = _ranks_before(new_cost, new_error, cost, error, self.margin)
+        self.counts["polished"] += int(better.sum())
+        return np.where(better[:, None, None], refined, plan)
+
+    def __call__(
+        self, states: np.ndarray, targets: np.ndarray, horizons: np.ndarray, steps: int | None = None
+    ) -> np.ndarray:
+        """The committed plans ``(B, steps, m)`` on the plant's grid ``horizons / steps``."""
+        steps = int(steps or self.system.num_steps)
+        dt = np.asarray(horizons, dtype=np.float64) / steps
+        proposals = self.proposer(states, targets, horizons)
+        plan_dt = horizons / proposals.shape[2]
+        candidates = [
+            _clip(self.system, np.stack([resample_plan(p, plan_dt, j * dt, dt) for j in range(steps)], axis=1))
+            for p in proposals
+        ]
+        previous = self._committed
+        keep = False
+        if self.keep_previous and previous is not None:
+            keep = previous.shape[0] == states.shape[0] and previous.shape[1] >= steps
+            if keep:
+                candidates.append(previous[:, previous.shape[1] - steps :])
+        outcomes = [simulated_outcome(self.system, states, targets, c, dt) for c in candidates]
+        cost = np.stack([o[0] for o in outcomes])  # (C, B)
+        error = np.stack([o[1] for o in outcomes])
+        # lexicographic: landing candidates by cost, then the rest by terminal error
+        score = np.where(error <= self.margin, cost, np.inf)
+        best = np.where(np.isfinite(score).any(axis=0), np.argmin(score, axis=0), np.argmin(error, axis=0))
+        chosen = np.stack([candidates[c][b] for b, c in enumerate(best)])
+        if keep:
+            kept = int((best == len(candidates) - 1).sum())
+            self.counts["kept"] += kept
+            self.counts["switched"] += len(best) - kept
+        if self.polish_iterations > 0:
+            pick = np.arange(len(best))
+            chosen = self._polish(states, targets, horizons, chosen, cost[best, pick], error[best, pick])
+        self._committed = chosen
+        return chosen

@@ -1,0 +1,200 @@
+"""Benchmark: plan selection by simulated outcome on finished trc-control closed-loop runs.
+
+Re-loads the networks of runs made by ``trc_control.py --closed-loop`` (TRC from
+``checkpoints/best.pt``, the DAgger-tuned TRC and MLP from ``closed_loop/{trc,mlp}_dagger.pt``) and
+runs them in closed loop on the run's first ``closed_loop.problems`` test problems, with and
+without :class:`mlcore_trc_control.selection.SelectingPlanner`: TRC proposing its answers after
+outer cycles ``1..C`` for every ``C`` of ``--cycles``, the MLP its one plan, each beside its kept
+previous tail. No network is retrained, so the rows compare deployments of the same weights on
+identical problems; cost gaps are against the expert's open-loop optimum of those problems. Then
+with the re-planned LQR of the linearisation as one more candidate beside the tuned TRC's (and the
+MLP's) and, with ``--polish``, iLQR iterations at every re-plan from the selected plan, and from the
+re-planned LQR alone (the classical warm start) for comparison. Writes
+``closed_loop_selection.<run name>`` of ``tools/bench/results/trc_control.json``.
+
+    python tools/bench/trc_selection.py runs/bench-trc-control-closed-loop/pendulum_dagger_big \\
+        --cycles 1,2,3,4,6 --replan 1,2 --polish 0,1,5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import tomllib
+from _common import machine_info
+from trc_control import RESULTS, _load, _merge
+
+
+def _networks(run: Path) -> dict[str, object]:
+    """``TRC`` (imitation), ``TRC + DAgger``, ``MLP + DAgger`` of a finished run (the ones it saved)."""
+    import torch
+
+    from mlcore.api import build, load_checkpoint
+    from mlcore_trc_control.models.mlp import MLPPolicy
+
+    ckpt = load_checkpoint(run / "checkpoints" / "best.pt")
+    model_config = ckpt["meta"]["components"]["model"]["config"]
+    nets: dict[str, object] = {}
+    trc = build("model", "trc", model_config)
+    trc.load_state_dict(ckpt["model"])
+    nets["TRC"] = trc.eval()
+    dagger = run / "closed_loop" / "trc_dagger.pt"
+    if dagger.exists():
+        tuned = build("model", "trc", model_config)
+        tuned.load_state_dict(torch.load(dagger, weights_only=True))
+        nets["TRC + DAgger"] = tuned.eval()
+    mlp_path = run / "closed_loop" / "mlp_dagger.pt"
+    if mlp_path.exists():
+        state = torch.load(mlp_path, weights_only=True)
+        width, inputs = state["net.0.weight"].shape
+        steps, m = int(model_config["num_steps"]), int(model_config["control_dim"])
+        mlp = MLPPolicy(inputs, steps, m, width)
+        mlp.load_state_dict(state)
+        nets["MLP + DAgger"] = mlp.eval()
+    return nets
+
+
+def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]) -> dict:
+    """The selection table of one run (see the module docstring)."""
+    import numpy as np
+
+    from mlcore_trc_control.closed_loop import closed_loop_rollout, policy_planner
+    from mlcore_trc_control.data import LQRProblemSet
+    from mlcore_trc_control.selection import SelectingPlanner, combined_proposer, lqr_proposer, network_proposer
+
+    config = tomllib.loads((run / "config.toml").read_text())
+    cl = config["closed_loop"]
+    threshold = float(config.get("evaluator", {}).get("success_threshold", 0.1))
+    test = LQRProblemSet.load(config["dataset"]["test_path"])
+    problems = test.subset(np.arange(min(int(cl["problems"]), len(test))))
+    system = problems.system
+    x0, targets, horizons = problems.initial_states, problems.target_states, problems.horizons()
+    reference = float(problems.optimal_costs.mean())
+    limit = float(system.control_limit)
+    nets = _networks(run)
+    rows = []
+
+    def record(method: str, planner: object, replan: int, **extra: object) -> None:
+        result = closed_loop_rollout(system, x0, targets, horizons, planner, replan_every=replan)
+        summary = result.summary(threshold, reference)
+        counts = getattr(planner, "counts", None)
+        rows.append(
+            {
+                "method": method,
+                "replan_every": replan,
+                "success_rate": summary["success_rate"],
+                "cost_gap": float(summary["cost_gap"]),
+                "median_terminal_error": summary["median_terminal_error"],
+                "seconds": result.seconds,
+                **({"selection": dict(counts)} if counts else {}),
+                **extra,
+            }
+        )
+        print(
+            f"{method:<58} re-plan {replan}: success {100 * summary['success_rate']:5.1f} %  "
+            f"cost gap {100 * summary['cost_gap']:+7.1f} %  median error {summary['median_terminal_error']:.3f}  "
+            f"{result.seconds:.1f} s",
+            flush=True,
+        )
+
+    for replan in replans:
+        for name, net in nets.items():
+            record(name, policy_planner(net, clip_to=limit), replan)
+            if hasattr(net, "forward_cycles"):
+                for count in cycles:
+                    proposer = network_proposer(net, cycles=count, clip_to=limit)
+                    record(
+                        f"{name} + plan selection ({count} cycles)",
+                        SelectingPlanner(system, proposer, margin=0.5 * threshold),
+                        replan,
+                        cycles=count,
+                    )
+                proposer = network_proposer(net, cycles=max(cycles), clip_to=limit)
+                record(
+                    f"{name} + plan selection ({max(cycles)} cycles), no kept tail",
+                    SelectingPlanner(system, proposer, margin=0.5 * threshold, keep_previous=False),
+                    replan,
+                    cycles=max(cycles),
+                )
+            else:
+                record(
+                    f"{name} + plan selection (its one plan)",
+                    SelectingPlanner(system, network_proposer(net, clip_to=limit), margin=0.5 * threshold),
+                    replan,
+                )
+        # the LQR's plan as one more candidate (it takes the near-target starts), and a local
+        # solver in the loop: iLQR from the selected plan; the re-planned LQR alone for comparison
+        tuned = "TRC + DAgger" if "TRC + DAgger" in nets else "TRC"
+        mlp = "MLP + DAgger" if "MLP + DAgger" in nets else None
+        top = max(cycles)
+        for iterations in polish:
+            suffix = f" + {iterations} iLQR iterations" if iterations else ""
+            variants = [(f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True)]
+            if iterations:
+                variants.insert(0, (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False))
+            if mlp is not None:
+                variants.append((f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True))
+            for method, net, count, with_lqr in variants:
+                proposer = network_proposer(net, cycles=count, clip_to=limit)
+                if with_lqr:
+                    proposer = combined_proposer(proposer, lqr_proposer(system))
+                planner = SelectingPlanner(system, proposer, margin=0.5 * threshold, polish_iterations=iterations)
+                record(method, planner, replan, cycles=count, with_lqr=with_lqr, polish_iterations=iterations)
+            record(
+                f"LQR on the linearisation + plan selection{suffix}",
+                SelectingPlanner(system, lqr_proposer(system), margin=0.5 * threshold, polish_iterations=iterations),
+                replan,
+                polish_iterations=iterations,
+            )
+    return {
+        "run": str(run),
+        "system": system.name,
+        "num_problems": len(problems),
+        "reference": "mean J of the expert's open-loop optimum on the same problems",
+        "success_threshold": threshold,
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run directories of trc_control.py --closed-loop")
+    parser.add_argument("--cycles", default="1,2,3,4,6,8", help="TRC outer cycles proposed (comma-separated)")
+    parser.add_argument("--replan", default="1", help="plant steps between re-plans (comma-separated)")
+    parser.add_argument(
+        "--polish",
+        default="0,1,5",
+        help="iLQR iterations per re-plan from the selected TRC plan and from the re-planned LQR (comma-separated; "
+        "0 = the LQR candidate without iLQR; empty = none)",
+    )
+    parser.add_argument("--results", default=str(RESULTS))
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    cycles = [int(v) for v in args.cycles.split(",")]
+    replans = [int(v) for v in args.replan.split(",")]
+    polish = [int(v) for v in args.polish.split(",")] if args.polish else []
+    for run in map(Path, args.runs):
+        if not (run / "config.toml").exists():
+            print(f"error: {run}: not a run directory (no config.toml)", file=sys.stderr)
+            return 2
+        load_before = _load()
+        start = time.perf_counter()
+        found = evaluate(run, cycles, replans, polish)
+        found.update(
+            machine=machine_info(),
+            time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            load_average_1min={"before": load_before, "after": _load()},
+            wall_seconds=time.perf_counter() - start,
+        )
+        _merge(Path(args.results), "closed_loop_selection", found, subkey=run.name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
