@@ -8,12 +8,13 @@ outer cycles ``1..C`` for every ``C`` of ``--cycles``, the MLP its one plan, eac
 previous tail. No network is retrained, so the rows compare deployments of the same weights on
 identical problems; cost gaps are against the expert's open-loop optimum of those problems. Then
 with the re-planned LQR of the linearisation as one more candidate beside the tuned TRC's (and the
-MLP's) and, with ``--polish``, iLQR iterations at every re-plan from the selected plan, and from the
-re-planned LQR alone (the classical warm start) for comparison. Writes
+MLP's), ``--jitter`` adding the networks' plans from perturbed states, and, with ``--polish``,
+iLQR iterations at every re-plan from the selected plan, and from the re-planned LQR alone (the
+classical warm start) for comparison. Writes
 ``closed_loop_selection.<run name>`` of ``tools/bench/results/trc_control.json``.
 
     python tools/bench/trc_selection.py runs/bench-trc-control-closed-loop/pendulum_dagger_big \\
-        --cycles 1,2,3,4,6 --replan 1,2 --polish 0,1,5
+        --cycles 1,2,3,4,6 --replan 1,2 --polish 0,1,5 --jitter 0.15,0.3
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _networks(run: Path) -> dict[str, object]:
     return nets
 
 
-def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]) -> dict:
+def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int], jitter: list[float] | None) -> dict:
     """The selection table of one run (see the module docstring)."""
     import numpy as np
 
@@ -132,17 +133,45 @@ def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]
         top = max(cycles)
         for iterations in polish:
             suffix = f" + {iterations} iLQR iterations" if iterations else ""
-            variants = [(f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True)]
+            variants = [(f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True, None)]
             if iterations:
-                variants.insert(0, (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False))
+                variants.insert(0, (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False, None))
             if mlp is not None:
-                variants.append((f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True))
-            for method, net, count, with_lqr in variants:
-                proposer = network_proposer(net, cycles=count, clip_to=limit)
+                variants.append((f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True, None))
+            if jitter:
+                variants.append(
+                    (
+                        f"{tuned} + plan selection ({top} cycles, jittered states + LQR){suffix}",
+                        nets[tuned],
+                        top,
+                        True,
+                        jitter,
+                    )
+                )
+                if mlp is not None:
+                    variants.append(
+                        (
+                            f"{mlp} + plan selection (its one plan, jittered states + LQR){suffix}",
+                            nets[mlp],
+                            0,
+                            True,
+                            jitter,
+                        )
+                    )
+            for method, net, count, with_lqr, offsets in variants:
+                proposer = network_proposer(net, cycles=count, clip_to=limit, jitter=offsets)
                 if with_lqr:
                     proposer = combined_proposer(proposer, lqr_proposer(system))
                 planner = SelectingPlanner(system, proposer, margin=0.5 * threshold, polish_iterations=iterations)
-                record(method, planner, replan, cycles=count, with_lqr=with_lqr, polish_iterations=iterations)
+                record(
+                    method,
+                    planner,
+                    replan,
+                    cycles=count,
+                    with_lqr=with_lqr,
+                    jitter=offsets,
+                    polish_iterations=iterations,
+                )
             record(
                 f"LQR on the linearisation + plan selection{suffix}",
                 SelectingPlanner(system, lqr_proposer(system), margin=0.5 * threshold, polish_iterations=iterations),
@@ -170,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         help="iLQR iterations per re-plan from the selected TRC plan and from the re-planned LQR (comma-separated; "
         "0 = the LQR candidate without iLQR; empty = none)",
     )
+    parser.add_argument(
+        "--jitter",
+        default="",
+        help="one offset per state (comma-separated): the tuned networks also asked from x ± d_i e_i",
+    )
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
 
@@ -179,13 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     cycles = [int(v) for v in args.cycles.split(",")]
     replans = [int(v) for v in args.replan.split(",")]
     polish = [int(v) for v in args.polish.split(",")] if args.polish else []
+    jitter = [float(v) for v in args.jitter.split(",")] if args.jitter else None
     for run in map(Path, args.runs):
         if not (run / "config.toml").exists():
             print(f"error: {run}: not a run directory (no config.toml)", file=sys.stderr)
             return 2
         load_before = _load()
         start = time.perf_counter()
-        found = evaluate(run, cycles, replans, polish)
+        found = evaluate(run, cycles, replans, polish, jitter)
         found.update(
             machine=machine_info(),
             time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -205,6 +205,7 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "closed_loop.select_cycles=2",
         "closed_loop.select_polish_iterations=1",
         "closed_loop.select_with_lqr=true",
+        "closed_loop.select_jitter=[0.1, 0.0]",
     ]
     result = mlcore.run("trc-control", profile="quick", overrides=overrides, out=out, device="cpu", progress=False)
     loop = json.loads((out / "closed_loop_results.json").read_text())
@@ -221,13 +222,13 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         *(
             f"{name} + plan selection ({what}) + 1 iLQR iterations"
             for name, what in [
-                ("TRC", "2 cycles + LQR"),
-                ("MLP", "its one plan + LQR"),
-                ("linear", "its one plan + LQR"),
-                ("TRC + DAgger (1 rounds)", "2 cycles + LQR"),
-                ("MLP + DAgger (1 rounds)", "its one plan + LQR"),
-                ("TRC + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)", "2 cycles + LQR"),
-                ("MLP + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)", "its one plan + LQR"),
+                ("TRC", "2 cycles, jittered states + LQR"),
+                ("MLP", "its one plan, jittered states + LQR"),
+                ("linear", "its one plan, jittered states + LQR"),
+                ("TRC + DAgger (1 rounds)", "2 cycles, jittered states + LQR"),
+                ("MLP + DAgger (1 rounds)", "its one plan, jittered states + LQR"),
+                ("TRC + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)", "2 cycles, jittered states + LQR"),
+                ("MLP + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)", "its one plan, jittered states + LQR"),
                 ("LQR on the linearisation", "its one plan"),
             ]
         ),

@@ -102,6 +102,13 @@ def test_network_proposer_offers_every_cycle_of_trc_and_one_plan_otherwise(vande
         assert np.allclose(plans[trc.num_outer_cycles - 1], trc(problems).double().numpy(), atol=1e-6)
     clipped = network_proposer(trc, cycles=2, clip_to=1e-3)(x0, targets, horizons)
     assert np.abs(clipped).max() <= 1e-3
+    # jitter: the same cycles again from x ± d_i e_i (2 per non-zero offset), in that order
+    jittered = network_proposer(trc, cycles=2, jitter=[0.3, 0.0])(x0, targets, horizons)
+    assert jittered.shape == (6, 3, STEPS, 1)
+    shifted = network_proposer(trc, cycles=2)(x0 - np.array([0.3, 0.0]), targets, horizons)
+    assert np.allclose(jittered[:2], plans[:2]) and np.allclose(jittered[4:], shifted)
+    with pytest.raises(ConfigError, match="select_jitter has 1 entries for 2 states"):
+        network_proposer(trc, jitter=[0.1])(x0, targets, horizons)
     mlp = MLPPolicy(5, STEPS, 1, 16)
     assert network_proposer(mlp, cycles=4)(x0, targets, horizons).shape == (1, 3, STEPS, 1)
     linear = network_proposer(lambda p: np.ones((p.shape[0], STEPS, 1)))
@@ -114,6 +121,8 @@ def test_selection_needs_the_shrinking_horizon() -> None:
         structure(ClosedLoopConfig, {"select_cycles": 6, "horizon": "receding"})
     with pytest.raises(ConfigError, match="select_cycles"):
         structure(ClosedLoopConfig, {"select_cycles": -1})
+    with pytest.raises(ConfigError, match="select_jitter"):
+        structure(ClosedLoopConfig, {"select_jitter": [0.1, -0.2]})
 
 
 def test_the_ilqr_polish_only_replaces_a_plan_it_improves(vanderpol) -> None:

@@ -54,6 +54,11 @@ def _noise_levels(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  #
         raise ValueError(f"{attribute.name}={value!r} must be a non-empty list of numbers >= 0")
 
 
+def _non_negative_list(inst: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    if any(float(v) < 0 for v in value):
+        raise ValueError(f"{attribute.name}={value!r} must be numbers >= 0")
+
+
 @attrs.define
 class ClosedLoopConfig:
     """Config of the closed-loop stage (section ``closed_loop`` of the ``trc`` pipeline).
@@ -81,6 +86,8 @@ class ClosedLoopConfig:
             where they rank better (0 = pure selection; nonlinear systems only).
         select_with_lqr: add the re-planned LQR of the linearisation to every policy's candidates
             (nonlinear systems).
+        select_jitter: one offset per state; the networks are also asked from ``x ± d_i e_i``
+            (see :func:`~mlcore_trc_control.selection.network_proposer`; empty = off).
         seed: seed of the noise draws, of DAgger's sampling and of the fine-tuning batches.
     """
 
@@ -105,6 +112,7 @@ class ClosedLoopConfig:
     select_cycles: int = attrs.field(default=0, validator=non_negative)
     select_polish_iterations: int = attrs.field(default=0, validator=non_negative)
     select_with_lqr: bool = False
+    select_jitter: list[float] = attrs.field(factory=list, validator=_non_negative_list)
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:

@@ -393,8 +393,12 @@ def closed_loop_stage(
         with_lqr = cl.select_with_lqr and is_nonlinear(system)
         proposers = {}
         for name, net in nets.items():
-            proposer = network_proposer(net, cycles=cl.select_cycles, clip_to=limit, device=ctx.device)
+            proposer = network_proposer(
+                net, cycles=cl.select_cycles, clip_to=limit, device=ctx.device, jitter=cl.select_jitter or None
+            )
             what = f"{cl.select_cycles} cycles" if hasattr(net, "forward_cycles") else "its one plan"
+            if cl.select_jitter:
+                what += ", jittered states"
             if with_lqr:
                 proposer, what = combined_proposer(proposer, lqr_proposer(system)), what + " + LQR"
             proposers[name] = (proposer, what)

@@ -37,7 +37,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,13 +58,39 @@ __all__ = [
 Proposer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def network_proposer(policy: Any, *, cycles: int = 0, clip_to: float = 0.0, device: Any = "cpu") -> Proposer:
+def network_proposer(
+    policy: Any,
+    *,
+    cycles: int = 0,
+    clip_to: float = 0.0,
+    device: Any = "cpu",
+    jitter: Sequence[float] | None = None,
+) -> Proposer:
     """Candidate plans of a network: with ``cycles > 0`` and a model that has ``forward_cycles``
     (TRC), its answers after outer cycles ``1..cycles``; otherwise its one plan (a NumPy callable,
-    such as the linear policy, also gives one). ``clip_to > 0`` clips to ``|u| <= clip_to``."""
+    such as the linear policy, also gives one). ``clip_to > 0`` clips to ``|u| <= clip_to``.
+
+    ``jitter = [d_1, ..., d_n]`` also asks the network from the ``2n`` states ``x ± d_i e_i``
+    (test-time input perturbation: near a state where the best manoeuvre switches, e.g. which way
+    to swing, a neighbour's plan can be the better one); every query gives its candidates, and the
+    simulation from the true state ranks them all."""
     import torch
 
+    offsets: list[np.ndarray] = []
+    for i, d in enumerate(jitter or ()):
+        if float(d) > 0:
+            step = np.zeros(len(jitter or ()))
+            step[i] = float(d)
+            offsets += [step, -step]
+
     def propose(states: np.ndarray, targets: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+        if offsets and len(offsets[0]) != states.shape[1]:
+            raise ConfigError(f"closed_loop.select_jitter has {len(offsets[0])} entries for {states.shape[1]} states")
+        plans = [_query(states, targets, horizons)]
+        plans += [_query(states + offset, targets, horizons) for offset in offsets]
+        return np.concatenate(plans)
+
+    def _query(states: np.ndarray, targets: np.ndarray, horizons: np.ndarray) -> np.ndarray:
         problems = np.concatenate([states, targets, horizons[:, None]], axis=1)
         if isinstance(policy, torch.nn.Module):
             was_training = policy.training
