@@ -134,17 +134,12 @@ def combined_proposer(*proposers: Proposer) -> Proposer:
     return propose
 
 
-def _ranks_before(
-    cost: np.ndarray, error: np.ndarray, than_cost: np.ndarray, than_error: np.ndarray, margin: float
-) -> np.ndarray:
-    """Whether outcome ``(cost, error)`` ranks strictly before ``(than_cost, than_error)``: landing
-    (error <= margin) first, then lower cost; among misses, smaller error."""
-    lands, than_lands = error <= margin, than_error <= margin
-    return (
-        (lands & ~than_lands)
-        | (lands & than_lands & (cost < than_cost))
-        | (~lands & ~than_lands & (error < than_error))
-    )
+def _best(cost: np.ndarray, error: np.ndarray, margin: float) -> np.ndarray:
+    """Index ``(B,)`` of the best outcome along axis 0 of ``cost``/``error`` ``(C, B)``: landing
+    (error <= margin) first and among those the lowest cost; if none lands, the smallest error.
+    Ties go to the lower index."""
+    score = np.where(error <= margin, cost, np.inf)
+    return np.where(np.isfinite(score).any(axis=0), np.argmin(score, axis=0), np.argmin(error, axis=0))
 
 
 def simulated_outcome(
@@ -234,7 +229,8 @@ class SelectingPlanner:
             self._systems[steps], states, targets, horizons, init=plan, max_iter=self.polish_iterations
         ).controls
         new_cost, new_error = simulated_outcome(self.system, states, targets, refined, horizons / steps)
-        better = _ranks_before(new_cost, new_error, cost, error, self.margin)
+        # the incumbent first: the polish must rank strictly better to replace it
+        better = _best(np.stack([cost, new_cost]), np.stack([error, new_error]), self.margin) == 1
         self.counts["polished"] += int(better.sum())
         return np.where(better[:, None, None], refined, plan)
 
@@ -259,9 +255,7 @@ class SelectingPlanner:
         outcomes = [simulated_outcome(self.system, states, targets, c, dt) for c in candidates]
         cost = np.stack([o[0] for o in outcomes])  # (C, B)
         error = np.stack([o[1] for o in outcomes])
-        # lexicographic: landing candidates by cost, then the rest by terminal error
-        score = np.where(error <= self.margin, cost, np.inf)
-        best = np.where(np.isfinite(score).any(axis=0), np.argmin(score, axis=0), np.argmin(error, axis=0))
+        best = _best(cost, error, self.margin)
         chosen = np.stack([candidates[c][b] for b, c in enumerate(best)])
         if keep:
             kept = int((best == len(candidates) - 1).sum())
