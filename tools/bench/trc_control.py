@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         help="nonlinear section: write under nonlinear.<system><suffix> (keeps an earlier record)",
     )
     parser.add_argument("--num-samples", type=int, default=1000, help="nonlinear section: training problems")
+    parser.add_argument(
+        "--data-suffix",
+        default="",
+        help="nonlinear and closed-loop sections: cached data under data/trc_nonlinear/<system><suffix>_<split>",
+    )
     parser.add_argument("--test-samples", type=int, default=200, help="nonlinear section: test problems")
     parser.add_argument(
         "--horizon-range", default=None, help="nonlinear section: 'T_min,T_max' for an extra run over a horizon range"
@@ -298,11 +303,14 @@ def other_systems(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
-def _cached_data(system: str, split: str, num: int, seed: int, horizon_range: list[float] | None) -> Path:
-    """``data/trc_nonlinear/<system>[_range]_<split>``, generated (multiple shooting) unless already there."""
+def _cached_data(
+    system: str, split: str, num: int, seed: int, horizon_range: list[float] | None, suffix: str = ""
+) -> Path:
+    """``data/trc_nonlinear/<system>[_range]<suffix>_<split>``, generated (multiple shooting) unless already
+    there (a folder keeps the labels of the expert that wrote it: a new ``--data-suffix`` regenerates)."""
     from mlcore_trc_control.data import DATA_FILE, LQRData, LQRDataConfig
 
-    folder = DATA / f"{system}{'_range' if horizon_range else ''}_{split}"
+    folder = DATA / f"{system}{'_range' if horizon_range else ''}{suffix}_{split}"
     if not (folder / DATA_FILE).exists():
         cfg = LQRDataConfig(system=system, num_samples=num, seed=seed, horizon_range=horizon_range)
         LQRData(cfg).generate(folder)
@@ -346,8 +354,8 @@ def _nonlinear_run(
     import mlcore
     from mlcore_trc_control.data import LQRProblemSet
 
-    train = _cached_data(system, "train", args.num_samples, 42, horizon_range)
-    test = _cached_data(system, "test", args.test_samples, 123, horizon_range)
+    train = _cached_data(system, "train", args.num_samples, 42, horizon_range, args.data_suffix)
+    test = _cached_data(system, "test", args.test_samples, 123, horizon_range, args.data_suffix)
     name = f"{system}{'_range' if horizon_range else ''}{args.nonlinear_suffix}"
     out = Path(args.out or ROOT / "runs" / "bench-trc-control-nonlinear") / name
     run_overrides = [
@@ -482,7 +490,7 @@ def expert_check(args: argparse.Namespace) -> int:
 
     found = {}
     for system in args.expert_check.split(","):
-        test = _cached_data(system, "test", args.test_samples, 123, None)
+        test = _cached_data(system, "test", args.test_samples, 123, None, args.data_suffix)
         ps = LQRProblemSet.load(test)
         sysm, x0, r, horizons = ps.system, ps.initial_states, ps.target_states, ps.horizons()
         lqr = lqr_on_linearisation(sysm, x0, r, horizons)
@@ -642,8 +650,8 @@ def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
 
     path = Path(args.results)
     for system in args.closed_loop.split(","):
-        train = _cached_data(system, "train", args.num_samples, 42, None)
-        test = _cached_data(system, "test", args.test_samples, 123, None)
+        train = _cached_data(system, "train", args.num_samples, 42, None, args.data_suffix)
+        test = _cached_data(system, "test", args.test_samples, 123, None, args.data_suffix)
         out = Path(args.out or ROOT / "runs" / "bench-trc-control-closed-loop") / (system + args.closed_loop_suffix)
         run_overrides = [
             f"dataset.system={system}",

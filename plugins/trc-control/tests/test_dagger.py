@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from mlcore_trc_control.closed_loop import policy_planner
 from mlcore_trc_control.dagger import DaggerConfig, concat_problem_sets, dagger, fine_tune, relabel, visited_states
 from mlcore_trc_control.data import generate_problem_set
 from mlcore_trc_control.models.mlp import MLPPolicy
@@ -90,3 +91,27 @@ def test_dagger_rounds_add_relabelled_states(vanderpol_set) -> None:
     assert (
         history[1]["training_problems"] == len(vanderpol_set) + history[0]["labels_added"] + history[1]["labels_added"]
     )
+
+
+def test_dagger_runs_its_closed_loops_with_the_given_planner(vanderpol_set) -> None:
+    torch.manual_seed(0)
+    x, y = vanderpol_set.tensors()
+    model = MLPPolicy(5, 15, 1, 16)
+    model.set_normalisation(x, y)
+    inner = policy_planner(model, clip_to=2.0)
+    seen = {"calls": 0, "resets": 0, "batches": set()}
+
+    class Recording:
+        def __call__(self, states, targets, horizons, steps=None):
+            seen["calls"] += 1
+            seen["batches"].add(len(states))
+            return inner(states, targets, horizons, steps)
+
+        def reset(self) -> None:
+            seen["resets"] += 1
+
+    cfg = DaggerConfig(rounds=2, problems_per_round=3, states_per_round=4, epochs=1, replan_every=5)
+    _, history = dagger(model, vanderpol_set, cfg, clip_to=2.0, planner=Recording())
+    # one reset before each round's closed loop, 15 steps / re-plan every 5 = 3 re-plans per round
+    assert seen["resets"] == 2 and seen["calls"] == 6 and seen["batches"] == {3}
+    assert len(history) == 2 and history[0]["labels_added"] >= 3

@@ -53,3 +53,6 @@ def test_config_from_a_table_and_bad_values() -> None:
         structure(ClosedLoopConfig, {"horizon": "sliding"})
     with pytest.raises(Exception, match="noise_levels"):
         structure(ClosedLoopConfig, {"noise_levels": [-1.0]})
+    with pytest.raises(Exception, match="dagger_with_selection=true needs select_cycles > 0"):
+        structure(ClosedLoopConfig, {"dagger_with_selection": True})
+    assert structure(ClosedLoopConfig, {"dagger_with_selection": True, "select_cycles": 2}).dagger_with_selection

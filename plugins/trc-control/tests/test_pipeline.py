@@ -206,6 +206,7 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "closed_loop.select_polish_iterations=1",
         "closed_loop.select_with_lqr=true",
         "closed_loop.select_jitter=[0.1, 0.0]",
+        "closed_loop.dagger_with_selection=true",
     ]
     result = mlcore.run("trc-control", profile="quick", overrides=overrides, out=out, device="cpu", progress=False)
     loop = json.loads((out / "closed_loop_results.json").read_text())
@@ -214,10 +215,10 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
         "TRC",
         "linear, clipped to the box",
         "MLP, clipped to the box",
-        "TRC + DAgger (1 rounds)",
-        "MLP + DAgger (1 rounds)",
-        "TRC + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)",
-        "MLP + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)",
+        "TRC + DAgger (1 rounds, selection in the loop)",
+        "MLP + DAgger (1 rounds, selection in the loop)",
+        "TRC + DAgger (1 rounds, selection in the loop) + closed-loop fine-tuning (3 steps)",
+        "MLP + DAgger (1 rounds, selection in the loop) + closed-loop fine-tuning (3 steps)",
         "expert (optimal)",
         *(
             f"{name} + plan selection ({what}) + 1 iLQR iterations"
@@ -225,10 +226,16 @@ def test_nonlinear_pipeline_end_to_end_and_evaluate_from_the_checkpoint(tmp_path
                 ("TRC", "2 cycles, jittered states + LQR"),
                 ("MLP", "its one plan, jittered states + LQR"),
                 ("linear", "its one plan, jittered states + LQR"),
-                ("TRC + DAgger (1 rounds)", "2 cycles, jittered states + LQR"),
-                ("MLP + DAgger (1 rounds)", "its one plan, jittered states + LQR"),
-                ("TRC + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)", "2 cycles, jittered states + LQR"),
-                ("MLP + DAgger (1 rounds) + closed-loop fine-tuning (3 steps)", "its one plan, jittered states + LQR"),
+                ("TRC + DAgger (1 rounds, selection in the loop)", "2 cycles, jittered states + LQR"),
+                ("MLP + DAgger (1 rounds, selection in the loop)", "its one plan, jittered states + LQR"),
+                (
+                    "TRC + DAgger (1 rounds, selection in the loop) + closed-loop fine-tuning (3 steps)",
+                    "2 cycles, jittered states + LQR",
+                ),
+                (
+                    "MLP + DAgger (1 rounds, selection in the loop) + closed-loop fine-tuning (3 steps)",
+                    "its one plan, jittered states + LQR",
+                ),
                 ("LQR on the linearisation", "its one plan"),
             ]
         ),

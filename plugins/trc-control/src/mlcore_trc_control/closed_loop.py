@@ -62,8 +62,10 @@ __all__ = [
     "ClosedLoopResult",
     "ExpertPlanner",
     "Planner",
+    "clip_to_box",
     "closed_loop_rollout",
     "open_loop_rollout",
+    "plant_step",
     "policy_planner",
     "resample_plan",
 ]
@@ -114,7 +116,8 @@ def resample_plan(plan: np.ndarray, plan_dt: np.ndarray, start: float | np.ndarr
     return np.einsum("bk,bkm->bm", weights, plan)  # type: ignore[no-any-return]
 
 
-def _clip(system: NonlinearSystem | Any, u: np.ndarray) -> np.ndarray:
+def clip_to_box(system: NonlinearSystem | Any, u: np.ndarray) -> np.ndarray:
+    """``u`` clipped to the system's box ``|u| <= control_limit`` (unchanged when the limit is 0)."""
     limit = float(system.control_limit)
     return np.clip(u, -limit, limit) if limit > 0 else u
 
@@ -130,7 +133,9 @@ def _finish(
     return ClosedLoopResult(states, controls, targets, costs, errors, replans, time.perf_counter() - start)
 
 
-def _step(system: Any, x: np.ndarray, u: np.ndarray, dt: np.ndarray) -> np.ndarray:
+def plant_step(system: Any, x: np.ndarray, u: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """One plant step of a batch: RK4 over ``dt`` (nonlinear; overflow gives inf/nan, not a warning)
+    or ``A x + B u`` (linear, ``dt`` already in the matrices)."""
     if getattr(system, "kind", "linear") == "nonlinear":
         with np.errstate(over="ignore", invalid="ignore"):
             return system.step(x, u, dt)  # type: ignore[no-any-return]
@@ -158,8 +163,8 @@ def open_loop_rollout(
     applied = np.empty_like(controls, dtype=np.float64)
     for k in range(steps):
         u = controls[:, k] + (rng.normal(0.0, control_noise, controls[:, k].shape) if control_noise > 0 else 0.0)
-        applied[:, k] = u = _clip(system, u)
-        x = _step(system, x, u, dt)
+        applied[:, k] = u = clip_to_box(system, u)
+        x = plant_step(system, x, u, dt)
         states[:, k + 1] = x
     return _finish(system, states, applied, np.asarray(targets, dtype=np.float64), 0, start)
 
@@ -207,8 +212,8 @@ def closed_loop_rollout(
         u = resample_plan(plan, plan_dt, (k - plan_start) * dt, dt)
         if control_noise > 0:
             u = u + rng.normal(0.0, control_noise, u.shape)
-        applied[:, k] = u = _clip(system, u)
-        x = _step(system, x, u, dt)
+        applied[:, k] = u = clip_to_box(system, u)
+        x = plant_step(system, x, u, dt)
         states[:, k + 1] = x
     return _finish(system, states, applied, targets, replans, start)
 
@@ -300,4 +305,4 @@ class ExpertPlanner:
                 self.status_counts["soft" if ok else "failed"] += 1
             plans[i] = u
         self._previous = plans
-        return _clip(self.system, plans)
+        return clip_to_box(self.system, plans)

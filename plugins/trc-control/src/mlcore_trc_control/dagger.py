@@ -61,6 +61,8 @@ class DaggerConfig:
         lr: fine-tuning learning rate (Adam, cosine over each round's epochs).
         batch_size: fine-tuning batch size.
         replan_every, horizon: the closed loop's (see :mod:`mlcore_trc_control.closed_loop`).
+        neighbours: the expert's neighbour restarts among each round's visited states (0 = its
+            pass in order only: each restart is one more NLP solve per state and start).
         seed: seed of the sampling and the shuffling.
     """
 
@@ -72,6 +74,7 @@ class DaggerConfig:
     batch_size: int = attrs.field(default=64, validator=positive)
     replan_every: int = attrs.field(default=1, validator=positive)
     horizon: str = attrs.field(default="shrinking", validator=one_of(*HORIZON_MODES))
+    neighbours: int = attrs.field(default=0, validator=non_negative)
     seed: int = 0
 
 
@@ -101,13 +104,16 @@ def visited_states(
     return x, targets[rows], t
 
 
-def relabel(system: NonlinearSystem, x0: np.ndarray, targets: np.ndarray, horizons: np.ndarray) -> LQRProblemSet:
-    """Expert labels (multiple shooting) for the problems ``(x0, targets, horizons)``."""
+def relabel(
+    system: NonlinearSystem, x0: np.ndarray, targets: np.ndarray, horizons: np.ndarray, *, neighbours: int = 0
+) -> LQRProblemSet:
+    """Expert labels (multiple shooting) for the problems ``(x0, targets, horizons)``; ``neighbours > 0``
+    adds the expert's neighbour restarts among these problems."""
     from mlcore_trc_control.data import LQRProblemSet
     from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting
 
     lqr = lqr_on_linearisation(system, x0, targets, horizons)
-    expert = multiple_shooting(system, x0, targets, horizons, lqr=lqr)
+    expert = multiple_shooting(system, x0, targets, horizons, lqr=lqr, neighbours=neighbours)
     return LQRProblemSet(
         system=system,
         initial_states=x0,
@@ -175,21 +181,30 @@ def dagger(
     *,
     clip_to: float = 0.0,
     device: Any = "cpu",
+    planner: Any = None,
 ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """Fine-tune ``model`` (in place) by ``config.rounds`` DAgger rounds on ``train``'s system;
-    returns the model and the per-round history (see the module docstring)."""
+    returns the model and the per-round history (see the module docstring).
+
+    ``planner`` replaces the plain re-planning policy in the rounds' closed loops: a planner built on
+    ``model`` itself (it is tuned in place), e.g. a
+    :func:`~mlcore_trc_control.selection.selecting_planner`, so that DAgger samples the states the
+    deployed scheme visits; its ``reset()``, if any, runs before every round."""
     cfg = config or DaggerConfig()
     system = train.system
     rng = np.random.default_rng(cfg.seed)
     data = train
     history: list[dict[str, Any]] = []
-    planner = policy_planner(model, clip_to=clip_to, device=device)
+    planner = planner if planner is not None else policy_planner(model, clip_to=clip_to, device=device)
     # visited states beyond 3x the task's own state range are not relabelled (see visited_states)
     bound = 3.0 * np.maximum(np.abs(train.initial_states).max(axis=0), np.abs(train.target_states).max(axis=0))
     for round_index in range(cfg.rounds):
         start = time.perf_counter()
         pick = rng.choice(len(train), min(cfg.problems_per_round, len(train)), replace=False)
         sample = train.subset(np.sort(pick))
+        reset = getattr(planner, "reset", None)
+        if callable(reset):
+            reset()
         run = closed_loop_rollout(
             system,
             sample.initial_states,
@@ -203,7 +218,7 @@ def dagger(
         x, r, t = visited_states(
             run.states, run.targets, sample.horizons(), cfg.states_per_round, cfg.horizon, rng, bound
         )
-        labels = relabel(system, x, r, t)  # type: ignore[arg-type]
+        labels = relabel(system, x, r, t, neighbours=cfg.neighbours)  # type: ignore[arg-type]
         status = labels.metadata["status"]
         keep = np.array([s != "failed" for s in status])
         if keep.any():

@@ -70,7 +70,7 @@ class ClosedLoopConfig:
         horizon: ``receding`` (plan over ``T`` from every state) or ``shrinking`` (over ``T - t``).
         noise_levels: actuation-noise standard deviations (Gaussian, clipped to the box).
         expert: include the expert in closed loop (one NLP solve per problem and re-plan).
-        dagger_rounds, dagger_problems, dagger_states, dagger_epochs, dagger_lr: DAgger
+        dagger_rounds, dagger_problems, dagger_states, dagger_epochs, dagger_lr, dagger_neighbours: DAgger
             fine-tuning of copies of TRC and the MLP (0 rounds = none; see
             :class:`~mlcore_trc_control.dagger.DaggerConfig`); nonlinear systems only.
         finetune_steps, finetune_batch_size, finetune_lr, finetune_terminal_weight,
@@ -88,6 +88,9 @@ class ClosedLoopConfig:
             (nonlinear systems).
         select_jitter: one offset per state; the networks are also asked from ``x ± d_i e_i``
             (see :func:`~mlcore_trc_control.selection.network_proposer`; empty = off).
+        dagger_with_selection: DAgger's closed loops run the networks with plan selection (the
+            ``select_*`` settings; needs ``select_cycles > 0``), so the relabelled states are the
+            ones the deployed scheme visits.
         seed: seed of the noise draws, of DAgger's sampling and of the fine-tuning batches.
     """
 
@@ -102,6 +105,7 @@ class ClosedLoopConfig:
     dagger_states: int = attrs.field(default=200, validator=positive)
     dagger_epochs: int = attrs.field(default=10, validator=positive)
     dagger_lr: float = attrs.field(default=3e-4, validator=positive)
+    dagger_neighbours: int = attrs.field(default=0, validator=non_negative)
     finetune_steps: int = attrs.field(default=0, validator=non_negative)
     finetune_batch_size: int = attrs.field(default=32, validator=positive)
     finetune_lr: float = attrs.field(default=1e-4, validator=positive)
@@ -113,6 +117,7 @@ class ClosedLoopConfig:
     select_polish_iterations: int = attrs.field(default=0, validator=non_negative)
     select_with_lqr: bool = False
     select_jitter: list[float] = attrs.field(factory=list, validator=_non_negative_list)
+    dagger_with_selection: bool = False
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -121,6 +126,8 @@ class ClosedLoopConfig:
                 f"select_cycles={self.select_cycles} needs horizon='shrinking' (the selected plans are "
                 f"tails on the plant's grid), got horizon={self.horizon!r}"
             )
+        if self.dagger_with_selection and self.select_cycles == 0:
+            raise ValueError("dagger_with_selection=true needs select_cycles > 0 (the selection DAgger runs with)")
 
 
 def _row(
@@ -208,9 +215,11 @@ def run_dagger(
     *,
     clip_to: float = 0.0,
     device: Any = "cpu",
+    planner_for: Callable[[Any], Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """DAgger-fine-tuned copies of ``models`` (name -> network); their histories; weights saved
-    to ``out_dir/<slug>_dagger.pt``."""
+    to ``out_dir/<slug>_dagger.pt``. ``planner_for(copy)`` builds the closed-loop planner DAgger
+    runs each copy with (default: the copy re-planning on its own)."""
     from mlcore_trc_control.dagger import DaggerConfig, dagger
 
     cfg = DaggerConfig(
@@ -219,13 +228,16 @@ def run_dagger(
         states_per_round=config.dagger_states,
         epochs=config.dagger_epochs,
         lr=config.dagger_lr,
+        neighbours=config.dagger_neighbours,
         replan_every=config.replan_every,
         horizon=config.horizon,
         seed=config.seed,
     )
     return _tune_copies(
         models,
-        lambda m: dagger(m, train, cfg, clip_to=clip_to, device=device),
+        lambda m: dagger(
+            m, train, cfg, clip_to=clip_to, device=device, planner=planner_for(m) if planner_for else None
+        ),
         out_dir,
         "dagger",
         f"DAgger ({cfg.rounds} rounds)",

@@ -360,22 +360,46 @@ def closed_loop_stage(
     nets: dict[str, Any] = dict(learners)  # every learned policy's row, for plan selection (closed_loop.select_cycles)
     if "linear" in policies:
         nets["linear"] = policies["linear"]
+    margin = 0.5 * cfg.evaluator.success_threshold
+
+    def selection_for(net: Any) -> Any:
+        from mlcore_trc_control.selection import selecting_planner
+
+        return selecting_planner(
+            system,
+            net,
+            cycles=cl.select_cycles,
+            margin=margin,
+            clip_to=limit,
+            device=ctx.device,
+            jitter=cl.select_jitter,
+            with_lqr=cl.select_with_lqr,
+            polish_iterations=cl.select_polish_iterations,
+        )
+
     if cl.dagger_rounds > 0 and is_nonlinear(system):
         learners, histories = run_dagger(
-            learners, data.train_set().problem_set, cl, ctx.out_dir / "closed_loop", clip_to=limit, device=ctx.device
+            learners,
+            data.train_set().problem_set,
+            cl,
+            ctx.out_dir / "closed_loop",
+            clip_to=limit,
+            device=ctx.device,
+            planner_for=selection_for if cl.dagger_with_selection else None,
         )
+        rounds = f"{cl.dagger_rounds} rounds" + (", selection in the loop" if cl.dagger_with_selection else "")
         for name, net in learners.items():
-            entries[f"{name} + DAgger ({cl.dagger_rounds} rounds)"] = (
+            entries[f"{name} + DAgger ({rounds})"] = (
                 policy_planner(net, clip_to=limit if name != "TRC" else 0.0, device=ctx.device),
                 None,
             )
-            nets[f"{name} + DAgger ({cl.dagger_rounds} rounds)"] = net
+            nets[f"{name} + DAgger ({rounds})"] = net
     if cl.finetune_steps > 0 and is_nonlinear(system):
         # from the DAgger-tuned copies when DAgger ran; the training split (its tail held out to pick the iterate)
         tuned, finetune_histories = run_finetune(
             learners, data.train_set().problem_set, cl, ctx.out_dir / "closed_loop", clip_to=limit, device=ctx.device
         )
-        after = f" + DAgger ({cl.dagger_rounds} rounds)" if cl.dagger_rounds > 0 else ""
+        after = f" + DAgger ({rounds})" if cl.dagger_rounds > 0 else ""
         for name, net in tuned.items():
             entries[f"{name}{after} + closed-loop fine-tuning ({cl.finetune_steps} steps)"] = (
                 policy_planner(net, clip_to=limit if name != "TRC" else 0.0, device=ctx.device),
@@ -383,36 +407,21 @@ def closed_loop_stage(
             )
             nets[f"{name}{after} + closed-loop fine-tuning ({cl.finetune_steps} steps)"] = net
     if cl.select_cycles > 0:
-        from mlcore_trc_control.selection import (
-            SelectingPlanner,
-            combined_proposer,
-            lqr_proposer,
-            network_proposer,
-        )
+        from mlcore_trc_control.selection import SelectingPlanner, lqr_proposer
 
-        with_lqr = cl.select_with_lqr and is_nonlinear(system)
-        proposers = {}
+        polish = f" + {cl.select_polish_iterations} iLQR iterations" if cl.select_polish_iterations else ""
         for name, net in nets.items():
-            proposer = network_proposer(
-                net, cycles=cl.select_cycles, clip_to=limit, device=ctx.device, jitter=cl.select_jitter or None
-            )
             what = f"{cl.select_cycles} cycles" if hasattr(net, "forward_cycles") else "its one plan"
             if cl.select_jitter:
                 what += ", jittered states"
-            if with_lqr:
-                proposer, what = combined_proposer(proposer, lqr_proposer(system)), what + " + LQR"
-            proposers[name] = (proposer, what)
+            if cl.select_with_lqr and is_nonlinear(system):
+                what += " + LQR"
+            entries[f"{name} + plan selection ({what}){polish}"] = (selection_for(net), None)
         if is_nonlinear(system):  # the classical candidate alone, for comparison
-            proposers["LQR on the linearisation"] = (lqr_proposer(system), "its one plan")
-        polish = f" + {cl.select_polish_iterations} iLQR iterations" if cl.select_polish_iterations else ""
-        for name, (proposer, what) in proposers.items():
             planner = SelectingPlanner(
-                system,
-                proposer,
-                margin=0.5 * cfg.evaluator.success_threshold,
-                polish_iterations=cl.select_polish_iterations,
+                system, lqr_proposer(system), margin=margin, polish_iterations=cl.select_polish_iterations
             )
-            entries[f"{name} + plan selection ({what}){polish}"] = (planner, None)
+            entries[f"LQR on the linearisation + plan selection (its one plan){polish}"] = (planner, None)
     rows = closed_loop_table(problems, entries, cl, threshold=cfg.evaluator.success_threshold)
     metrics: dict[str, float] = {}
     for row in rows:

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from mlcore.errors import ConfigError
-from mlcore_trc_control.closed_loop import _clip, _step, resample_plan
+from mlcore_trc_control.closed_loop import clip_to_box, plant_step, resample_plan
 
 __all__ = [
     "Proposer",
@@ -51,6 +51,7 @@ __all__ = [
     "combined_proposer",
     "lqr_proposer",
     "network_proposer",
+    "selecting_planner",
     "simulated_outcome",
 ]
 
@@ -113,6 +114,27 @@ def network_proposer(
     return propose
 
 
+def selecting_planner(
+    system: Any,
+    network: Any,
+    *,
+    cycles: int,
+    margin: float = 0.05,
+    clip_to: float = 0.0,
+    device: Any = "cpu",
+    jitter: Sequence[float] | None = None,
+    with_lqr: bool = False,
+    polish_iterations: int = 0,
+) -> SelectingPlanner:
+    """Plan selection for one network as the ``trc`` pipeline deploys it (the ``closed_loop.select_*``
+    keys): its proposals (:func:`network_proposer`), beside the re-planned LQR's plan when
+    ``with_lqr`` (nonlinear systems), ranked by :class:`SelectingPlanner`."""
+    proposer = network_proposer(network, cycles=cycles, clip_to=clip_to, device=device, jitter=jitter or None)
+    if with_lqr and getattr(system, "kind", "linear") == "nonlinear":
+        proposer = combined_proposer(proposer, lqr_proposer(system))
+    return SelectingPlanner(system, proposer, margin=margin, polish_iterations=polish_iterations)
+
+
 def lqr_proposer(system: Any) -> Proposer:
     """One candidate: the closed-loop LQR of the linearisation at the target, rolled out from the
     measured state over the time left (the expert's and iLQR's default warm start)."""
@@ -150,7 +172,7 @@ def simulated_outcome(
     x = np.asarray(states, dtype=np.float64)
     trajectory = [x]
     for k in range(controls.shape[1]):
-        x = _step(system, x, controls[:, k], dt)
+        x = plant_step(system, x, controls[:, k], dt)
         trajectory.append(x)
     with np.errstate(over="ignore", invalid="ignore"):
         cost = system.cost(np.stack(trajectory, axis=1), controls, targets)
@@ -243,7 +265,7 @@ class SelectingPlanner:
         proposals = self.proposer(states, targets, horizons)
         plan_dt = horizons / proposals.shape[2]
         candidates = [
-            _clip(self.system, np.stack([resample_plan(p, plan_dt, j * dt, dt) for j in range(steps)], axis=1))
+            clip_to_box(self.system, np.stack([resample_plan(p, plan_dt, j * dt, dt) for j in range(steps)], axis=1))
             for p in proposals
         ]
         previous = self._committed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting
+from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting, neighbour_restarts
 from mlcore_trc_control.nonlinear.systems import build_nonlinear_system
 
 
@@ -81,3 +81,40 @@ def test_rocket_expert_lands_above_ground_within_the_box() -> None:
     assert ms.states[:, 1:, 2].min() >= -1e-6  # the ground, on every node
     assert np.abs(ms.controls).max() <= sys.control_limit
     assert np.all(ms.costs <= lqr.costs) and lqr.terminal_errors.min() > 0.1
+
+
+@pytest.fixture(scope="module")
+def pendulum_routes():
+    """Problem 0 swings up the costly way in the expert's pass in order; the cheaper way is the
+    mirror image of problem 1's swing-up negated (found on the 40 test problems by
+    tools/bench/trc_expert_neighbours.py); problem 2 starts near upright."""
+    sys = build_nonlinear_system("pendulum", num_steps=30)
+    x0 = np.array([[-2.036, 0.624], [1.771, -0.732], [0.3, 0.1]])
+    targets = np.zeros_like(x0)
+    return sys, x0, targets, multiple_shooting(sys, x0, targets, neighbours=0)
+
+
+def test_neighbour_restarts_find_the_cheaper_swing_up_through_the_mirrored_pool(pendulum_routes) -> None:
+    sys, x0, targets, one_pass = pendulum_routes
+    # one neighbour only: in plain (x_0, r, T) the nearest problem to 0 is 2 (near upright, no help);
+    # the mirror of problem 1, (-1.771, 0.732), is nearer, and its route negated is the cheap one
+    found = multiple_shooting(sys, x0, targets, neighbours=1)
+    assert found.neighbour_improved == 1
+    assert found.costs[0] < 0.7 * one_pass.costs[0]
+    assert np.all(found.costs <= one_pass.costs * (1 + 1e-9))
+    assert found.status == ["terminal"] * 3 and found.terminal_errors.max() < 1e-6
+    assert np.abs(found.controls).max() <= sys.control_limit
+    assert np.allclose(found.costs, sys.cost(sys.rollout(x0, found.controls), found.controls, targets))
+    assert found.summary()["neighbour_improved"] == 1
+
+
+def test_neighbour_restarts_keep_what_they_cannot_improve(pendulum_routes) -> None:
+    sys, x0, targets, one_pass = pendulum_routes
+    controls, improved = neighbour_restarts(
+        sys, x0, targets, np.full(3, sys.time_horizon), one_pass.controls, np.array([False, True, True])
+    )
+    # problem 0 is not in the pool (not converged): it is neither re-solved nor used as a start
+    assert np.array_equal(controls[0], one_pass.controls[0])
+    states = sys.rollout(x0, controls)
+    assert np.all(sys.cost(states, controls, targets) <= one_pass.costs * (1 + 1e-9))
+    assert improved == int(np.sum(np.any(controls != one_pass.controls, axis=(1, 2))))

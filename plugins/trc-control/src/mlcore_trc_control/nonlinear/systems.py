@@ -173,6 +173,8 @@ class NonlinearTemplate:
     trim: Callable[[np.ndarray, dict[str, float]], np.ndarray] | None = None
     #: lower bounds on the states (``-inf`` = none) that the expert enforces on every node after ``x_0``
     state_lower: tuple[float, ...] | None = None
+    #: ``f(-x, -u) = -f(x, u)`` (and no state bounds): the problem ``(-x_0, -r, T)`` is solved by ``-u``
+    odd_symmetric: bool = False
 
 
 def _pendulum() -> NonlinearTemplate:
@@ -194,6 +196,7 @@ def _pendulum() -> NonlinearTemplate:
         initial_range=(float(np.pi), 1.0),
         target_range=(0.0, 0.0),
         control_limit=4.0,
+        odd_symmetric=True,
         description="pendulum (theta from upright): swing-up and stabilisation with |torque| <= 4",
     )
 
@@ -211,6 +214,7 @@ def _vanderpol() -> NonlinearTemplate:
         control_names=("forcing",),
         initial_range=(2.0, 2.0),
         target_range=(0.0, 0.0),
+        odd_symmetric=True,
         description="Van der Pol oscillator (mu = 1) driven to the origin with |u| <= 2",
     )
 
@@ -325,6 +329,11 @@ class NonlinearSystem:
         """Lower state bounds ``(n,)`` the expert enforces (the rocket's ground ``z >= 0``; else ``-inf``)."""
         lower = self.template.state_lower
         return np.full(self.n, -np.inf) if lower is None else np.asarray(lower, dtype=np.float64)
+
+    @property
+    def odd_symmetric(self) -> bool:
+        """Whether ``f(-x, -u) = -f(x, u)`` (pendulum, Van der Pol): mirrored problems share mirrored optima."""
+        return bool(self.template.odd_symmetric)
 
     def terminal_error(self, final: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """``||x_N - r||`` over the tracked states, per problem ``(M,)``."""
