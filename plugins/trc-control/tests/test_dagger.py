@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 import torch
@@ -93,7 +94,17 @@ def test_dagger_rounds_add_relabelled_states(vanderpol_set) -> None:
     )
 
 
-def test_dagger_runs_its_closed_loops_with_the_given_planner(vanderpol_set) -> None:
+def test_dagger_runs_its_closed_loops_with_the_given_planner(vanderpol_set, monkeypatch) -> None:
+    import mlcore_trc_control.dagger as dagger_module
+
+    given = []
+    real_relabel = dagger_module.relabel
+
+    def spy(system, x0, targets, horizons, **kwargs):
+        given.append(kwargs.get("warm_starts"))
+        return real_relabel(system, x0, targets, horizons, **kwargs)
+
+    monkeypatch.setattr(dagger_module, "relabel", spy)
     torch.manual_seed(0)
     x, y = vanderpol_set.tensors()
     model = MLPPolicy(5, 15, 1, 16)
@@ -112,6 +123,12 @@ def test_dagger_runs_its_closed_loops_with_the_given_planner(vanderpol_set) -> N
 
     cfg = DaggerConfig(rounds=2, problems_per_round=3, states_per_round=4, epochs=1, replan_every=5)
     _, history = dagger(model, vanderpol_set, cfg, clip_to=2.0, planner=Recording())
-    # one reset before each round's closed loop, 15 steps / re-plan every 5 = 3 re-plans per round
-    assert seen["resets"] == 2 and seen["calls"] == 6 and seen["batches"] == {3}
+    # per round: a reset, 15 steps / re-plan every 5 = 3 re-plans of the 3 problems; then a reset
+    # and one plan from the 4 visited states (the learner's warm start for the expert)
+    assert seen["resets"] == 4 and seen["calls"] == 8 and seen["batches"] == {3, 4}
     assert len(history) == 2 and history[0]["labels_added"] >= 3
+    # the learner's plans from the visited states reach the expert as warm starts
+    assert [None if g is None else g.shape for g in given] == [(4, 15, 1), (4, 15, 1)]
+    seen.update(calls=0, resets=0, batches=set())
+    dagger(model, vanderpol_set, attrs.evolve(cfg, learner_start=False), clip_to=2.0, planner=Recording())
+    assert seen["resets"] == 2 and seen["calls"] == 6 and seen["batches"] == {3}

@@ -63,6 +63,10 @@ class DaggerConfig:
         replan_every, horizon: the closed loop's (see :mod:`mlcore_trc_control.closed_loop`).
         neighbours: the expert's neighbour restarts among each round's visited states (0 = its
             pass in order only: each restart is one more NLP solve per state and start).
+        learner_start: the learner's own plan from each visited state is one more warm start of
+            the expert (one more NLP solve per state; the cheapest converged solution is the label,
+            so a label can only get cheaper — and it stays on the learner's route where that is
+            the cheaper one, rather than jumping between routes).
         seed: seed of the sampling and the shuffling.
     """
 
@@ -75,6 +79,7 @@ class DaggerConfig:
     replan_every: int = attrs.field(default=1, validator=positive)
     horizon: str = attrs.field(default="shrinking", validator=one_of(*HORIZON_MODES))
     neighbours: int = attrs.field(default=0, validator=non_negative)
+    learner_start: bool = True
     seed: int = 0
 
 
@@ -105,15 +110,22 @@ def visited_states(
 
 
 def relabel(
-    system: NonlinearSystem, x0: np.ndarray, targets: np.ndarray, horizons: np.ndarray, *, neighbours: int = 0
+    system: NonlinearSystem,
+    x0: np.ndarray,
+    targets: np.ndarray,
+    horizons: np.ndarray,
+    *,
+    neighbours: int = 0,
+    warm_starts: np.ndarray | None = None,
 ) -> LQRProblemSet:
     """Expert labels (multiple shooting) for the problems ``(x0, targets, horizons)``; ``neighbours > 0``
-    adds the expert's neighbour restarts among these problems."""
+    adds the expert's neighbour restarts among these problems, ``warm_starts`` ``(M, N, m)`` one
+    more start per problem (the cheapest converged solution is kept either way)."""
     from mlcore_trc_control.data import LQRProblemSet
     from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting
 
     lqr = lqr_on_linearisation(system, x0, targets, horizons)
-    expert = multiple_shooting(system, x0, targets, horizons, lqr=lqr, neighbours=neighbours)
+    expert = multiple_shooting(system, x0, targets, horizons, lqr=lqr, neighbours=neighbours, warm_starts=warm_starts)
     return LQRProblemSet(
         system=system,
         initial_states=x0,
@@ -218,7 +230,12 @@ def dagger(
         x, r, t = visited_states(
             run.states, run.targets, sample.horizons(), cfg.states_per_round, cfg.horizon, rng, bound
         )
-        labels = relabel(system, x, r, t, neighbours=cfg.neighbours)  # type: ignore[arg-type]
+        starts = None
+        if cfg.learner_start and len(x):
+            if callable(reset):  # a planner with memory plans these states afresh
+                reset()
+            starts = planner(x, r, t, system.num_steps)
+        labels = relabel(system, x, r, t, neighbours=cfg.neighbours, warm_starts=starts)  # type: ignore[arg-type]
         status = labels.metadata["status"]
         keep = np.array([s != "failed" for s in status])
         if keep.any():

@@ -70,7 +70,8 @@ class ClosedLoopConfig:
         horizon: ``receding`` (plan over ``T`` from every state) or ``shrinking`` (over ``T - t``).
         noise_levels: actuation-noise standard deviations (Gaussian, clipped to the box).
         expert: include the expert in closed loop (one NLP solve per problem and re-plan).
-        dagger_rounds, dagger_problems, dagger_states, dagger_epochs, dagger_lr, dagger_neighbours: DAgger
+        dagger_rounds, dagger_problems, dagger_states, dagger_epochs, dagger_lr, dagger_neighbours,
+            dagger_learner_start: DAgger
             fine-tuning of copies of TRC and the MLP (0 rounds = none; see
             :class:`~mlcore_trc_control.dagger.DaggerConfig`); nonlinear systems only.
         finetune_steps, finetune_batch_size, finetune_lr, finetune_terminal_weight,
@@ -106,6 +107,7 @@ class ClosedLoopConfig:
     dagger_epochs: int = attrs.field(default=10, validator=positive)
     dagger_lr: float = attrs.field(default=3e-4, validator=positive)
     dagger_neighbours: int = attrs.field(default=0, validator=non_negative)
+    dagger_learner_start: bool = True
     finetune_steps: int = attrs.field(default=0, validator=non_negative)
     finetune_batch_size: int = attrs.field(default=32, validator=positive)
     finetune_lr: float = attrs.field(default=1e-4, validator=positive)
@@ -229,6 +231,7 @@ def run_dagger(
         epochs=config.dagger_epochs,
         lr=config.dagger_lr,
         neighbours=config.dagger_neighbours,
+        learner_start=config.dagger_learner_start,
         replan_every=config.replan_every,
         horizon=config.horizon,
         seed=config.seed,

@@ -118,3 +118,13 @@ def test_neighbour_restarts_keep_what_they_cannot_improve(pendulum_routes) -> No
     states = sys.rollout(x0, controls)
     assert np.all(sys.cost(states, controls, targets) <= one_pass.costs * (1 + 1e-9))
     assert improved == int(np.sum(np.any(controls != one_pass.controls, axis=(1, 2))))
+
+
+def test_an_extra_warm_start_is_kept_only_where_it_is_cheaper(pendulum_routes) -> None:
+    sys, x0, targets, one_pass = pendulum_routes
+    cheap = multiple_shooting(sys, x0, targets, neighbours=1)
+    # the cheap route as problem 0's extra start (what DAgger's learner plan is), a poor one for 1
+    starts = np.stack([cheap.controls[0], np.full((sys.num_steps, 1), -sys.control_limit), cheap.controls[2]])
+    given = multiple_shooting(sys, x0, targets, neighbours=0, warm_starts=starts)
+    assert given.costs[0] < 0.7 * one_pass.costs[0]
+    assert np.all(given.costs <= one_pass.costs * (1 + 1e-9)) and given.terminal_errors.max() < 1e-6

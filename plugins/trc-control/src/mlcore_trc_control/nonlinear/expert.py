@@ -268,6 +268,7 @@ def multiple_shooting(
     multistart: bool = True,
     neighbours: int = 5,
     neighbour_passes: int = 3,
+    warm_starts: np.ndarray | None = None,
 ) -> NonlinearExpertSolution:
     """The terminal-constrained, box-constrained optimum of ``J`` for every problem (see the module docstring).
 
@@ -277,6 +278,7 @@ def multiple_shooting(
     first that converges): IPOPT finds local optima, and on the pendulum the first-converged start
     was up to 5x costlier than iLQR's on 2 of 30 problems. With ``multistart``, ``neighbours > 0``
     then runs :func:`neighbour_restarts` (at most ``neighbour_passes`` passes) over the converged problems.
+    ``warm_starts`` ``(M, N, m)`` adds one start per problem (e.g. a learner's plan, for DAgger).
     """
     start = time.perf_counter()
     x0 = np.asarray(x0, dtype=np.float64)
@@ -302,6 +304,8 @@ def multiple_shooting(
         # IPOPT in a needlessly costly local optimum, so it only goes first where LQR fails)
         lqr_first = lqr.terminal_errors[i] < success_threshold
         guesses = [lqr.controls[i], *neighbour] if lqr_first else [*neighbour, lqr.controls[i]]
+        if warm_starts is not None:
+            guesses.append(np.asarray(warm_starts[i], dtype=np.float64))
         guesses.append(np.zeros((steps, system.m)))
         best: np.ndarray | None = None
         best_cost = np.inf
