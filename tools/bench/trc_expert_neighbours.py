@@ -10,6 +10,7 @@ problem counts as improvable when a converged solution is cheaper than its label
 
     python tools/bench/trc_expert_neighbours.py --system pendulum --split train --min-abs-angle 2.3 --mirror
     python tools/bench/trc_expert_neighbours.py --system pendulum --split test --first 40 --mirror
+    python tools/bench/trc_expert_neighbours.py --system pendulum --split test --first 40 --mirror --data-suffix _nb
 """
 
 from __future__ import annotations
@@ -82,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-abs-angle", type=float, default=0.0, help="only problems with |x0[0]| above this")
     parser.add_argument("--neighbours", type=int, default=5)
     parser.add_argument("--mirror", action="store_true", help="also start from the neighbours' negated controls")
+    parser.add_argument(
+        "--data-suffix", default="", help="the data set data/trc_nonlinear/<system><suffix>_<split> (as trc_control.py)"
+    )
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
-    path = DATA / f"{args.system}_{args.split}"
+    path = DATA / f"{args.system}{args.data_suffix}_{args.split}"
     if not path.exists():
         print(
             f"error: {path}: no cached data set (run trc_control.py --nonlinear {args.system} first)", file=sys.stderr
@@ -106,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(median {100 * found['median_saving']:.1f} %, max {100 * found['max_saving']:.1f} % cheaper); "
         f"mean cost {found['mean_label_cost']:.5g} (labels) -> {found['mean_best_cost']:.5g} (best found)"
     )
-    _merge(Path(args.results), "nonlinear_expert_neighbours", found, subkey=f"{args.system}_{args.split}")
+    _merge(
+        Path(args.results), "nonlinear_expert_neighbours", found, subkey=f"{args.system}{args.data_suffix}_{args.split}"
+    )
     return 0
 
 
