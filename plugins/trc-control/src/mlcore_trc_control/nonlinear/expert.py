@@ -430,7 +430,7 @@ def neighbour_restarts(
     limit = system.control_limit if system.control_limit > 0 else np.inf
     improved: set[int] = set()
     active: list[int] = index.tolist()
-    for _ in range(max_passes):
+    for passes in range(1, max_passes + 1):
         changed: set[int] = set()
         for i in active:
             starts = [sign * controls[j] for j, sign in near[i]]
@@ -452,6 +452,13 @@ def neighbour_restarts(
                     controls[i], costs[i] = u, j
                     changed.add(i)
         improved |= changed
+        log.info(
+            "neighbour restarts, pass %d: %d of %d problems re-solved, %d improved",
+            passes,
+            len(active),
+            count,
+            len(changed),
+        )
         if not changed:
             break
         active = [i for i in near if any(j in changed for j, _ in near[i])]
