@@ -3,7 +3,8 @@
 For each selected problem of a cached data set (``data/trc_nonlinear/<system>_<split>``), IPOPT
 re-solves the terminal-constrained problem (the expert's own ``ShootingSolver``) from the expert
 controls of its ``--neighbours`` nearest problems (scaled ``[x_0, r, T]``) and, with ``--mirror``
-(odd-symmetric systems such as the pendulum: ``f(-x, -u) = -f(x, u)``), from their negatives; a
+(odd-symmetric systems such as the pendulum: ``f(-x, -u) = -f(x, u)``), from their negatives
+(with ``--library N`` also from ``N`` problems' controls drawn from the whole set, and theirs); a
 problem counts as improvable when a converged solution is cheaper than its label by more than
 0.1 %. The stored labels are not changed. Prints a summary and writes
 ``nonlinear_expert_neighbours.<system>_<split>`` of ``tools/bench/results/trc_control.json``.
@@ -11,6 +12,8 @@ problem counts as improvable when a converged solution is cheaper than its label
     python tools/bench/trc_expert_neighbours.py --system pendulum --split train --min-abs-angle 2.3 --mirror
     python tools/bench/trc_expert_neighbours.py --system pendulum --split test --first 40 --mirror
     python tools/bench/trc_expert_neighbours.py --system pendulum --split test --first 40 --mirror --data-suffix _nb
+    python tools/bench/trc_expert_neighbours.py --system pendulum --split test --first 40 --mirror --data-suffix _nb \\
+        --library 16 --suffix _library16
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from _common import machine_info
 from trc_control import DATA, RESULTS, _load, _merge
 
 
-def check(path: Path, *, first: int, min_abs_angle: float, neighbours: int, mirror: bool) -> dict:
+def check(path: Path, *, first: int, min_abs_angle: float, neighbours: int, mirror: bool, library: int = 0) -> dict:
     """The neighbour re-solve check of one data set (see the module docstring)."""
     import numpy as np
 
@@ -41,11 +44,14 @@ def check(path: Path, *, first: int, min_abs_angle: float, neighbours: int, mirr
     if min_abs_angle > 0:
         chosen = chosen[np.abs(x0[chosen, 0]) > min_abs_angle]
     solver = ShootingSolver(system)
+    # a library of solutions from anywhere in the set (seeded draw), tried from every problem
+    shelf = np.random.default_rng(0).choice(len(problems), min(library, len(problems)), replace=False)
     rows = []
     for i in chosen:
         dist = np.linalg.norm((keys - keys[i]) / scale, axis=1)
         dist[i] = np.inf
         near = np.argsort(dist)[:neighbours]
+        near = np.concatenate([near, shelf[shelf != i]])
         guesses = [*labels[near], *(-labels[near] if mirror else [])]
         best = float(costs[i])
         dt = float(horizons[i]) / system.num_steps
@@ -65,6 +71,7 @@ def check(path: Path, *, first: int, min_abs_angle: float, neighbours: int, mirr
         "problems_checked": len(rows),
         "selection": {"first": first, "min_abs_angle": min_abs_angle},
         "neighbours": neighbours,
+        "library": library,
         "mirror": mirror,
         "improvable": len(improvable),
         "median_saving": float(np.median(savings)) if savings else 0.0,
@@ -84,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--neighbours", type=int, default=5)
     parser.add_argument("--mirror", action="store_true", help="also start from the neighbours' negated controls")
     parser.add_argument(
+        "--library", type=int, default=0, help="also start from N problems' controls drawn from the whole set (seed 0)"
+    )
+    parser.add_argument("--suffix", default="", help="write under nonlinear_expert_neighbours.<system>_<split><suffix>")
+    parser.add_argument(
         "--data-suffix", default="", help="the data set data/trc_nonlinear/<system><suffix>_<split> (as trc_control.py)"
     )
     parser.add_argument("--results", default=str(RESULTS))
@@ -97,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     load_before = _load()
     start = time.perf_counter()
     found = check(
-        path, first=args.first, min_abs_angle=args.min_abs_angle, neighbours=args.neighbours, mirror=args.mirror
+        path,
+        first=args.first,
+        min_abs_angle=args.min_abs_angle,
+        neighbours=args.neighbours,
+        mirror=args.mirror,
+        library=args.library,
     )
     found.update(
         machine=machine_info(),
@@ -111,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         f"mean cost {found['mean_label_cost']:.5g} (labels) -> {found['mean_best_cost']:.5g} (best found)"
     )
     _merge(
-        Path(args.results), "nonlinear_expert_neighbours", found, subkey=f"{args.system}{args.data_suffix}_{args.split}"
+        Path(args.results),
+        "nonlinear_expert_neighbours",
+        found,
+        subkey=f"{args.system}{args.data_suffix}_{args.split}{args.suffix}",
     )
     return 0
 

@@ -128,6 +128,9 @@ class LQRDataConfig:
             every problem from its nearest solved neighbours' solutions (and mirrored ones) and keep
             the cheapest (:func:`~mlcore_trc_control.nonlinear.expert.neighbour_restarts`; 5;
             0 = one pass, about 5x faster on the pendulum but with labels from mixed local optima).
+        expert_library: with it, also start every problem once from the solutions of this many
+            problems drawn from the whole set (and their negations; 0 = off; see
+            :func:`~mlcore_trc_control.nonlinear.expert.neighbour_restarts`).
 
     ``seed == test_seed`` makes the test problems the training problems; a warning is logged.
 
@@ -159,6 +162,7 @@ class LQRDataConfig:
     success_threshold: float = attrs.field(default=0.1, validator=in_range(0, low_open=True))
     required_success: float = attrs.field(default=0.999, validator=in_range(0, 1))
     expert_neighbours: int = attrs.field(default=5, validator=non_negative)
+    expert_library: int = attrs.field(default=0, validator=non_negative)
     num_samples: int = attrs.field(default=10000, validator=positive)
     seed: int = 42
     val_fraction: float = attrs.field(default=0.1, validator=in_range(0, 1, high_open=True))
@@ -447,6 +451,7 @@ def generate_problem_set(
     initial_sampler: Any = None,
     horizon_range: tuple[float, float] | None = None,
     expert_neighbours: int = 5,
+    expert_library: int = 0,
 ) -> LQRProblemSet:
     """Draw ``num_samples`` problems (uniform boxes) and label them with the expert, vectorised.
 
@@ -454,7 +459,7 @@ def generate_problem_set(
     generalisation suite for out-of-distribution states); both give deviations from the system's
     nominal initial state (zero except for the rocket). ``horizon_range`` draws each problem's
     horizon uniformly from ``[T_min, T_max]`` (a linear system is re-discretised per problem and
-    each horizon labelled by its own exact solution). ``expert_neighbours``: see
+    each horizon labelled by its own exact solution). ``expert_neighbours``, ``expert_library``: see
     :class:`LQRDataConfig` (nonlinear systems only).
     """
     start = time.perf_counter()
@@ -484,6 +489,7 @@ def generate_problem_set(
             success_threshold,
             start,
             expert_neighbours,
+            expert_library,
         )
     drawn = rng.uniform(horizon_range[0], horizon_range[1], num_samples) if horizon_range is not None else None
     if drawn is None:
@@ -602,6 +608,7 @@ def _nonlinear_problem_set(
     success_threshold: float,
     start: float,
     neighbours: int = 5,
+    library: int = 0,
 ) -> LQRProblemSet:
     """Label nonlinear problems: LQR on the linearisation always, multiple shooting for ``optimal``."""
     from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting
@@ -614,12 +621,20 @@ def _nonlinear_problem_set(
     lqr = lqr_on_linearisation(system, x0, targets, horizons)
     if expert == "optimal":
         labels = multiple_shooting(
-            system, x0, targets, horizons, lqr=lqr, success_threshold=success_threshold, neighbours=neighbours
+            system,
+            x0,
+            targets,
+            horizons,
+            lqr=lqr,
+            success_threshold=success_threshold,
+            neighbours=neighbours,
+            library=library,
         )
         reason = (
             "expert='optimal': direct multiple shooting (CasADi + IPOPT) of the stated cost J with RK4 dynamics, "
             "x_N = r and the control box, warm-started"
             + (f", then restarts from the {neighbours} nearest neighbours' solutions" if neighbours > 0 else "")
+            + (f" and from {library} solutions drawn from the whole set" if library > 0 else "")
         )
     else:
         labels, reason = lqr, "expert='lqr': finite-horizon LQR on the linearisation at the target, closed loop"
@@ -728,6 +743,7 @@ class LQRData(DataModule):
             required_success=self.config.required_success,
             horizon_range=self.config.horizons_bounds(),
             expert_neighbours=self.config.expert_neighbours,
+            expert_library=self.config.expert_library,
         )
 
     def _load(self, path: str, field: str) -> LQRProblemSet:

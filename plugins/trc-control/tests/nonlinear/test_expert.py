@@ -128,3 +128,12 @@ def test_an_extra_warm_start_is_kept_only_where_it_is_cheaper(pendulum_routes) -
     given = multiple_shooting(sys, x0, targets, neighbours=0, warm_starts=starts)
     assert given.costs[0] < 0.7 * one_pass.costs[0]
     assert np.all(given.costs <= one_pass.costs * (1 + 1e-9)) and given.terminal_errors.max() < 1e-6
+
+
+def test_a_library_of_solutions_from_afar_finds_the_route_no_neighbourhood_holds(pendulum_routes) -> None:
+    sys, x0, targets, one_pass = pendulum_routes
+    # no neighbours at all: the cheap swing-up of problem 0 can only come from the library, which
+    # (seed 0) holds problem 1's solution; negated, it is the cheap route
+    found = multiple_shooting(sys, x0, targets, neighbours=0, library=2)
+    assert found.neighbour_improved == 1 and found.costs[0] < 0.7 * one_pass.costs[0]
+    assert np.all(found.costs <= one_pass.costs * (1 + 1e-9)) and found.terminal_errors.max() < 1e-6
