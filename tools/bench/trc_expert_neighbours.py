@@ -32,7 +32,7 @@ def check(path: Path, *, first: int, min_abs_angle: float, neighbours: int, mirr
     import numpy as np
 
     from mlcore_trc_control.data import LQRProblemSet
-    from mlcore_trc_control.nonlinear.expert import ShootingSolver
+    from mlcore_trc_control.nonlinear.expert import ShootingSolver, problem_cost
 
     problems = LQRProblemSet.load(path)
     system = problems.system
@@ -58,8 +58,7 @@ def check(path: Path, *, first: int, min_abs_angle: float, neighbours: int, mirr
         for guess in guesses:
             u, ok = solver.solve(x0[i], targets[i], dt, guess)
             if ok:
-                states = system.rollout(x0[i : i + 1], u[None], horizons[i : i + 1])
-                best = min(best, float(system.cost(states, u[None], targets[i : i + 1])[0]))
+                best = min(best, problem_cost(system, x0[i], targets[i], horizons[i], u))
         rows.append({"index": int(i), "x0": x0[i].tolist(), "label_cost": float(costs[i]), "best_cost": best})
     improvable = [r for r in rows if r["best_cost"] < r["label_cost"] * (1 - 1e-3)]
     savings = [1 - r["best_cost"] / r["label_cost"] for r in improvable]

@@ -52,6 +52,7 @@ __all__ = [
     "lqr_on_linearisation",
     "multiple_shooting",
     "neighbour_restarts",
+    "problem_cost",
 ]
 
 
@@ -107,6 +108,14 @@ def _solution(
     limit = system.control_limit
     binds = np.abs(controls).max(axis=(1, 2)) >= limit * (1 - 1e-4) if limit > 0 else np.zeros(len(x0), dtype=bool)
     return NonlinearExpertSolution(expert, controls, states, costs, errors, binds, status, seconds)
+
+
+def problem_cost(
+    system: NonlinearSystem, x0: np.ndarray, target: np.ndarray, horizon: float, controls: np.ndarray
+) -> float:
+    """``J`` of one problem's controls ``(N, m)``: the RK4 rollout from ``x0`` over ``horizon``, costed."""
+    states = system.rollout(x0[None], controls[None], np.array([horizon], dtype=np.float64))
+    return float(system.cost(states, controls[None], target[None])[0])
 
 
 def _riccati_gains(a: np.ndarray, b: np.ndarray, system: NonlinearSystem, steps: int) -> np.ndarray:
@@ -318,10 +327,9 @@ def multiple_shooting(
             if not multistart:
                 best = u
                 break
-            states = system.rollout(x0[i : i + 1], u[None], horizons[i : i + 1])
-            j = float(system.cost(states, u[None], targets[i : i + 1])[0])
-            if j < best_cost:
-                best, best_cost = u, j
+            cost = problem_cost(system, x0[i], targets[i], horizons[i], u)
+            if cost < best_cost:
+                best, best_cost = u, cost
         if best is not None:
             status.append("terminal" if terminal else "soft")
             solved.append(i)
@@ -434,11 +442,7 @@ def neighbour_restarts(
         order = np.argsort(dist)[: max(neighbours, 0)]
         near[problem] = [(int(pool_id[o]), float(pool_sign[o])) for o in order if np.isfinite(dist[o])]
 
-    def cost_of(i: int, u: np.ndarray) -> float:
-        states = system.rollout(x0[i : i + 1], u[None], horizons[i : i + 1])
-        return float(system.cost(states, u[None], targets[i : i + 1])[0])
-
-    costs = {p: cost_of(p, controls[p]) for p in index.tolist()}
+    costs = {p: problem_cost(system, x0[p], targets[p], horizons[p], controls[p]) for p in index.tolist()}
     limit = system.control_limit if system.control_limit > 0 else np.inf
     improved: set[int] = set()
     active: list[int] = index.tolist()
@@ -451,9 +455,9 @@ def neighbour_restarts(
             if mirror:
                 starts += [-u for u in starts]
             tried = [controls[i].copy()]
+            floor = distinct * max(_rms(tried[0]), 1e-6)
             dt = float(horizons[i]) / system.num_steps
             for guess in starts:
-                floor = distinct * max(_rms(tried[0]), 1e-6)
                 if any(_rms(guess - t) <= floor for t in tried):
                     continue
                 tried.append(guess)
@@ -461,9 +465,9 @@ def neighbour_restarts(
                 if not ok:
                     continue
                 u = np.clip(u, -limit, limit)
-                j = cost_of(i, u)
-                if j < costs[i] * (1 - min_saving):
-                    controls[i], costs[i] = u, j
+                cost = problem_cost(system, x0[i], targets[i], horizons[i], u)
+                if cost < costs[i] * (1 - min_saving):
+                    controls[i], costs[i] = u, cost
                     changed.add(i)
         improved |= changed
         log.info(
