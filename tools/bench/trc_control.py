@@ -103,6 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="nonlinear and closed-loop sections: cached data under data/trc_nonlinear/<system><suffix>_<split>",
     )
+    parser.add_argument(
+        "--data-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="nonlinear and closed-loop sections: a dataset config value for data generated here "
+        "(e.g. expert_library=32; give the folder its own --data-suffix)",
+    )
     parser.add_argument("--test-samples", type=int, default=200, help="nonlinear section: test problems")
     parser.add_argument(
         "--horizon-range", default=None, help="nonlinear section: 'T_min,T_max' for an extra run over a horizon range"
@@ -303,16 +311,32 @@ def other_systems(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _cached_data(
-    system: str, split: str, num: int, seed: int, horizon_range: list[float] | None, suffix: str = ""
+    system: str,
+    split: str,
+    num: int,
+    seed: int,
+    horizon_range: list[float] | None,
+    suffix: str = "",
+    settings: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """``data/trc_nonlinear/<system>[_range]<suffix>_<split>``, generated (multiple shooting) unless already
-    there (a folder keeps the labels of the expert that wrote it: a new ``--data-suffix`` regenerates)."""
+    there (a folder keeps the labels of the expert that wrote it: a new ``--data-suffix`` regenerates).
+    ``settings`` (``KEY=VALUE``, values as JSON, else strings) are further dataset config values for the
+    generation."""
     from mlcore_trc_control.data import DATA_FILE, LQRData, LQRDataConfig
 
     folder = DATA / f"{system}{'_range' if horizon_range else ''}{suffix}_{split}"
     if not (folder / DATA_FILE).exists():
-        cfg = LQRDataConfig(system=system, num_samples=num, seed=seed, horizon_range=horizon_range)
+        extra = {key: _value(value) for key, _, value in (s.partition("=") for s in settings)}
+        cfg = LQRDataConfig(system=system, num_samples=num, seed=seed, horizon_range=horizon_range, **extra)
         LQRData(cfg).generate(folder)
     return folder
 
@@ -354,8 +378,8 @@ def _nonlinear_run(
     import mlcore
     from mlcore_trc_control.data import LQRProblemSet
 
-    train = _cached_data(system, "train", args.num_samples, 42, horizon_range, args.data_suffix)
-    test = _cached_data(system, "test", args.test_samples, 123, horizon_range, args.data_suffix)
+    train = _cached_data(system, "train", args.num_samples, 42, horizon_range, args.data_suffix, args.data_set)
+    test = _cached_data(system, "test", args.test_samples, 123, horizon_range, args.data_suffix, args.data_set)
     name = f"{system}{'_range' if horizon_range else ''}{args.nonlinear_suffix}"
     out = Path(args.out or ROOT / "runs" / "bench-trc-control-nonlinear") / name
     run_overrides = [
@@ -490,7 +514,7 @@ def expert_check(args: argparse.Namespace) -> int:
 
     found = {}
     for system in args.expert_check.split(","):
-        test = _cached_data(system, "test", args.test_samples, 123, None, args.data_suffix)
+        test = _cached_data(system, "test", args.test_samples, 123, None, args.data_suffix, args.data_set)
         ps = LQRProblemSet.load(test)
         sysm, x0, r, horizons = ps.system, ps.initial_states, ps.target_states, ps.horizons()
         lqr = lqr_on_linearisation(sysm, x0, r, horizons)
@@ -650,8 +674,8 @@ def closed_loop(args: argparse.Namespace, overrides: list[str]) -> int:
 
     path = Path(args.results)
     for system in args.closed_loop.split(","):
-        train = _cached_data(system, "train", args.num_samples, 42, None, args.data_suffix)
-        test = _cached_data(system, "test", args.test_samples, 123, None, args.data_suffix)
+        train = _cached_data(system, "train", args.num_samples, 42, None, args.data_suffix, args.data_set)
+        test = _cached_data(system, "test", args.test_samples, 123, None, args.data_suffix, args.data_set)
         out = Path(args.out or ROOT / "runs" / "bench-trc-control-closed-loop") / (system + args.closed_loop_suffix)
         run_overrides = [
             f"dataset.system={system}",

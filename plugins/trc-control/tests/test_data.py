@@ -148,6 +148,8 @@ def test_config_errors_name_the_field() -> None:
         structure(LQRDataConfig, {"num_samples": 0}, where="data.")
     with pytest.raises(ConfigError, match="expert"):
         structure(LQRDataConfig, {"expert": "magic"}, where="data.")
+    with pytest.raises(ConfigError, match=r"data\.expert_library_problems"):
+        structure(LQRDataConfig, {"expert_library_problems": -1}, where="data.")
 
 
 def test_same_train_and_test_seed_is_warned(caplog: pytest.LogCaptureFixture) -> None:

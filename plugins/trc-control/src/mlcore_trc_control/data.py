@@ -131,6 +131,9 @@ class LQRDataConfig:
         expert_library: with it, also start every problem once from the solutions of this many
             problems drawn from the whole set (and their negations; 0 = off; see
             :func:`~mlcore_trc_control.nonlinear.expert.neighbour_restarts`).
+        expert_library_problems: try the library on this many problems only (drawn at random,
+            solved first; 0 = every problem): a route they find reaches the rest through the
+            neighbour restarts, at a fraction of the solves.
 
     ``seed == test_seed`` makes the test problems the training problems; a warning is logged.
 
@@ -163,6 +166,7 @@ class LQRDataConfig:
     required_success: float = attrs.field(default=0.999, validator=in_range(0, 1))
     expert_neighbours: int = attrs.field(default=5, validator=non_negative)
     expert_library: int = attrs.field(default=0, validator=non_negative)
+    expert_library_problems: int = attrs.field(default=0, validator=non_negative)
     num_samples: int = attrs.field(default=10000, validator=positive)
     seed: int = 42
     val_fraction: float = attrs.field(default=0.1, validator=in_range(0, 1, high_open=True))
@@ -452,6 +456,7 @@ def generate_problem_set(
     horizon_range: tuple[float, float] | None = None,
     expert_neighbours: int = 5,
     expert_library: int = 0,
+    expert_library_problems: int = 0,
 ) -> LQRProblemSet:
     """Draw ``num_samples`` problems (uniform boxes) and label them with the expert, vectorised.
 
@@ -459,7 +464,8 @@ def generate_problem_set(
     generalisation suite for out-of-distribution states); both give deviations from the system's
     nominal initial state (zero except for the rocket). ``horizon_range`` draws each problem's
     horizon uniformly from ``[T_min, T_max]`` (a linear system is re-discretised per problem and
-    each horizon labelled by its own exact solution). ``expert_neighbours``, ``expert_library``: see
+    each horizon labelled by its own exact solution). ``expert_neighbours``, ``expert_library``,
+    ``expert_library_problems``: see
     :class:`LQRDataConfig` (nonlinear systems only).
     """
     start = time.perf_counter()
@@ -482,14 +488,15 @@ def generate_problem_set(
             x0,
             targets,
             horizons,
-            seed,
-            initial_range,
-            target_range,
-            expert,
-            success_threshold,
-            start,
-            expert_neighbours,
-            expert_library,
+            seed=seed,
+            initial_range=initial_range,
+            target_range=target_range,
+            expert=expert,
+            success_threshold=success_threshold,
+            start=start,
+            neighbours=expert_neighbours,
+            library=expert_library,
+            library_problems=expert_library_problems,
         )
     drawn = rng.uniform(horizon_range[0], horizon_range[1], num_samples) if horizon_range is not None else None
     if drawn is None:
@@ -601,6 +608,7 @@ def _nonlinear_problem_set(
     x0: np.ndarray,
     targets: np.ndarray,
     horizons: np.ndarray,
+    *,
     seed: int,
     initial_range: np.ndarray,
     target_range: np.ndarray,
@@ -609,10 +617,12 @@ def _nonlinear_problem_set(
     start: float,
     neighbours: int = 5,
     library: int = 0,
+    library_problems: int = 0,
 ) -> LQRProblemSet:
     """Label nonlinear problems: LQR on the linearisation always, multiple shooting for ``optimal``."""
     from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting
 
+    num = len(x0)
     if expert not in NONLINEAR_EXPERTS:
         raise ConfigError(
             f"data.expert={expert!r} is not available for the nonlinear system {system.name!r} "
@@ -629,16 +639,21 @@ def _nonlinear_problem_set(
             success_threshold=success_threshold,
             neighbours=neighbours,
             library=library,
+            library_problems=library_problems,
         )
         reason = (
             "expert='optimal': direct multiple shooting (CasADi + IPOPT) of the stated cost J with RK4 dynamics, "
             "x_N = r and the control box, warm-started"
             + (f", then restarts from the {neighbours} nearest neighbours' solutions" if neighbours > 0 else "")
-            + (f" and from {library} solutions drawn from the whole set" if library > 0 else "")
+            + (
+                f" and from {library} solutions drawn from the whole set"
+                + (f" (on {library_problems} problems)" if 0 < library_problems < num else "")
+                if library > 0
+                else ""
+            )
         )
     else:
         labels, reason = lqr, "expert='lqr': finite-horizon LQR on the linearisation at the target, closed loop"
-    num = len(x0)
     span = [float(horizons.min()), float(horizons.max())]
     meta = {
         "format": FORMAT,
@@ -744,6 +759,7 @@ class LQRData(DataModule):
             horizon_range=self.config.horizons_bounds(),
             expert_neighbours=self.config.expert_neighbours,
             expert_library=self.config.expert_library,
+            expert_library_problems=self.config.expert_library_problems,
         )
 
     def _load(self, path: str, field: str) -> LQRProblemSet:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting, neighbour_restarts
+from mlcore_trc_control.nonlinear.expert import (
+    ShootingSolver,
+    lqr_on_linearisation,
+    multiple_shooting,
+    neighbour_restarts,
+)
 from mlcore_trc_control.nonlinear.systems import build_nonlinear_system
 
 
@@ -137,3 +142,36 @@ def test_a_library_of_solutions_from_afar_finds_the_route_no_neighbourhood_holds
     found = multiple_shooting(sys, x0, targets, neighbours=0, library=2)
     assert found.neighbour_improved == 1 and found.costs[0] < 0.7 * one_pass.costs[0]
     assert np.all(found.costs <= one_pass.costs * (1 + 1e-9)) and found.terminal_errors.max() < 1e-6
+
+
+def test_a_library_tried_on_a_few_problems_solves_there_first_and_spreads(pendulum_routes) -> None:
+    sys, _, _, _ = pendulum_routes
+    # two near-twins on the costly route, the source of the cheap one, a problem near upright
+    x0 = np.array([[-2.036, 0.624], [-2.03, 0.62], [1.771, -0.732], [0.3, 0.1]])
+    targets, horizons = np.zeros_like(x0), np.full(4, sys.time_horizon)
+    one_pass = multiple_shooting(sys, x0, targets, neighbours=0)
+    calls: list[int] = []
+
+    class Spy(ShootingSolver):
+        def solve(self, start, *args, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(int(np.argmin(np.abs(x0 - start).sum(axis=1))))
+            return super().solve(start, *args, **kwargs)
+
+    def restarts(neighbours: int) -> np.ndarray:
+        calls.clear()
+        controls, _ = neighbour_restarts(
+            sys, x0, targets, horizons, one_pass.controls, np.ones(4, dtype=bool), solver=Spy(sys),
+            neighbours=neighbours, library=2, library_problems=1,
+        )  # fmt: skip
+        return sys.cost(sys.rollout(x0, controls), controls, targets)
+
+    # no neighbours: only the one drawn problem is re-solved, from the library's starts
+    alone = restarts(0)
+    probed = set(calls)
+    assert len(probed) == 1 and probed != {0}
+    assert np.all(alone <= one_pass.costs * (1 + 1e-9))
+    # with neighbours, the drawn problem is still solved first (pass 1 starts there: what it finds is
+    # then a neighbour's start for the rest of the pass), and both twins end on the cheap route
+    spread = restarts(1)
+    assert calls[0] in probed
+    assert spread[0] < 0.7 * one_pass.costs[0] and spread[1] < 0.7 * one_pass.costs[1]
