@@ -23,6 +23,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import tomllib
 from _common import machine_info
@@ -58,13 +59,103 @@ def _networks(run: Path) -> dict[str, object]:
     return nets
 
 
+def planners(
+    system: Any,
+    nets: dict[str, object],
+    cycles: list[int],
+    polish: list[int],
+    jitter: list[float] | None,
+    *,
+    margin: float,
+) -> list[tuple[str, object, dict[str, object]]]:
+    """``(method, planner, extra JSON fields)`` of every row of one re-plan setting, in table order:
+    each network alone and with plan selection (TRC: each of ``cycles``, and the most without the
+    kept tail; the MLP: its one plan), then per ``polish`` budget the LQR variants (the tuned TRC's
+    and the MLP's candidates beside the re-planned LQR's, optionally jittered, the LQR alone).
+    Every selecting planner is built by :func:`mlcore_trc_control.selection.selecting_planner`."""
+    from functools import partial
+
+    from mlcore_trc_control.closed_loop import policy_planner
+    from mlcore_trc_control.selection import selecting_planner
+
+    if polish and getattr(system, "kind", "linear") != "nonlinear":
+        raise ValueError(f"--polish: the LQR variants need a nonlinear system, not {getattr(system, 'name', system)!r}")
+    limit = float(system.control_limit)
+    select = partial(selecting_planner, system, margin=margin, clip_to=limit)
+    out: list[tuple[str, object, dict[str, object]]] = []
+    for name, net in nets.items():
+        out.append((name, policy_planner(net, clip_to=limit), {}))
+        if hasattr(net, "forward_cycles"):
+            for count in cycles:
+                out.append((f"{name} + plan selection ({count} cycles)", select(net, cycles=count), {"cycles": count}))
+            out.append(
+                (
+                    f"{name} + plan selection ({max(cycles)} cycles), no kept tail",
+                    select(net, cycles=max(cycles), keep_previous=False),
+                    {"cycles": max(cycles)},
+                )
+            )
+        else:
+            out.append((f"{name} + plan selection (its one plan)", select(net, cycles=0), {}))
+    # the LQR's plan as one more candidate (it takes the near-target starts), and a local
+    # solver in the loop: iLQR from the selected plan; the re-planned LQR alone for comparison
+    tuned = "TRC + DAgger" if "TRC + DAgger" in nets else "TRC"
+    mlp = "MLP + DAgger" if "MLP + DAgger" in nets else None
+    top = max(cycles)
+    for iterations in polish:
+        suffix = f" + {iterations} iLQR iterations" if iterations else ""
+        variants: list[tuple[str, object, int, bool, list[float] | None]] = [
+            (f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True, None)
+        ]
+        if iterations:
+            variants.insert(0, (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False, None))
+        if mlp is not None:
+            variants.append((f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True, None))
+        if jitter:
+            variants.append(
+                (
+                    f"{tuned} + plan selection ({top} cycles, jittered states + LQR){suffix}",
+                    nets[tuned],
+                    top,
+                    True,
+                    jitter,
+                )
+            )
+            if mlp is not None:
+                variants.append(
+                    (
+                        f"{mlp} + plan selection (its one plan, jittered states + LQR){suffix}",
+                        nets[mlp],
+                        0,
+                        True,
+                        jitter,
+                    )
+                )
+        for method, net, count, with_lqr, offsets in variants:
+            planner = select(net, cycles=count, jitter=offsets, with_lqr=with_lqr, polish_iterations=iterations)
+            extra: dict[str, object] = {
+                "cycles": count,
+                "with_lqr": with_lqr,
+                "jitter": offsets,
+                "polish_iterations": iterations,
+            }
+            out.append((method, planner, extra))
+        out.append(
+            (
+                f"LQR on the linearisation + plan selection{suffix}",
+                select(None, cycles=0, with_lqr=True, polish_iterations=iterations),
+                {"polish_iterations": iterations},
+            )
+        )
+    return out
+
+
 def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int], jitter: list[float] | None) -> dict:
     """The selection table of one run (see the module docstring)."""
     import numpy as np
 
-    from mlcore_trc_control.closed_loop import closed_loop_rollout, policy_planner
+    from mlcore_trc_control.closed_loop import closed_loop_rollout
     from mlcore_trc_control.data import LQRProblemSet
-    from mlcore_trc_control.selection import SelectingPlanner, combined_proposer, lqr_proposer, network_proposer
 
     config = tomllib.loads((run / "config.toml").read_text())
     cl = config["closed_loop"]
@@ -74,7 +165,6 @@ def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]
     system = problems.system
     x0, targets, horizons = problems.initial_states, problems.target_states, problems.horizons()
     reference = float(problems.optimal_costs.mean())
-    limit = float(system.control_limit)
     nets = _networks(run)
     rows = []
 
@@ -101,83 +191,9 @@ def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]
             flush=True,
         )
 
-    for replan in replans:
-        for name, net in nets.items():
-            record(name, policy_planner(net, clip_to=limit), replan)
-            if hasattr(net, "forward_cycles"):
-                for count in cycles:
-                    proposer = network_proposer(net, cycles=count, clip_to=limit)
-                    record(
-                        f"{name} + plan selection ({count} cycles)",
-                        SelectingPlanner(system, proposer, margin=0.5 * threshold),
-                        replan,
-                        cycles=count,
-                    )
-                proposer = network_proposer(net, cycles=max(cycles), clip_to=limit)
-                record(
-                    f"{name} + plan selection ({max(cycles)} cycles), no kept tail",
-                    SelectingPlanner(system, proposer, margin=0.5 * threshold, keep_previous=False),
-                    replan,
-                    cycles=max(cycles),
-                )
-            else:
-                record(
-                    f"{name} + plan selection (its one plan)",
-                    SelectingPlanner(system, network_proposer(net, clip_to=limit), margin=0.5 * threshold),
-                    replan,
-                )
-        # the LQR's plan as one more candidate (it takes the near-target starts), and a local
-        # solver in the loop: iLQR from the selected plan; the re-planned LQR alone for comparison
-        tuned = "TRC + DAgger" if "TRC + DAgger" in nets else "TRC"
-        mlp = "MLP + DAgger" if "MLP + DAgger" in nets else None
-        top = max(cycles)
-        for iterations in polish:
-            suffix = f" + {iterations} iLQR iterations" if iterations else ""
-            variants = [(f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True, None)]
-            if iterations:
-                variants.insert(0, (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False, None))
-            if mlp is not None:
-                variants.append((f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True, None))
-            if jitter:
-                variants.append(
-                    (
-                        f"{tuned} + plan selection ({top} cycles, jittered states + LQR){suffix}",
-                        nets[tuned],
-                        top,
-                        True,
-                        jitter,
-                    )
-                )
-                if mlp is not None:
-                    variants.append(
-                        (
-                            f"{mlp} + plan selection (its one plan, jittered states + LQR){suffix}",
-                            nets[mlp],
-                            0,
-                            True,
-                            jitter,
-                        )
-                    )
-            for method, net, count, with_lqr, offsets in variants:
-                proposer = network_proposer(net, cycles=count, clip_to=limit, jitter=offsets)
-                if with_lqr:
-                    proposer = combined_proposer(proposer, lqr_proposer(system))
-                planner = SelectingPlanner(system, proposer, margin=0.5 * threshold, polish_iterations=iterations)
-                record(
-                    method,
-                    planner,
-                    replan,
-                    cycles=count,
-                    with_lqr=with_lqr,
-                    jitter=offsets,
-                    polish_iterations=iterations,
-                )
-            record(
-                f"LQR on the linearisation + plan selection{suffix}",
-                SelectingPlanner(system, lqr_proposer(system), margin=0.5 * threshold, polish_iterations=iterations),
-                replan,
-                polish_iterations=iterations,
-            )
+    for replan in replans:  # fresh planners per re-plan setting (they keep the committed plans)
+        for method, planner, extra in planners(system, nets, cycles, polish, jitter, margin=0.5 * threshold):
+            record(method, planner, replan, **extra)
     return {
         "run": str(run),
         "system": system.name,

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -145,11 +146,11 @@ def test_a_nonlinear_system_bounds_the_outputs_and_drops_the_linear_projection(t
     assert float(model(problems * 50).abs().max()) <= 2.0  # far outside the data: still inside the box
 
 
-def test_a_linear_horizon_range_makes_the_projection_horizon_aware(tmp_path: Path) -> None:
+def test_a_linear_horizon_range_makes_the_projection_horizon_aware(tmp_path: Path, monkeypatch) -> None:
     import torch
 
     from mlcore.errors import ConfigError
-    from mlcore_trc_control.pipeline import learned_baselines
+    from mlcore_trc_control.pipeline import learned_baselines, refinement
 
     pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "dataset.num_samples=12")
     pipe.check(ctx)
@@ -166,10 +167,28 @@ def test_a_linear_horizon_range_makes_the_projection_horizon_aware(tmp_path: Pat
         projected = model.projection(torch.as_tensor(train.problems()), torch.as_tensor(train.control_sequences))
     np.testing.assert_allclose(projected.numpy(), train.control_sequences, atol=1e-9)
     # the linear policy's "+ terminal projection" row and the MLP baseline use the same per-problem maps
-    rows = {name: controls for name, controls, _ in learned_baselines(ctx, parts.config, model, parts.data, train)}
-    for name in ("linear + terminal projection", next(n for n in rows if n.startswith("MLP"))):
+    starts: dict[str, np.ndarray] = {}
+    baselines = learned_baselines(ctx, parts.config, model, parts.data, train, warm_starts=starts)
+    rows = {name: controls for name, controls, _ in baselines}
+    mlp = next(n for n in rows if n.startswith("MLP"))
+    for name in ("linear + terminal projection", mlp):
         errors = train.terminal_errors(train.rollout(rows[name]))
         assert np.abs(rows[name]).max() <= train.system.control_limit and errors.max() < 1e-3, name
+    # the iLQR warm starts are the very plans of those rows, handed out by the code that made them
+    assert list(starts) == ["linear, clipped to the box", "MLP"]
+    assert starts["linear, clipped to the box"] is rows["linear, clipped to the box"] and starts["MLP"] is rows[mlp]
+    seen: dict[str, Any] = {}
+
+    def table(problems, warm_starts, iterations, *, threshold):
+        seen.update(warm_starts)
+        return []
+
+    monkeypatch.setattr("mlcore_trc_control.refinement.refinement_table", table)
+    monkeypatch.setattr("mlcore_trc_control.refinement.plot_refinement", lambda rows, path: None)
+    assert refinement(ctx, parts.config, model, train, starts) == []
+    assert list(seen) == ["TRC", "linear, clipped to the box", "MLP", "zeros", "LQR on the linearisation"]
+    assert seen["linear, clipped to the box"] is starts["linear, clipped to the box"] and seen["MLP"] is starts["MLP"]
+    assert seen["TRC"].shape == seen["zeros"].shape == train.control_sequences.shape and seen["TRC"].any()
     pipe, ctx = _pipeline(tmp_path, "dataset.horizon_range=[3.0, 6.0]", "model.rollout_weight=1.0")
     with pytest.raises(ConfigError, match=r"model\.rollout_weight/model\.cost_weight use one fixed discretisation"):
         pipe.check(ctx)

@@ -175,3 +175,70 @@ def test_the_lqr_proposer_and_the_polish_settings(vanderpol) -> None:
         SelectingPlanner(system, _fixed(plans[0]), polish_iterations=-1)
     with pytest.raises(ConfigError, match="nonlinear"):
         SelectingPlanner(build_system("double_integrator"), _fixed(plans[0]), polish_iterations=2)
+
+
+def test_selecting_planner_builds_the_candidates_and_settings_it_is_asked_for(vanderpol) -> None:
+    from mlcore_trc_control.lqr.systems import build_system
+    from mlcore_trc_control.selection import lqr_proposer, selecting_planner
+
+    system, x0, targets, horizons, *_ = vanderpol
+    torch.manual_seed(0)
+    trc = TinyRecursiveControl(
+        TRCConfig(size="small", state_dim=2, control_dim=1, num_steps=STEPS, terminal_projection=False)
+    ).eval()
+    lqr = lqr_proposer(system)(x0, targets, horizons)
+    # the defaults: the network's cycles, the kept tail, no LQR, no polish
+    plain = selecting_planner(system, trc, cycles=3)
+    assert plain.keep_previous and plain.margin == 0.05 and plain.polish_iterations == 0
+    assert np.array_equal(plain.proposer(x0, targets, horizons), network_proposer(trc, cycles=3)(x0, targets, horizons))
+    # every knob reaches the planner; the network's (clipped, jittered) candidates first, then the LQR's
+    tuned = selecting_planner(
+        system,
+        trc,
+        cycles=2,
+        margin=0.2,
+        clip_to=0.5,
+        jitter=[0.3, 0.0],
+        with_lqr=True,
+        polish_iterations=3,
+        keep_previous=False,
+    )
+    assert not tuned.keep_previous and tuned.margin == 0.2 and tuned.polish_iterations == 3
+    plans = tuned.proposer(x0, targets, horizons)
+    network = network_proposer(trc, cycles=2, clip_to=0.5, jitter=[0.3, 0.0])(x0, targets, horizons)
+    assert plans.shape == (7, 3, STEPS, 1)
+    assert np.array_equal(plans[:6], network) and np.array_equal(plans[6:], lqr)
+    # no network: the LQR's plan alone; that needs the LQR
+    alone = selecting_planner(system, None, cycles=0, with_lqr=True, polish_iterations=1)
+    assert np.array_equal(alone.proposer(x0, targets, horizons), lqr) and alone.keep_previous
+    with pytest.raises(ConfigError, match="without a network needs the LQR"):
+        selecting_planner(system, None, cycles=0)
+    # a linear system has no LQR candidate to add (the pipeline's select_with_lqr is for nonlinear ones)
+    linear = build_system("double_integrator")
+    policy = lambda p: np.ones((p.shape[0], linear.num_steps, linear.m))  # noqa: E731
+    states, goals = np.ones((2, linear.n)), np.zeros((2, linear.n))
+    times = np.full(2, linear.time_horizon)
+    assert selecting_planner(linear, policy, cycles=0, with_lqr=True).proposer(states, goals, times).shape[0] == 1
+    with pytest.raises(ConfigError, match="without a network needs the LQR"):
+        selecting_planner(linear, None, cycles=0, with_lqr=True)
+
+
+def test_selecting_planner_without_the_kept_tail_follows_worse_proposals(vanderpol) -> None:
+    # the closed-loop effect of keep_previous through the builder: a network that proposes the
+    # optimum first and noise afterwards is executed exactly only with the kept tail
+    from mlcore_trc_control.selection import selecting_planner
+
+    system, x0, targets, horizons, hard, _ = vanderpol
+    rng = np.random.default_rng(0)
+    calls = []
+
+    def network(problems: np.ndarray) -> np.ndarray:
+        calls.append(len(problems))
+        return hard.controls if len(calls) == 1 else rng.uniform(-2.0, 2.0, hard.controls.shape)
+
+    kept = closed_loop_rollout(system, x0, targets, horizons, selecting_planner(system, network, cycles=0))
+    assert np.allclose(kept.controls, hard.controls, atol=1e-9)
+    calls.clear()
+    planner = selecting_planner(system, network, cycles=0, keep_previous=False)
+    dropped = closed_loop_rollout(system, x0, targets, horizons, planner)
+    assert dropped.costs.mean() > 1.05 * hard.costs.mean()

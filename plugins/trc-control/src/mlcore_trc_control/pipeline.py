@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -205,8 +206,8 @@ def compare(
 
     threshold = cfg.evaluator.success_threshold
     problems = data.eval_set().problem_set  # type: ignore[attr-defined]
-    extra = learned_baselines(ctx, cfg, model, data, problems, policies)
-    extra_controls = {name: controls for name, controls, _ in extra}
+    warm_starts: dict[str, np.ndarray] = {}
+    extra = learned_baselines(ctx, cfg, model, data, problems, policies, warm_starts)
     result: dict[str, Any] = {
         "baselines": baseline_table(
             model,
@@ -225,7 +226,7 @@ def compare(
             model, problems, cfg.comparison.halting_tolerances, device=ctx.device, threshold=threshold
         )
     if cfg.comparison.refine_iterations and is_nonlinear(data.system):
-        result["refinement"] = refinement(ctx, cfg, model, problems, extra_controls)
+        result["refinement"] = refinement(ctx, cfg, model, problems, warm_starts)
     if cfg.comparison.generalisation:
         result["generalisation"] = generalisation_suite(
             model,
@@ -247,18 +248,17 @@ def refinement(
     cfg: TRCPipelineConfig,
     model: Any,
     problems: Any,
-    learned: dict[str, np.ndarray],
+    learned: Mapping[str, np.ndarray],
 ) -> list[dict[str, Any]]:
-    """iLQR from TRC's, the linear policy's, the MLP's, zero and the LQR's plans with each budget of
+    """iLQR from TRC's, the learned baselines', zero and the LQR's plans with each budget of
     ``comparison.refine_iterations`` (:func:`~mlcore_trc_control.refinement.refinement_table`);
-    plots ``plots/refinement.png``."""
+    plots ``plots/refinement.png``. ``learned`` holds the baselines' plans by warm-start name, as
+    :func:`learned_baselines` hands them out (``warm_starts``)."""
     from mlcore_trc_control.evaluation import predict_controls
     from mlcore_trc_control.refinement import LQR_WARM_START, plot_refinement, refinement_table
 
     starts: dict[str, np.ndarray | None] = {"TRC": predict_controls(model, problems.problems(), device=ctx.device)}
-    for name, controls in learned.items():  # the clipped linear policy and the MLP
-        if name.startswith("MLP") or name == "linear, clipped to the box":
-            starts[name.split(" (")[0]] = controls
+    starts.update(learned)  # the clipped linear policy and the MLP
     starts["zeros"] = np.zeros_like(problems.control_sequences)
     starts[LQR_WARM_START] = None
     start = time.perf_counter()
@@ -277,9 +277,12 @@ def learned_baselines(
     data: LQRData,
     problems: Any,
     policies: dict[str, Any] | None = None,
+    warm_starts: dict[str, np.ndarray] | None = None,
 ) -> list[tuple[str, Any, int]]:
     """The least-squares linear policy and the same-size MLP (same data, epochs, batch, lr) on
-    ``problems``; ``policies`` (if given) receives them as ``linear`` and ``mlp``."""
+    ``problems``; ``policies`` (if given) receives them as ``linear`` and ``mlp``, and
+    ``warm_starts`` (if given) the plans :func:`refinement` starts iLQR from, by warm-start name:
+    the clipped linear policy's as ``linear, clipped to the box`` and the MLP's as ``MLP``."""
     from mlcore_trc_control.comparison import fit_linear_policy, train_mlp_baseline
     from mlcore_trc_control.evaluation import predict_controls
 
@@ -294,7 +297,10 @@ def learned_baselines(
         out.append(("linear (least squares)", controls, linear.num_parameters))
         limit = data.system.control_limit
         if limit > 0:
-            out.append(("linear, clipped to the box", np.clip(controls, -limit, limit), linear.num_parameters))
+            clipped = np.clip(controls, -limit, limit)
+            out.append(("linear, clipped to the box", clipped, linear.num_parameters))
+            if warm_starts is not None:
+                warm_starts["linear, clipped to the box"] = clipped
             if cfg.model.terminal_projection:
                 projected = project_controls(
                     data.system,
@@ -329,6 +335,8 @@ def learned_baselines(
         if is_nonlinear(data.system) and limit > 0:
             how, mlp_controls = ", clipped to the box", np.clip(mlp_controls, -limit, limit)
         out.append((f"MLP (2 hidden layers{how}, {params} parameters)", mlp_controls, params))
+        if warm_starts is not None:
+            warm_starts["MLP"] = mlp_controls
     return out
 
 
@@ -362,9 +370,9 @@ def closed_loop_stage(
         nets["linear"] = policies["linear"]
     margin = 0.5 * cfg.evaluator.success_threshold
 
-    def selection_for(net: Any) -> Any:
-        from mlcore_trc_control.selection import selecting_planner
+    from mlcore_trc_control.selection import selecting_planner
 
+    def selection_for(net: Any) -> Any:
         return selecting_planner(
             system,
             net,
@@ -407,8 +415,6 @@ def closed_loop_stage(
             )
             nets[f"{name}{after} + closed-loop fine-tuning ({cl.finetune_steps} steps)"] = net
     if cl.select_cycles > 0:
-        from mlcore_trc_control.selection import SelectingPlanner, lqr_proposer
-
         polish = f" + {cl.select_polish_iterations} iLQR iterations" if cl.select_polish_iterations else ""
         for name, net in nets.items():
             what = f"{cl.select_cycles} cycles" if hasattr(net, "forward_cycles") else "its one plan"
@@ -418,8 +424,8 @@ def closed_loop_stage(
                 what += " + LQR"
             entries[f"{name} + plan selection ({what}){polish}"] = (selection_for(net), None)
         if is_nonlinear(system):  # the classical candidate alone, for comparison
-            planner = SelectingPlanner(
-                system, lqr_proposer(system), margin=margin, polish_iterations=cl.select_polish_iterations
+            planner = selecting_planner(
+                system, None, cycles=0, margin=margin, with_lqr=True, polish_iterations=cl.select_polish_iterations
             )
             entries[f"LQR on the linearisation + plan selection (its one plan){polish}"] = (planner, None)
     rows = closed_loop_table(problems, entries, cl, threshold=cfg.evaluator.success_threshold)

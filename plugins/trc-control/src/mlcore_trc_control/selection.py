@@ -125,14 +125,30 @@ def selecting_planner(
     jitter: Sequence[float] | None = None,
     with_lqr: bool = False,
     polish_iterations: int = 0,
+    keep_previous: bool = True,
 ) -> SelectingPlanner:
     """Plan selection for one network as the ``trc`` pipeline deploys it (the ``closed_loop.select_*``
     keys): its proposals (:func:`network_proposer`), beside the re-planned LQR's plan when
-    ``with_lqr`` (nonlinear systems), ranked by :class:`SelectingPlanner`."""
-    proposer = network_proposer(network, cycles=cycles, clip_to=clip_to, device=device, jitter=jitter or None)
+    ``with_lqr`` (nonlinear systems; ignored for linear ones), ranked by :class:`SelectingPlanner`.
+
+    ``network=None`` proposes the LQR's plan alone (needs ``with_lqr`` and a nonlinear system);
+    ``keep_previous=False`` drops the previous plan's kept tail from the candidates (an ablation)."""
+    proposers: list[Proposer] = []
+    if network is not None:
+        proposers.append(
+            network_proposer(network, cycles=cycles, clip_to=clip_to, device=device, jitter=jitter or None)
+        )
     if with_lqr and getattr(system, "kind", "linear") == "nonlinear":
-        proposer = combined_proposer(proposer, lqr_proposer(system))
-    return SelectingPlanner(system, proposer, margin=margin, polish_iterations=polish_iterations)
+        proposers.append(lqr_proposer(system))
+    if not proposers:
+        raise ConfigError(
+            "plan selection without a network needs the LQR's plan (with_lqr on a nonlinear system), "
+            f"not {getattr(system, 'name', 'this system')!r} with with_lqr={with_lqr}"
+        )
+    proposer = proposers[0] if len(proposers) == 1 else combined_proposer(*proposers)
+    return SelectingPlanner(
+        system, proposer, margin=margin, keep_previous=keep_previous, polish_iterations=polish_iterations
+    )
 
 
 def lqr_proposer(system: Any) -> Proposer:
