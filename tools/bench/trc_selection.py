@@ -10,7 +10,8 @@ identical problems; cost gaps are against the expert's open-loop optimum of thos
 with the re-planned LQR of the linearisation as one more candidate beside the tuned TRC's (and the
 MLP's), ``--jitter`` adding the networks' plans from perturbed states, and, with ``--polish``,
 iLQR iterations at every re-plan from the selected plan, and from the re-planned LQR alone (the
-classical warm start) for comparison. Writes
+classical warm start) for comparison. Each row also gives, per problem, the share of problems
+whose executed cost is within 5 % of their own expert optimum and above +20 %. Writes
 ``closed_loop_selection.<run name>`` of ``tools/bench/results/trc_control.json``.
 
     python tools/bench/trc_selection.py runs/bench-trc-control-closed-loop/pendulum_dagger_big \\
@@ -172,6 +173,7 @@ def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]
         result = closed_loop_rollout(system, x0, targets, horizons, planner, replan_every=replan)
         summary = result.summary(threshold, reference)
         counts = getattr(planner, "counts", None)
+        ratio = result.costs / problems.optimal_costs  # per problem, executed J / the expert's
         rows.append(
             {
                 "method": method,
@@ -179,6 +181,8 @@ def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]
                 "success_rate": summary["success_rate"],
                 "cost_gap": float(summary["cost_gap"]),
                 "median_terminal_error": summary["median_terminal_error"],
+                "share_within_5pct": float(np.mean(ratio <= 1.05)),
+                "share_above_20pct": float(np.mean(ratio > 1.2)),
                 "seconds": result.seconds,
                 **({"selection": dict(counts)} if counts else {}),
                 **extra,
@@ -187,6 +191,7 @@ def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]
         print(
             f"{method:<58} re-plan {replan}: success {100 * summary['success_rate']:5.1f} %  "
             f"cost gap {100 * summary['cost_gap']:+7.1f} %  median error {summary['median_terminal_error']:.3f}  "
+            f"within 5 %: {int(np.sum(ratio <= 1.05))}/{len(ratio)}  "
             f"{result.seconds:.1f} s",
             flush=True,
         )
