@@ -6,7 +6,11 @@ nearest neighbours and mirrors, a library of ``--library`` solutions tried on ``
 problems drawn with ``--seed``), and writes a new folder beside it whose metadata say what was
 added (``relabelled``) and how many labels got cheaper. Labels only ever get cheaper and stay on
 ``x_N = r`` and in the box (the restarts keep a solution only when IPOPT converged and it costs
-less). Prints the mean optimum before and after, by initial angle.
+less). Prints the mean optimum before and after, overall, on the first ``--first`` problems (the
+closed-loop section's) and by initial angle, with the count of labels above ``--costly`` (for the
+pendulum: swing-ups on the costly route), and writes that comparison, measured from the two
+folders, under ``nonlinear_expert_relabel.<target folder name>`` of
+``tools/bench/results/trc_control.json``. ``--record-only`` measures two folders that exist.
 
     python tools/bench/trc_expert_relabel.py data/trc_nonlinear/pendulum_lib_train \\
         data/trc_nonlinear/pendulum_lib2_train --library 64 --problems 300 --seed 1
@@ -19,10 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+from _common import machine_info
+from trc_control import RESULTS, _load, _merge
 
-def relabel(source: Path, target: Path, *, library: int, problems: int, seed: int, neighbours: int) -> dict:
-    """Write ``target`` from ``source`` with the restarts' cheaper labels; returns what changed."""
-    import numpy as np
+
+def relabel(source: Path, target: Path, *, library: int, problems: int, seed: int, neighbours: int) -> int:
+    """Write ``target`` from ``source`` with the restarts' cheaper labels; returns how many got cheaper."""
 
     from mlcore_trc_control.data import DATA_FILE, LQRProblemSet
     from mlcore_trc_control.nonlinear.expert import neighbour_restarts
@@ -49,7 +55,8 @@ def relabel(source: Path, target: Path, *, library: int, problems: int, seed: in
     costs = system.cost(states, controls, targets)
     step = {"library": library, "library_problems": problems, "seed": seed, "neighbours": neighbours}
     meta = dict(data.metadata)
-    meta["relabelled"] = [*meta.get("relabelled", []), {"from": str(source), **step, "improved": improved}]
+    done = {"from": str(source), **step, "improved": improved, "seconds": round(seconds, 1)}
+    meta["relabelled"] = [*meta.get("relabelled", []), done]
     meta["expert_summary"] = {
         **meta.get("expert_summary", {}),
         "mean_cost": float(costs.mean()),
@@ -71,23 +78,57 @@ def relabel(source: Path, target: Path, *, library: int, problems: int, seed: in
     )
     target.mkdir(parents=True, exist_ok=True)
     out.save(target / DATA_FILE)
-    angle = np.abs(x0[:, 0])
-    bands = [(0.0, 1.0), (1.0, 2.0), (2.0, 2.5), (2.5, np.inf)]
+    return improved
+
+
+def compare(source: Path, target: Path, *, first: int = 40, costly: float = 30000.0) -> dict:
+    """The labels of ``source`` and ``target`` (the same problems) side by side: mean optimum overall,
+    on the first ``first`` problems and by initial angle, labels above ``costly``, labels changed."""
+    import numpy as np
+
+    from mlcore_trc_control.data import LQRProblemSet
+
+    old, new = LQRProblemSet.load(source), LQRProblemSet.load(target)
+    if not np.array_equal(old.initial_states, new.initial_states):
+        raise SystemExit(f"error: {source} and {target} do not hold the same problems")
+    errors = new.expert_terminal_errors
+    angle = np.abs(new.initial_states[:, 0])
+
+    def side(costs: np.ndarray, sel: np.ndarray) -> dict:
+        return {"mean_cost": float(costs[sel].mean()), "above_costly": int(np.sum(costs[sel] > costly))}
+
+    def both(sel: np.ndarray) -> dict:
+        return {
+            "problems": int(sel.sum()),
+            "before": side(old.optimal_costs, sel),
+            "after": side(new.optimal_costs, sel),
+        }
+
+    every = np.ones(len(new), dtype=bool)
+    bands = [(0.0, 1.0), (1.0, 2.0), (2.0, 2.5), (2.5, float("inf"))]
     return {
-        "improved": improved,
-        "seconds": seconds,
-        "mean_cost": [float(data.optimal_costs.mean()), float(costs.mean())],
-        "max_terminal_error": float(np.linalg.norm(states[:, -1] - targets, axis=1).max()),
-        "by_angle": [
-            {
-                "band": [lo, hi],
-                "problems": int(sel.sum()),
-                "mean_cost": [float(data.optimal_costs[sel].mean()), float(costs[sel].mean())],
-            }
-            for lo, hi in bands
-            if (sel := (angle >= lo) & (angle < hi)).any()
+        "source": str(source),
+        "target": str(target),
+        "relabelled": new.metadata.get("relabelled", []),
+        "labels_cheaper": int(np.sum(new.optimal_costs < old.optimal_costs * (1 - 1e-9))),
+        "labels_costlier": int(np.sum(new.optimal_costs > old.optimal_costs * (1 + 1e-9))),
+        "max_terminal_error": float(errors.max()),
+        "max_abs_control": float(np.abs(new.control_sequences).max()),
+        "costly_threshold": costly,
+        "all": both(every),
+        f"first_{first}": both(np.arange(len(new)) < first),
+        "by_initial_angle": [
+            {"band": [lo, hi], **both(sel)} for lo, hi in bands if (sel := (angle >= lo) & (angle < hi)).any()
         ],
     }
+
+
+def _line(row: dict) -> str:
+    before, after = row["before"], row["after"]
+    return (
+        f"mean optimum {before['mean_cost']:.0f} -> {after['mean_cost']:.0f}, "
+        f"costly {before['above_costly']} -> {after['above_costly']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,25 +139,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", type=int, default=0, help="problems the library is tried on (0 = all)")
     parser.add_argument("--neighbours", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1, help="draws the library and its problems")
+    parser.add_argument("--first", type=int, default=40, help="also compare the first N problems (closed loop's)")
+    parser.add_argument("--costly", type=float, default=30000.0, help="count labels costing more than this")
+    parser.add_argument("--record-only", action="store_true", help="only measure SOURCE against TARGET")
+    parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
-    if args.target.exists():
-        parser.error(f"{args.target} exists: give a new folder")
-    done = relabel(
-        args.source,
-        args.target,
-        library=args.library,
-        problems=args.problems,
-        seed=args.seed,
-        neighbours=args.neighbours,
-    )
-    before, after = done["mean_cost"]
+    load_before, start = _load(), time.perf_counter()
+    if not args.record_only:
+        if args.target.exists():
+            parser.error(f"{args.target} exists: give a new folder (or --record-only)")
+        relabel(
+            args.source,
+            args.target,
+            library=args.library,
+            problems=args.problems,
+            seed=args.seed,
+            neighbours=args.neighbours,
+        )
+    record = compare(args.source, args.target, first=args.first, costly=args.costly)
+    record.update(machine=machine_info(), time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    record.update(load_average_1min={"before": load_before, "after": _load()})
+    record["wall_seconds"] = round(time.perf_counter() - start, 1)
+    _merge(Path(args.results), "nonlinear_expert_relabel", record, subkey=args.target.name)
     print(
-        f"{args.target}: {done['improved']} labels cheaper in {done['seconds']:.0f} s; "
-        f"mean optimum {before:.0f} -> {after:.0f}"
+        f"{args.target}: {record['labels_cheaper']} labels cheaper, {record['labels_costlier']} costlier; "
+        f"max terminal error {record['max_terminal_error']:.1e}, max |u| {record['max_abs_control']:.4f}"
     )
-    for row in done["by_angle"]:
-        (lo, hi), (old, new) = row["band"], row["mean_cost"]
-        print(f"  |theta_0| in [{lo}, {hi}): {row['problems']} problems, {old:.0f} -> {new:.0f}")
+    for name in ("all", f"first_{args.first}"):
+        row = record[name]
+        print(f"  {name:<10} {row['problems']:>5} problems: {_line(row)}")
+    for row in record["by_initial_angle"]:
+        lo, hi = row["band"]
+        print(f"  |theta_0| in [{lo}, {hi}): {row['problems']:>4} problems: {_line(row)}")
     return 0
 
 
