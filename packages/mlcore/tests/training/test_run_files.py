@@ -181,7 +181,15 @@ def test_a_run_written_before_the_split_resumes_bit_exact(tmp_path: Path) -> Non
     # grad_norm is a statistic over sampled steps, and the old grad_histograms sampled every step
     skip = {"seconds", "grad_norm", "grad_norm_max"}
     strip = [{k: v for k, v in r.items() if k not in skip} for r in full.history]
-    assert [{k: v for k, v in r.items() if k not in skip} for r in resumed.history] == strip
+    got = [{k: v for k, v in r.items() if k not in skip} for r in resumed.history]
+    # the fixture's epochs were computed on the machine that wrote it: another CPU's kernels round
+    # differently (~1e-9 relative), so across machines the runs agree to rounding, not bit for bit;
+    # a resume that lost the optimizer, the RNG (dropout) or the schedule differs by ~1e-2
+    assert got[:2] == [{k: v for k, v in r.items() if k not in skip} for r in old["history"]]
+    assert [r.keys() for r in got] == [r.keys() for r in strip]
+    assert [r["lr"] for r in got] == [r["lr"] for r in strip]
+    for mine, theirs in zip(got, strip, strict=True):
+        assert mine == pytest.approx(theirs, rel=1e-6), (mine, theirs)
     a = load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "new" / "checkpoints" / "last.pt")["model"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7) for k in a)
