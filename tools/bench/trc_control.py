@@ -34,6 +34,8 @@ The data are labelled by the cost-optimal expert (``optimal``: min J with x_N = 
         # test problems, with and without actuation noise, plus the adaptive-halting table
         # closed-loop fine-tuning through the simulator, kept beside the DAgger record:
         # --closed-loop-set closed_loop.finetune_steps=600 --closed-loop-suffix _finetune
+        # data labelled by a library-restarted expert, in their own folders (pendulum_lib_{train,test}):
+        # --data-suffix _lib --data-set expert_library=64 --data-set expert_library_problems=150
     python tools/bench/trc_control.py --quick-check
         # JSON key ``quick_profile``: the double integrator's quick profile, wall time and success
     python tools/bench/trc_control.py --projection-latency
