@@ -29,9 +29,10 @@ from trc_control import RESULTS, _load, _merge
 
 def relabel(source: Path, target: Path, *, library: int, problems: int, seed: int, neighbours: int) -> int:
     """Write ``target`` from ``source`` with the restarts' cheaper labels; returns how many got cheaper."""
+    import attrs
 
     from mlcore_trc_control.data import DATA_FILE, LQRProblemSet
-    from mlcore_trc_control.nonlinear.expert import neighbour_restarts
+    from mlcore_trc_control.nonlinear.expert import _solution, neighbour_restarts
 
     data = LQRProblemSet.load(source)
     system = data.system
@@ -51,30 +52,27 @@ def relabel(source: Path, target: Path, *, library: int, problems: int, seed: in
         seed=seed,
     )
     seconds = time.perf_counter() - start
-    states = system.rollout(x0, controls, horizons)
-    costs = system.cost(states, controls, targets)
-    step = {"library": library, "library_problems": problems, "seed": seed, "neighbours": neighbours}
     meta = dict(data.metadata)
+    step = {"library": library, "library_problems": problems, "seed": seed, "neighbours": neighbours}
     done = {"from": str(source), **step, "improved": improved, "seconds": round(seconds, 1)}
     meta["relabelled"] = [*meta.get("relabelled", []), done]
+    # the new labels' rollout, costs and summary; per-problem solver outcomes are not stored, and only
+    # converged labels were replaced by converged ones, so the outcome counts carry over
+    before = meta.get("expert_summary", {})
+    labels = _solution(system, str(before.get("expert", "multiple_shooting")), x0, targets, horizons, controls, [], 0.0)
     meta["expert_summary"] = {
-        **meta.get("expert_summary", {}),
-        "mean_cost": float(costs.mean()),
-        "neighbour_improved": int(meta.get("expert_summary", {}).get("neighbour_improved", 0)) + improved,
+        **labels.summary(float(meta.get("success_threshold", 0.1))),
+        "status_counts": before.get("status_counts", {}),
+        "neighbour_improved": int(before.get("neighbour_improved", 0)) + improved,
+        "seconds": float(before.get("seconds", 0.0)) + seconds,
     }
     meta["generated_seconds"] = round(float(meta.get("generated_seconds", 0.0)) + seconds, 3)
-    out = LQRProblemSet(
-        system=system,
-        initial_states=x0,
-        target_states=targets,
+    out = attrs.evolve(
+        data,
         control_sequences=controls,
-        state_trajectories=states,
-        optimal_costs=costs,
-        lqr_control_sequences=data.lqr_control_sequences,
-        lqr_costs=data.lqr_costs,
-        lqr_terminal_errors=data.lqr_terminal_errors,
+        state_trajectories=labels.states,
+        optimal_costs=labels.costs,
         metadata=meta,
-        time_horizons=data.time_horizons,
     )
     target.mkdir(parents=True, exist_ok=True)
     out.save(target / DATA_FILE)
