@@ -87,12 +87,17 @@ def test_the_kept_tail_holds_the_best_plan_against_worse_proposals(vanderpol) ->
     assert planner.counts == {"switched": 0, "kept": 0, "polished": 0}
 
 
-def test_network_proposer_offers_every_cycle_of_trc_and_one_plan_otherwise(vanderpol) -> None:
-    _, x0, targets, horizons, *_ = vanderpol
+@pytest.fixture
+def trc() -> TinyRecursiveControl:
+    """A seeded small TRC for the Van der Pol problems (untrained: its candidates are what is tested)."""
     torch.manual_seed(0)
-    trc = TinyRecursiveControl(
+    return TinyRecursiveControl(
         TRCConfig(size="small", state_dim=2, control_dim=1, num_steps=STEPS, terminal_projection=False)
     ).eval()
+
+
+def test_network_proposer_offers_every_cycle_of_trc_and_one_plan_otherwise(vanderpol, trc) -> None:
+    _, x0, targets, horizons, *_ = vanderpol
     problems = torch.as_tensor(np.concatenate([x0, targets, horizons[:, None]], axis=1), dtype=torch.float32)
     plans = network_proposer(trc, cycles=4)(x0, targets, horizons)
     assert plans.shape == (4, 3, STEPS, 1)
@@ -177,15 +182,11 @@ def test_the_lqr_proposer_and_the_polish_settings(vanderpol) -> None:
         SelectingPlanner(build_system("double_integrator"), _fixed(plans[0]), polish_iterations=2)
 
 
-def test_selecting_planner_builds_the_candidates_and_settings_it_is_asked_for(vanderpol) -> None:
+def test_selecting_planner_builds_the_candidates_and_settings_it_is_asked_for(vanderpol, trc) -> None:
     from mlcore_trc_control.lqr.systems import build_system
     from mlcore_trc_control.selection import lqr_proposer, selecting_planner
 
     system, x0, targets, horizons, *_ = vanderpol
-    torch.manual_seed(0)
-    trc = TinyRecursiveControl(
-        TRCConfig(size="small", state_dim=2, control_dim=1, num_steps=STEPS, terminal_projection=False)
-    ).eval()
     lqr = lqr_proposer(system)(x0, targets, horizons)
     # the defaults: the network's cycles, the kept tail, no LQR, no polish
     plain = selecting_planner(system, trc, cycles=3)
