@@ -313,13 +313,6 @@ def other_systems(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
-def _value(text: str) -> object:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _cached_data(
     system: str,
     split: str,
@@ -331,14 +324,15 @@ def _cached_data(
 ) -> Path:
     """``data/trc_nonlinear/<system>[_range]<suffix>_<split>``, generated (multiple shooting) unless already
     there (a folder keeps the labels of the expert that wrote it: a new ``--data-suffix`` regenerates).
-    ``settings`` (``KEY=VALUE``, values as JSON, else strings) are further dataset config values for the
-    generation."""
+    ``settings`` (``KEY=VALUE``, values parsed as ``--set`` parses them) are further dataset config values
+    for the generation."""
+    from mlcore.config import apply_overrides, structure
     from mlcore_trc_control.data import DATA_FILE, LQRData, LQRDataConfig
 
     folder = DATA / f"{system}{'_range' if horizon_range else ''}{suffix}_{split}"
     if not (folder / DATA_FILE).exists():
-        extra = {key: _value(value) for key, _, value in (s.partition("=") for s in settings)}
-        cfg = LQRDataConfig(system=system, num_samples=num, seed=seed, horizon_range=horizon_range, **extra)
+        given = {"system": system, "num_samples": num, "seed": seed, "horizon_range": horizon_range}
+        cfg = structure(LQRDataConfig, apply_overrides(given, settings), where="dataset.")
         LQRData(cfg).generate(folder)
     return folder
 
