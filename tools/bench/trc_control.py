@@ -946,4 +946,9 @@ def latency(args: argparse.Namespace, repeats: int = 300) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from mlcore.errors import MlcoreError
+
+    try:
+        sys.exit(main())
+    except MlcoreError as exc:  # a bad setting or data file: one line, not a traceback
+        sys.exit(f"error: {exc}")

@@ -173,4 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from mlcore.errors import MlcoreError
+
+    try:
+        sys.exit(main())
+    except MlcoreError as exc:  # a bad setting or data file: one line, not a traceback
+        sys.exit(f"error: {exc}")
