@@ -3,8 +3,9 @@
 Loads a data folder written by ``trc_control.py`` (``data/trc_nonlinear/<name>``), runs
 :func:`mlcore_trc_control.nonlinear.expert.neighbour_restarts` once more on its labels (the 5
 nearest neighbours and mirrors, a library of ``--library`` solutions tried on ``--problems``
-problems drawn with ``--seed``), and writes a new folder beside it whose metadata say what was
-added (``relabelled``) and how many labels got cheaper. Labels only ever get cheaper and stay on
+problems drawn with ``--seed``, or on the labels costing more than ``--problems-above``), and
+writes a new folder beside it whose metadata say what was added (``relabelled``) and how many
+labels got cheaper. Labels only ever get cheaper and stay on
 ``x_N = r`` and in the box (the restarts keep a solution only when IPOPT converged and it costs
 less). Prints the mean optimum before and after, overall, on the first ``--first`` problems (the
 closed-loop section's) and by initial angle, with the count of labels above ``--costly`` (for the
@@ -14,6 +15,8 @@ folders, under ``nonlinear_expert_relabel.<target folder name>`` of
 
     python tools/bench/trc_expert_relabel.py data/trc_nonlinear/pendulum_lib_train \\
         data/trc_nonlinear/pendulum_lib2_train --library 64 --problems 300 --seed 1
+    python tools/bench/trc_expert_relabel.py data/trc_nonlinear/pendulum_lib2_train \\
+        data/trc_nonlinear/pendulum_lib3_train --library 64 --problems-above 30000 --seed 2
 """
 
 from __future__ import annotations
@@ -27,8 +30,19 @@ from _common import machine_info
 from trc_control import RESULTS, _load, _merge
 
 
-def relabel(source: Path, target: Path, *, library: int, problems: int, seed: int, neighbours: int) -> int:
-    """Write ``target`` from ``source`` with the restarts' cheaper labels; returns how many got cheaper."""
+def relabel(
+    source: Path,
+    target: Path,
+    *,
+    library: int,
+    problems: int,
+    seed: int,
+    neighbours: int,
+    above: float = 0.0,
+) -> int:
+    """Write ``target`` from ``source`` with the restarts' cheaper labels; returns how many got cheaper.
+    ``above > 0`` tries the library on the problems whose label costs more than ``above`` (instead of
+    ``problems`` drawn at random)."""
     import attrs
 
     from mlcore_trc_control.data import DATA_FILE, LQRProblemSet
@@ -38,6 +52,10 @@ def relabel(source: Path, target: Path, *, library: int, problems: int, seed: in
     system = data.system
     x0, targets, horizons = data.initial_states, data.target_states, data.horizons()
     converged = data.expert_terminal_errors < 1e-6
+    probed: int | list[int] = problems
+    if above > 0:
+        probed = [int(i) for i in (data.optimal_costs > above).nonzero()[0]]
+        print(f"{source}: the library is tried on the {len(probed)} labels costing more than {above:g}", flush=True)
     start = time.perf_counter()
     controls, improved = neighbour_restarts(
         system,
@@ -48,12 +66,14 @@ def relabel(source: Path, target: Path, *, library: int, problems: int, seed: in
         converged,
         neighbours=neighbours,
         library=library,
-        library_problems=problems,
+        library_problems=probed,
         seed=seed,
     )
     seconds = time.perf_counter() - start
     meta = dict(data.metadata)
     step = {"library": library, "library_problems": problems, "seed": seed, "neighbours": neighbours}
+    if above > 0:
+        step.update(library_problems=len(probed), library_above=above)
     done = {"from": str(source), **step, "improved": improved, "seconds": round(seconds, 1)}
     meta["relabelled"] = [*meta.get("relabelled", []), done]
     # the new labels' rollout, costs and summary; per-problem solver outcomes are not stored, and only
@@ -135,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", type=Path, help="the new folder")
     parser.add_argument("--library", type=int, default=64, help="library size (solutions drawn from the set)")
     parser.add_argument("--problems", type=int, default=0, help="problems the library is tried on (0 = all)")
+    parser.add_argument(
+        "--problems-above", type=float, default=0.0, metavar="COST",
+        help="try the library on the labels costing more than COST instead (e.g. the pendulum's costly route)",
+    )  # fmt: skip
     parser.add_argument("--neighbours", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1, help="draws the library and its problems")
     parser.add_argument("--first", type=int, default=40, help="also compare the first N problems (closed loop's)")
@@ -153,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             problems=args.problems,
             seed=args.seed,
             neighbours=args.neighbours,
+            above=args.problems_above,
         )
     record = compare(args.source, args.target, first=args.first, costly=args.costly)
     record.update(machine=machine_info(), time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))

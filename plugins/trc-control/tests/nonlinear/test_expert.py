@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 
@@ -10,6 +11,7 @@ from mlcore_trc_control.nonlinear.expert import (
     lqr_on_linearisation,
     multiple_shooting,
     neighbour_restarts,
+    problem_cost,
 )
 from mlcore_trc_control.nonlinear.systems import build_nonlinear_system
 
@@ -88,6 +90,24 @@ def test_rocket_expert_lands_above_ground_within_the_box() -> None:
     assert np.all(ms.costs <= lqr.costs) and lqr.terminal_errors.min() > 0.1
 
 
+def test_a_start_from_a_trajectory_keeps_its_route_where_its_rollout_would_leave_it() -> None:
+    # near upright: one step of 90 % of the optimal first push, then the rest from there. The old
+    # tail, rolled out from the new state, falls over (the upright pendulum amplifies the difference);
+    # initialised on the old trajectory, the nodes stay on the route and the tail costs ~the same
+    sys = build_nonlinear_system("pendulum", num_steps=30)
+    x0, target = np.array([[0.08, -0.51]]), np.zeros(2)
+    label = multiple_shooting(sys, x0, target[None], neighbours=0)
+    dt = sys.time_horizon / sys.num_steps
+    first = 0.9 * label.controls[0, :1]
+    x1 = attrs.evolve(sys, num_steps=1).rollout(x0, first[None], np.array([dt]))[0, -1]
+    rest = attrs.evolve(sys, num_steps=sys.num_steps - 1)
+    tail = label.controls[0, 1:]
+    assert np.linalg.norm(rest.rollout(x1[None], tail[None], np.array([sys.time_horizon - dt]))[0, -1]) > 1.0
+    u, ok = ShootingSolver(rest).solve(x1, target, dt, tail, guess_states=label.states[0, 1:])
+    cost = problem_cost(sys, x0[0], target, sys.time_horizon, np.concatenate([first, u]))
+    assert ok and cost < 1.02 * label.costs[0]
+
+
 @pytest.fixture(scope="module")
 def pendulum_routes():
     """Problem 0 swings up the costly way in the expert's pass in order; the cheaper way is the
@@ -104,13 +124,15 @@ def test_neighbour_restarts_find_the_cheaper_swing_up_through_the_mirrored_pool(
     # one neighbour only: in plain (x_0, r, T) the nearest problem to 0 is 2 (near upright, no help);
     # the mirror of problem 1, (-1.771, 0.732), is nearer, and its route negated is the cheap one
     found = multiple_shooting(sys, x0, targets, neighbours=1)
-    assert found.neighbour_improved == 1
     assert found.costs[0] < 0.7 * one_pass.costs[0]
+    # and back: problem 0's new route, mirrored, is problem 1's cheap one. Its start is the mirrored
+    # trajectory, not the controls' rollout from problem 1's x_0, which leaves that route
+    assert found.neighbour_improved == 2 and found.costs[1] < 0.7 * one_pass.costs[1]
     assert np.all(found.costs <= one_pass.costs * (1 + 1e-9))
     assert found.status == ["terminal"] * 3 and found.terminal_errors.max() < 1e-6
     assert np.abs(found.controls).max() <= sys.control_limit
     assert np.allclose(found.costs, sys.cost(sys.rollout(x0, found.controls), found.controls, targets))
-    assert found.summary()["neighbour_improved"] == 1
+    assert found.summary()["neighbour_improved"] == 2
 
 
 def test_neighbour_restarts_keep_what_they_cannot_improve(pendulum_routes) -> None:
@@ -142,6 +164,10 @@ def test_a_library_of_solutions_from_afar_finds_the_route_no_neighbourhood_holds
     found = multiple_shooting(sys, x0, targets, neighbours=0, library=2)
     assert found.neighbour_improved == 1 and found.costs[0] < 0.7 * one_pass.costs[0]
     assert np.all(found.costs <= one_pass.costs * (1 + 1e-9)) and found.terminal_errors.max() < 1e-6
+    # with the neighbours too: a library entry that is also a neighbour is one more start (rolled out
+    # from x_0 rather than initialised on its trajectory), not a duplicate to skip
+    both = multiple_shooting(sys, x0, targets, neighbours=5, library=2)
+    assert both.costs[0] < 0.7 * one_pass.costs[0] and both.costs[1] < 0.7 * one_pass.costs[1]
 
 
 def test_a_library_tried_on_a_few_problems_solves_there_first_and_spreads(pendulum_routes) -> None:
@@ -157,11 +183,11 @@ def test_a_library_tried_on_a_few_problems_solves_there_first_and_spreads(pendul
             calls.append(int(np.argmin(np.abs(x0 - start).sum(axis=1))))
             return super().solve(start, *args, **kwargs)
 
-    def restarts(neighbours: int) -> np.ndarray:
+    def restarts(neighbours: int, problems: int | list[int] = 1) -> np.ndarray:
         calls.clear()
         controls, _ = neighbour_restarts(
             sys, x0, targets, horizons, one_pass.controls, np.ones(4, dtype=bool), solver=Spy(sys),
-            neighbours=neighbours, library=2, library_problems=1,
+            neighbours=neighbours, library=2, library_problems=problems,
         )  # fmt: skip
         return sys.cost(sys.rollout(x0, controls), controls, targets)
 
@@ -175,3 +201,9 @@ def test_a_library_tried_on_a_few_problems_solves_there_first_and_spreads(pendul
     spread = restarts(1)
     assert calls[0] in probed
     assert spread[0] < 0.7 * one_pass.costs[0] and spread[1] < 0.7 * one_pass.costs[1]
+    # the problems can be named instead of drawn (e.g. the costliest labels): only those see the library
+    named = restarts(0, [0])
+    assert set(calls) == {0} and named[0] < 0.7 * one_pass.costs[0]
+    assert np.array_equal(named[1:], one_pass.costs[1:])
+    restarts(0, [3, 2])
+    assert set(calls) == {2, 3}

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -246,11 +247,25 @@ class ShootingSolver:
         self._num_g = n * (steps + 1) + self.num_terminal
 
     def solve(
-        self, x0: np.ndarray, target: np.ndarray, dt: float, guess_controls: np.ndarray, *, terminal: bool = True
+        self,
+        x0: np.ndarray,
+        target: np.ndarray,
+        dt: float,
+        guess_controls: np.ndarray,
+        *,
+        terminal: bool = True,
+        guess_states: np.ndarray | None = None,
     ) -> tuple[np.ndarray, bool]:
-        """``(controls (N, m), converged)`` from a control guess (its RK4 rollout initialises the states)."""
+        """``(controls (N, m), converged)`` from a control guess. The nodes' states start from
+        ``guess_states (N + 1, n)`` when given (e.g. the trajectory of the solution the controls come
+        from: multiple shooting keeps it even where a rollout from ``x0`` would diverge), else from
+        the guess's RK4 rollout from ``x0``."""
         guess_controls = np.clip(guess_controls, self._lbx[self._num_x :].min(), self._ubx[self._num_x :].max())
-        states = self.system.rollout(x0[None], guess_controls[None], np.array([dt * self.steps]))[0]
+        if guess_states is None:
+            states = self.system.rollout(x0[None], guess_controls[None], np.array([dt * self.steps]))[0]
+        else:
+            states = np.array(guess_states, dtype=np.float64, copy=True)
+            states[0] = x0
         states = np.where(np.isfinite(states), states, 0.0)
         states[1:] = np.maximum(states[1:], self._lbx[self.n : self._num_x].reshape(self.steps, self.n))
         w0 = np.concatenate([states.reshape(-1), guess_controls.reshape(-1)])  # column-major = node-major
@@ -280,6 +295,7 @@ def multiple_shooting(
     library: int = 0,
     library_problems: int = 0,
     warm_starts: np.ndarray | None = None,
+    trajectory_starts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> NonlinearExpertSolution:
     """The terminal-constrained, box-constrained optimum of ``J`` for every problem (see the module docstring).
 
@@ -290,7 +306,9 @@ def multiple_shooting(
     was up to 5x costlier than iLQR's on 2 of 30 problems. With ``multistart``, ``neighbours > 0``
     then runs :func:`neighbour_restarts` (at most ``neighbour_passes`` passes, ``library`` shared starts
     tried on ``library_problems`` problems, 0 = all) over the converged problems.
-    ``warm_starts`` ``(M, N, m)`` adds one start per problem (e.g. a learner's plan, for DAgger).
+    ``warm_starts`` ``(M, N, m)`` adds one start per problem (e.g. a learner's plan, for DAgger);
+    ``trajectory_starts = (controls (M, N, m), states (M, N + 1, n))`` one more whose nodes start on
+    the given trajectory (e.g. a known solution's route from near ``x_0``: DAgger's label tails).
     """
     start = time.perf_counter()
     x0 = np.asarray(x0, dtype=np.float64)
@@ -307,22 +325,26 @@ def multiple_shooting(
     solved: list[int] = []
     for i in range(count):
         dt = float(horizons[i]) / steps
-        neighbour = []
+        neighbour: list[tuple[np.ndarray, np.ndarray | None]] = []
         if solved:
             dist = np.linalg.norm((keys[solved] - keys[i]) / scale, axis=1)
-            neighbour.append(controls[solved[int(np.argmin(dist))]])
+            j = solved[int(np.argmin(dist))]
+            neighbour.append((controls[j], _trajectory(system, x0[j], controls[j], horizons[j])))
         # LQR first where it (nearly) reaches the target: its basin is the one to refine; else the
         # nearest solved problem's controls (a neighbour's swing-up from near upright can land
         # IPOPT in a needlessly costly local optimum, so it only goes first where LQR fails)
         lqr_first = lqr.terminal_errors[i] < success_threshold
-        guesses = [lqr.controls[i], *neighbour] if lqr_first else [*neighbour, lqr.controls[i]]
+        own: list[tuple[np.ndarray, np.ndarray | None]] = [(lqr.controls[i], None)]
+        guesses = [*own, *neighbour] if lqr_first else [*neighbour, *own]
         if warm_starts is not None:
-            guesses.append(np.asarray(warm_starts[i], dtype=np.float64))
-        guesses.append(np.zeros((steps, system.m)))
+            guesses.append((np.asarray(warm_starts[i], dtype=np.float64), None))
+        if trajectory_starts is not None:
+            guesses.append((np.asarray(trajectory_starts[0][i], dtype=np.float64), trajectory_starts[1][i]))
+        guesses.append((np.zeros((steps, system.m)), None))
         best: np.ndarray | None = None
         best_cost = np.inf
-        for guess in guesses:
-            u, ok = solver.solve(x0[i], targets[i], dt, guess, terminal=terminal)
+        for guess, guess_states in guesses:
+            u, ok = solver.solve(x0[i], targets[i], dt, guess, terminal=terminal, guess_states=guess_states)
             if not ok:
                 continue
             if not multistart:
@@ -386,6 +408,11 @@ def multiple_shooting(
     return result
 
 
+def _trajectory(system: NonlinearSystem, x0: np.ndarray, controls: np.ndarray, horizon: float) -> np.ndarray:
+    """The ``(N + 1, n)`` trajectory of one solved problem: its controls rolled out from its own start."""
+    return system.rollout(x0[None], controls[None], np.array([horizon]))[0]  # type: ignore[no-any-return]
+
+
 def _rms(u: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(u))))
 
@@ -405,7 +432,7 @@ def neighbour_restarts(
     min_saving: float = 1e-3,
     distinct: float = 0.1,
     library: int = 0,
-    library_problems: int = 0,
+    library_problems: int | Sequence[int] = 0,
     seed: int = 0,
 ) -> tuple[np.ndarray, int]:
     """Improve converged solutions from their neighbours' (see the module docstring): ``(controls, improved)``.
@@ -426,6 +453,8 @@ def neighbour_restarts(
     tries the library only on that many converged problems (drawn with ``seed``), which pass 1 visits
     first: a route they find then reaches the rest through their neighbourhoods, in the same pass,
     for a fraction of the solves (a library of 64 on all 1000 pendulum problems would take ~3 h here).
+    ``library_problems`` may instead list the problems to try it on (e.g. the costliest labels);
+    non-converged ones among them are skipped.
     """
     controls = np.array(controls, dtype=np.float64, copy=True)
     count = len(x0)
@@ -444,8 +473,10 @@ def neighbour_restarts(
     rng = np.random.default_rng(seed)
     shelf = rng.choice(index, min(library, len(index)), replace=False).tolist()
     probed = set(index.tolist())
-    if library > 0 and 0 < library_problems < len(index):
-        probed = set(rng.choice(index, library_problems, replace=False).tolist())
+    if library > 0 and np.ndim(library_problems) > 0:  # the problems named
+        probed = {int(p) for p in np.atleast_1d(library_problems)} & probed
+    elif library > 0 and 0 < (drawn := int(np.asarray(library_problems))) < len(index):
+        probed = set(rng.choice(index, drawn, replace=False).tolist())
     for problem in index.tolist():
         dist = np.linalg.norm((pool_keys - keys[problem]) / scale, axis=1)
         dist[(pool_id == problem) & (pool_sign > 0)] = np.inf
@@ -453,6 +484,13 @@ def neighbour_restarts(
         near[problem] = [(int(pool_id[o]), float(pool_sign[o])) for o in order if np.isfinite(dist[o])]
 
     costs = {p: problem_cost(system, x0[p], targets[p], horizons[p], controls[p]) for p in index.tolist()}
+    paths: dict[int, np.ndarray] = {}  # each pool problem's own trajectory, recomputed when its label changes
+
+    def path(j: int) -> np.ndarray:
+        if j not in paths:
+            paths[j] = _trajectory(system, x0[j], controls[j], horizons[j])
+        return paths[j]
+
     limit = system.control_limit if system.control_limit > 0 else np.inf
     improved: set[int] = set()
     # pass 1 visits the library's problems first: what they find spreads to their neighbours in it
@@ -460,25 +498,33 @@ def neighbour_restarts(
     for passes in range(1, max_passes + 1):
         changed: set[int] = set()
         for i in active:
-            starts = [sign * controls[j] for j, sign in near[i]]
+            # (controls, the trajectory they come from): a near neighbour's trajectory initialises the
+            # nodes (its rollout from x_0 would leave it: the upright pendulum amplifies the difference)
+            starts: list[tuple[np.ndarray, np.ndarray | None]] = [
+                (sign * controls[j], sign * path(j)) for j, sign in near[i]
+            ]
             if passes == 1 and i in probed:
-                starts += [controls[j].copy() for j in shelf if j != i]
-            if mirror:
-                starts += [-u for u in starts]
-            tried = [controls[i].copy()]
-            floor = distinct * max(_rms(tried[0]), 1e-6)
+                # from afar: their trajectories start far from x_0, so these start from their rollout
+                starts += [(controls[j].copy(), None) for j in shelf if j != i]
+            if mirror:  # the other direction of swing: no trajectory of its own, so its rollout from x_0
+                starts += [(-u, None) for u, _ in starts]
+            # (controls, initialised from a trajectory): the same controls rolled out from x_0 are another start
+            tried = [(controls[i].copy(), False)]
+            floor = distinct * max(_rms(controls[i]), 1e-6)
             dt = float(horizons[i]) / system.num_steps
-            for guess in starts:
-                if any(_rms(guess - t) <= floor for t in tried):
+            for guess, guess_states in starts:
+                kind = guess_states is not None
+                if any(k == kind and _rms(guess - t) <= floor for t, k in tried):
                     continue
-                tried.append(guess)
-                u, ok = solver.solve(x0[i], targets[i], dt, guess, terminal=terminal)
+                tried.append((guess, kind))
+                u, ok = solver.solve(x0[i], targets[i], dt, guess, terminal=terminal, guess_states=guess_states)
                 if not ok:
                     continue
                 u = np.clip(u, -limit, limit)
                 cost = problem_cost(system, x0[i], targets[i], horizons[i], u)
                 if cost < costs[i] * (1 - min_saving):
                     controls[i], costs[i] = u, cost
+                    paths.pop(i, None)
                     changed.add(i)
         improved |= changed
         log.info(
