@@ -8,9 +8,18 @@ import pytest
 import torch
 
 from mlcore_trc_control.closed_loop import policy_planner
-from mlcore_trc_control.dagger import DaggerConfig, concat_problem_sets, dagger, fine_tune, relabel, visited_states
+from mlcore_trc_control.dagger import (
+    DaggerConfig,
+    concat_problem_sets,
+    dagger,
+    fine_tune,
+    label_tails,
+    relabel,
+    visited_states,
+)
 from mlcore_trc_control.data import generate_problem_set
 from mlcore_trc_control.models.mlp import MLPPolicy
+from mlcore_trc_control.nonlinear.expert import multiple_shooting
 from mlcore_trc_control.nonlinear.systems import build_nonlinear_system
 
 
@@ -61,6 +70,46 @@ def test_relabel_gives_the_expert_optimum_from_the_visited_states(vanderpol_set)
     assert labels.optimal_costs == pytest.approx(system.cost(states, labels.control_sequences, np.zeros((2, 2))))
 
 
+def test_label_tails_are_the_labels_from_a_step_on_over_the_new_horizon(vanderpol_set) -> None:
+    problems, steps = vanderpol_set, vanderpol_set.system.num_steps
+    rows = np.array([0, 3, 5])
+    same = label_tails(problems, rows, np.zeros(3, dtype=int), problems.horizons()[rows])
+    assert np.allclose(same[0], problems.control_sequences[rows]) and np.allclose(
+        same[1], problems.state_trajectories[rows]
+    )
+    # from step k over the time left (the shrinking horizon): the label's state at k first, its last
+    # state last, and the same control impulse over the remaining time
+    cols = np.array([4, 7, 11])
+    left = problems.horizons()[rows] * (1 - cols / steps)
+    controls, states = label_tails(problems, rows, cols, left)
+    assert controls.shape == (3, steps, 1) and states.shape == (3, steps + 1, 2)
+    assert np.allclose(states[:, 0], problems.state_trajectories[rows, cols])
+    assert np.allclose(states[:, -1], problems.state_trajectories[rows, -1])
+    old_dt = problems.horizons()[rows] / steps
+    for i, (b, k) in enumerate(zip(rows, cols, strict=True)):
+        impulse = problems.control_sequences[b, k:].sum() * old_dt[i]
+        assert controls[i].sum() * left[i] / steps == pytest.approx(impulse)
+
+
+def test_a_label_tail_keeps_dagger_labels_on_the_labels_route() -> None:
+    # two pendulum swing-ups on their cheap route (found by the neighbour restarts); the states two
+    # steps in, a little off it: started from the LQR, zeros or rollouts, the expert takes a swing-up
+    # with one more pump; started from the label's tail on its trajectory, it continues the route
+    system = build_nonlinear_system("pendulum", num_steps=30)
+    x0, targets = np.array([[-2.036, 0.624], [1.771, -0.732]]), np.zeros((2, 2))
+    horizons = np.full(2, system.time_horizon)
+    found = multiple_shooting(system, x0, targets, neighbours=1)
+    labels = relabel(system, x0, targets, horizons, trajectory_starts=(found.controls, found.states))
+    assert np.allclose(labels.optimal_costs, found.costs)  # the solution itself, as a start, is kept
+    rows, cols = np.array([0, 1]), np.array([2, 2])
+    x = found.states[rows, cols] + np.array([0.0, 0.05])
+    left = horizons * (1 - cols / system.num_steps)
+    plain = relabel(system, x, targets, left)
+    tails = relabel(system, x, targets, left, trajectory_starts=label_tails(labels, rows, cols, left))
+    assert tails.metadata["status"] == ["terminal", "terminal"]
+    assert np.all(tails.optimal_costs < 1.05 * found.costs) and np.all(plain.optimal_costs > 1.5 * tails.optimal_costs)
+
+
 def test_concat_keeps_every_problem_and_its_horizon(vanderpol_set) -> None:
     system = vanderpol_set.system
     extra = relabel(system, np.array([[0.5, 0.5]]), np.zeros((1, 2)), np.array([1.0]))
@@ -100,8 +149,11 @@ def test_dagger_runs_its_closed_loops_with_the_given_planner(vanderpol_set, monk
     given = []
     real_relabel = dagger_module.relabel
 
+    tails = []
+
     def spy(system, x0, targets, horizons, **kwargs):
         given.append(kwargs.get("warm_starts"))
+        tails.append(kwargs.get("trajectory_starts"))
         return real_relabel(system, x0, targets, horizons, **kwargs)
 
     monkeypatch.setattr(dagger_module, "relabel", spy)
@@ -129,6 +181,16 @@ def test_dagger_runs_its_closed_loops_with_the_given_planner(vanderpol_set, monk
     assert len(history) == 2 and history[0]["labels_added"] >= 3
     # the learner's plans from the visited states reach the expert as warm starts
     assert [None if g is None else g.shape for g in given] == [(4, 15, 1), (4, 15, 1)]
+    # and so do the sampled problems' own labels from the visited steps on, with their trajectories
+    assert [(u.shape, x.shape) for u, x in tails] == [((4, 15, 1), (4, 16, 2))] * 2
     seen.update(calls=0, resets=0, batches=set())
-    dagger(model, vanderpol_set, attrs.evolve(cfg, learner_start=False), clip_to=2.0, planner=Recording())
+    tails.clear()
+    dagger(
+        model,
+        vanderpol_set,
+        attrs.evolve(cfg, learner_start=False, label_start=False),
+        clip_to=2.0,
+        planner=Recording(),
+    )
     assert seen["resets"] == 2 and seen["calls"] == 6 and seen["batches"] == {3}
+    assert tails == [None, None]

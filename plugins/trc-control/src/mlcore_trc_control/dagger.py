@@ -8,7 +8,9 @@ states its own (imperfect) controls lead to — a distribution it was never trai
     sample `states_per_round` visited states x_k (k uniform in 1..N-1) with their target and
         the horizon the closed loop would plan with there (T, or T - t_k for `shrinking`),
         skipping states beyond 3x the training set's state range
-    relabel each with the expert (multiple shooting from x_k: labels = its optimal plan; where
+    relabel each with the expert (multiple shooting from x_k, also started from the learner's plan
+        and from the sampled problem's own label from t_k on, its nodes on the label's trajectory
+        — see `label_tails`; labels = its optimal plan; where
         x_N = r is out of reach in the time left, its optimum of the stated cost alone — what the
         expert itself does in closed loop; labels IPOPT did not converge on are dropped)
     aggregate them into the training set and fine-tune the learner on all of it
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DaggerConfig", "concat_problem_sets", "dagger", "fine_tune", "relabel", "visited_states"]
+__all__ = ["DaggerConfig", "concat_problem_sets", "dagger", "fine_tune", "label_tails", "relabel", "visited_states"]
 
 
 @attrs.define
@@ -67,6 +69,11 @@ class DaggerConfig:
             the expert (one more NLP solve per state; the cheapest converged solution is the label,
             so a label can only get cheaper — and it stays on the learner's route where that is
             the cheaper one, rather than jumping between routes).
+        label_start: the sampled problem's own expert label from the visited state's time on is
+            one more start, its nodes initialised on the label's trajectory (:func:`label_tails`;
+            one more NLP solve per state). Near that route the expert then finds its continuation,
+            where starts rolled out from the visited state leave it for a costlier one (on the
+            pendulum: a swing-up with one more pump).
         seed: seed of the sampling and the shuffling.
     """
 
@@ -80,6 +87,7 @@ class DaggerConfig:
     horizon: str = attrs.field(default="shrinking", validator=one_of(*HORIZON_MODES))
     neighbours: int = attrs.field(default=0, validator=non_negative)
     learner_start: bool = True
+    label_start: bool = True
     seed: int = 0
 
 
@@ -96,6 +104,14 @@ def visited_states(
     with their targets and planning horizons; diverged states, and states with ``|x_i| > bound_i``
     (if given: far outside anything the task asks for, where an expert label teaches nothing), are
     skipped."""
+    rows, cols = _visited_index(states, count, rng, bound)
+    return _at(states, targets, horizons, horizon, rows, cols)
+
+
+def _visited_index(
+    states: np.ndarray, count: int, rng: np.random.Generator, bound: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(trajectory, step)`` indices of the states :func:`visited_states` samples."""
     steps = states.shape[1] - 1
     rows = rng.integers(0, states.shape[0], 4 * count)
     cols = rng.integers(1, steps, 4 * count)
@@ -104,9 +120,40 @@ def visited_states(
         keep = np.all(np.isfinite(x), axis=1) & (np.abs(x).max(axis=1) < 1e3)
         if bound is not None:
             keep &= np.all(np.abs(x) <= bound, axis=1)
-    rows, cols, x = rows[keep][:count], cols[keep][:count], x[keep][:count]
+    return rows[keep][:count], cols[keep][:count]
+
+
+def _at(
+    states: np.ndarray, targets: np.ndarray, horizons: np.ndarray, horizon: str, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    steps = states.shape[1] - 1
     t = horizons[rows] if horizon == "receding" else horizons[rows] * (1 - cols / steps)
-    return x, targets[rows], t
+    return states[rows, cols], targets[rows], t
+
+
+def label_tails(
+    problems: LQRProblemSet, rows: np.ndarray, cols: np.ndarray, horizons: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Problem ``rows[i]``'s expert label from its step ``cols[i]`` on, on the grid of a new plan over
+    ``horizons[i]`` with the system's ``N`` steps: ``(controls (M, N, m), states (M, N + 1, n))`` —
+    the controls' time averages over each new step and the label's states interpolated at the new
+    nodes; past the label's end its last control and state hold (the ``receding`` horizon)."""
+    from mlcore_trc_control.closed_loop import resample_plan
+
+    steps = problems.system.num_steps
+    old_dt = problems.horizons()[rows] / steps
+    new_dt = np.asarray(horizons, dtype=np.float64) / steps
+    controls = np.zeros((len(rows), steps, problems.system.m))
+    states = np.zeros((len(rows), steps + 1, problems.system.n))
+    for i, (b, k) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        plan = np.repeat(problems.control_sequences[b, k:][None], steps, axis=0)  # one row per new step
+        starts = np.arange(steps) * new_dt[i]
+        controls[i] = resample_plan(plan, np.full(steps, old_dt[i]), starts, np.full(steps, new_dt[i]))
+        path = problems.state_trajectories[b, k:]
+        when = np.arange(len(path)) * old_dt[i]
+        nodes = np.arange(steps + 1) * new_dt[i]
+        states[i] = np.stack([np.interp(nodes, when, path[:, d]) for d in range(path.shape[1])], axis=1)
+    return controls, states
 
 
 def relabel(
@@ -117,15 +164,26 @@ def relabel(
     *,
     neighbours: int = 0,
     warm_starts: np.ndarray | None = None,
+    trajectory_starts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LQRProblemSet:
     """Expert labels (multiple shooting) for the problems ``(x0, targets, horizons)``; ``neighbours > 0``
     adds the expert's neighbour restarts among these problems, ``warm_starts`` ``(M, N, m)`` one
-    more start per problem (the cheapest converged solution is kept either way)."""
+    more start per problem, ``trajectory_starts`` (controls, states) one more with its nodes on
+    those states (the cheapest converged solution is kept either way)."""
     from mlcore_trc_control.data import LQRProblemSet
     from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation, multiple_shooting
 
     lqr = lqr_on_linearisation(system, x0, targets, horizons)
-    expert = multiple_shooting(system, x0, targets, horizons, lqr=lqr, neighbours=neighbours, warm_starts=warm_starts)
+    expert = multiple_shooting(
+        system,
+        x0,
+        targets,
+        horizons,
+        lqr=lqr,
+        neighbours=neighbours,
+        warm_starts=warm_starts,
+        trajectory_starts=trajectory_starts,
+    )
     return LQRProblemSet(
         system=system,
         initial_states=x0,
@@ -227,15 +285,15 @@ def dagger(
             horizon=cfg.horizon,
             seed=cfg.seed + round_index,
         )
-        x, r, t = visited_states(
-            run.states, run.targets, sample.horizons(), cfg.states_per_round, cfg.horizon, rng, bound
-        )
+        rows, cols = _visited_index(run.states, cfg.states_per_round, rng, bound)
+        x, r, t = _at(run.states, run.targets, sample.horizons(), cfg.horizon, rows, cols)
         starts = None
         if cfg.learner_start and len(x):
             if callable(reset):  # a planner with memory plans these states afresh
                 reset()
             starts = planner(x, r, t, system.num_steps)
-        labels = relabel(system, x, r, t, neighbours=cfg.neighbours, warm_starts=starts)  # type: ignore[arg-type]
+        tails = label_tails(sample, rows, cols, t) if cfg.label_start and len(x) else None
+        labels = relabel(system, x, r, t, neighbours=cfg.neighbours, warm_starts=starts, trajectory_starts=tails)  # type: ignore[arg-type]
         status = labels.metadata["status"]
         keep = np.array([s != "failed" for s in status])
         if keep.any():

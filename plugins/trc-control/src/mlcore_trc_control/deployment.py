@@ -71,7 +71,7 @@ class ClosedLoopConfig:
         noise_levels: actuation-noise standard deviations (Gaussian, clipped to the box).
         expert: include the expert in closed loop (one NLP solve per problem and re-plan).
         dagger_rounds, dagger_problems, dagger_states, dagger_epochs, dagger_lr, dagger_neighbours,
-            dagger_learner_start: DAgger
+            dagger_learner_start, dagger_label_start: DAgger
             fine-tuning of copies of TRC and the MLP (0 rounds = none; see
             :class:`~mlcore_trc_control.dagger.DaggerConfig`); nonlinear systems only.
         finetune_steps, finetune_batch_size, finetune_lr, finetune_terminal_weight,
@@ -89,6 +89,9 @@ class ClosedLoopConfig:
             (nonlinear systems).
         select_jitter: one offset per state; the networks are also asked from ``x ± d_i e_i``
             (see :func:`~mlcore_trc_control.selection.network_proposer`; empty = off).
+        select_catch: hand every candidate to the LQR of the linearisation from its first
+            simulated state within this distance of the target (see
+            :func:`~mlcore_trc_control.selection.lqr_catch`; 0 = off; nonlinear systems).
         dagger_with_selection: DAgger's closed loops run the networks with plan selection (the
             ``select_*`` settings; needs ``select_cycles > 0``), so the relabelled states are the
             ones the deployed scheme visits.
@@ -108,6 +111,7 @@ class ClosedLoopConfig:
     dagger_lr: float = attrs.field(default=3e-4, validator=positive)
     dagger_neighbours: int = attrs.field(default=0, validator=non_negative)
     dagger_learner_start: bool = True
+    dagger_label_start: bool = True
     finetune_steps: int = attrs.field(default=0, validator=non_negative)
     finetune_batch_size: int = attrs.field(default=32, validator=positive)
     finetune_lr: float = attrs.field(default=1e-4, validator=positive)
@@ -119,6 +123,7 @@ class ClosedLoopConfig:
     select_polish_iterations: int = attrs.field(default=0, validator=non_negative)
     select_with_lqr: bool = False
     select_jitter: list[float] = attrs.field(factory=list, validator=_non_negative_list)
+    select_catch: float = attrs.field(default=0.0, validator=non_negative)
     dagger_with_selection: bool = False
     seed: int = 0
 
@@ -232,6 +237,7 @@ def run_dagger(
         lr=config.dagger_lr,
         neighbours=config.dagger_neighbours,
         learner_start=config.dagger_learner_start,
+        label_start=config.dagger_label_start,
         replan_every=config.replan_every,
         horizon=config.horizon,
         seed=config.seed,
