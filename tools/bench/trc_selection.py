@@ -10,12 +10,13 @@ identical problems; cost gaps are against the expert's open-loop optimum of thos
 with the re-planned LQR of the linearisation as one more candidate beside the tuned TRC's (and the
 MLP's), ``--jitter`` adding the networks' plans from perturbed states, and, with ``--polish``,
 iLQR iterations at every re-plan from the selected plan, and from the re-planned LQR alone (the
-classical warm start) for comparison. Each row also gives, per problem, the share of problems
+classical warm start) for comparison; with ``--catch``, the same schemes with every candidate
+handed to the LQR of the linearisation near the target. Each row also gives, per problem, the share of problems
 whose executed cost is within 5 % of their own expert optimum and above +20 %. Writes
 ``closed_loop_selection.<run name>`` of ``tools/bench/results/trc_control.json``.
 
     python tools/bench/trc_selection.py runs/bench-trc-control-closed-loop/pendulum_dagger_big \\
-        --cycles 1,2,3,4,6 --replan 1,2 --polish 0,1,5 --jitter 0.15,0.3
+        --cycles 1,2,3,4,6 --replan 1,2 --polish 0,1,5 --jitter 0.15,0.3 --catch 0.5
 """
 
 from __future__ import annotations
@@ -68,19 +69,24 @@ def planners(
     jitter: list[float] | None,
     *,
     margin: float,
+    catch: list[float] | None = None,
 ) -> list[tuple[str, object, dict[str, object]]]:
     """``(method, planner, extra JSON fields)`` of every row of one re-plan setting, in table order:
     each network alone and with plan selection (TRC: each of ``cycles``, and the most without the
     kept tail; the MLP: its one plan), then per ``polish`` budget the LQR variants (the tuned TRC's
-    and the MLP's candidates beside the re-planned LQR's, optionally jittered, the LQR alone).
+    and the MLP's candidates beside the re-planned LQR's, optionally jittered, the LQR alone), then
+    per ``catch`` radius the same networks' schemes with every candidate handed to the LQR within that
+    distance of the target (:func:`mlcore_trc_control.selection.lqr_catch`).
     Every selecting planner is built by :func:`mlcore_trc_control.selection.selecting_planner`."""
     from functools import partial
 
     from mlcore_trc_control.closed_loop import policy_planner
     from mlcore_trc_control.selection import selecting_planner
 
-    if polish and getattr(system, "kind", "linear") != "nonlinear":
-        raise ValueError(f"--polish: the LQR variants need a nonlinear system, not {getattr(system, 'name', system)!r}")
+    if (polish or catch) and getattr(system, "kind", "linear") != "nonlinear":
+        raise ValueError(
+            f"--polish/--catch: the LQR variants need a nonlinear system, not {getattr(system, 'name', system)!r}"
+        )
     limit = float(system.control_limit)
     select = partial(selecting_planner, system, margin=margin, clip_to=limit)
     out: list[tuple[str, object, dict[str, object]]] = []
@@ -148,10 +154,50 @@ def planners(
                 {"polish_iterations": iterations},
             )
         )
+    for radius in catch or []:
+        suffix = f", LQR catch within {radius:g}"
+        schemes: list[tuple[str, object, int, bool, list[float] | None]] = [
+            (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False, None),
+            (f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True, None),
+        ]
+        if jitter:
+            schemes.append(
+                (
+                    f"{tuned} + plan selection ({top} cycles, jittered states + LQR){suffix}",
+                    nets[tuned],
+                    top,
+                    True,
+                    jitter,
+                )
+            )
+        if mlp is not None:
+            schemes.append((f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True, None))
+            if jitter:
+                schemes.append(
+                    (
+                        f"{mlp} + plan selection (its one plan, jittered states + LQR){suffix}",
+                        nets[mlp],
+                        0,
+                        True,
+                        jitter,
+                    )
+                )
+        for method, net, count, with_lqr, offsets in schemes:
+            planner = select(net, cycles=count, jitter=offsets, with_lqr=with_lqr, catch=radius)
+            out.append((method, planner, {"cycles": count, "with_lqr": with_lqr, "jitter": offsets, "catch": radius}))
+        lqr_alone = select(None, cycles=0, with_lqr=True, catch=radius)
+        out.append((f"LQR on the linearisation + plan selection{suffix}", lqr_alone, {"catch": radius}))
     return out
 
 
-def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int], jitter: list[float] | None) -> dict:
+def evaluate(
+    run: Path,
+    cycles: list[int],
+    replans: list[int],
+    polish: list[int],
+    jitter: list[float] | None,
+    catch: list[float] | None = None,
+) -> dict:
     """The selection table of one run (see the module docstring)."""
     import numpy as np
 
@@ -197,7 +243,9 @@ def evaluate(run: Path, cycles: list[int], replans: list[int], polish: list[int]
         )
 
     for replan in replans:  # fresh planners per re-plan setting (they keep the committed plans)
-        for method, planner, extra in planners(system, nets, cycles, polish, jitter, margin=0.5 * threshold):
+        for method, planner, extra in planners(
+            system, nets, cycles, polish, jitter, margin=0.5 * threshold, catch=catch
+        ):
             record(method, planner, replan, **extra)
     return {
         "run": str(run),
@@ -225,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="one offset per state (comma-separated): the tuned networks also asked from x ± d_i e_i",
     )
+    parser.add_argument(
+        "--catch",
+        default="",
+        help="radii (comma-separated): the tuned networks' schemes again, every candidate handed to the LQR "
+        "of the linearisation within that distance of the target",
+    )
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
 
@@ -235,13 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     replans = [int(v) for v in args.replan.split(",")]
     polish = [int(v) for v in args.polish.split(",")] if args.polish else []
     jitter = [float(v) for v in args.jitter.split(",")] if args.jitter else None
+    catch = [float(v) for v in args.catch.split(",")] if args.catch else None
     for run in map(Path, args.runs):
         if not (run / "config.toml").exists():
             print(f"error: {run}: not a run directory (no config.toml)", file=sys.stderr)
             return 2
         load_before = _load()
         start = time.perf_counter()
-        found = evaluate(run, cycles, replans, polish, jitter)
+        found = evaluate(run, cycles, replans, polish, jitter, catch)
         found.update(
             machine=machine_info(),
             time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),

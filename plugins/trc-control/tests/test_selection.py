@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 import torch
@@ -243,3 +244,59 @@ def test_selecting_planner_without_the_kept_tail_follows_worse_proposals(vanderp
     planner = selecting_planner(system, network, cycles=0, keep_previous=False)
     dropped = closed_loop_rollout(system, x0, targets, horizons, planner)
     assert dropped.costs.mean() > 1.05 * hard.costs.mean()
+
+
+@pytest.fixture(scope="module")
+def pendulum_two_routes():
+    """A pendulum swing-up on its costly route (the first pass) and on its cheap one (the neighbour
+    restarts find it through a mirrored neighbour), both on ``x_N = r``."""
+    system = build_nonlinear_system("pendulum", num_steps=30)
+    x0 = np.array([[-2.036, 0.624], [1.771, -0.732], [0.3, 0.1]])
+    targets = np.zeros_like(x0)
+    costly = multiple_shooting(system, x0, targets, neighbours=0)
+    cheap = multiple_shooting(system, x0, targets, neighbours=1)
+    assert cheap.costs[0] < 0.7 * costly.costs[0]
+    return system, x0[:1], targets[:1], np.full(1, system.time_horizon), costly, cheap
+
+
+def test_the_lqr_catch_takes_over_from_the_first_state_near_the_target(pendulum_two_routes) -> None:
+    from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation
+    from mlcore_trc_control.selection import lqr_catch
+
+    system, x0, targets, horizons, _, cheap = pendulum_two_routes
+    dt = horizons / system.num_steps
+    plan, path = cheap.controls[:1], cheap.states[0]
+    radius = 0.5
+    arrival = int(np.flatnonzero(np.linalg.norm(path - targets[0], axis=1) <= radius)[0])
+    caught = lqr_catch(system, x0, targets, plan, dt, radius)
+    assert 0 < arrival < system.num_steps
+    assert np.array_equal(caught[0, :arrival], plan[0, :arrival])  # its own controls until it gets there
+    left = system.num_steps - arrival
+    lqr = lqr_on_linearisation(attrs.evolve(system, num_steps=left), path[arrival][None], targets, left * dt)
+    assert np.allclose(caught[0, arrival:], lqr.controls[0])  # the LQR's from there, over the steps left
+    # a plan that never comes near the target is left alone
+    far = np.zeros_like(plan)
+    assert np.array_equal(lqr_catch(system, x0, targets, far, dt, radius), far)
+
+
+def test_with_the_catch_an_early_arrival_beats_a_costlier_landing(pendulum_two_routes) -> None:
+    system, x0, targets, horizons, costly, cheap = pendulum_two_routes
+    # the cheap route, but idle after it is up: open loop it falls over again; the costly one lands
+    idle = cheap.controls[:1].copy()
+    up = int(np.flatnonzero(np.linalg.norm(cheap.states[0] - targets[0], axis=1) <= 1.0)[0])
+    idle[0, up:] = 0.0
+    plans = (idle, costly.controls[:1])
+    _, error = simulated_outcome(system, x0, targets, idle, horizons / system.num_steps)
+    assert error[0] > 1.0
+    plain = SelectingPlanner(system, _fixed(*plans))(x0, targets, horizons)
+    assert np.allclose(plain, costly.controls[:1])
+    caught = SelectingPlanner(system, _fixed(*plans), catch=1.0)(x0, targets, horizons)
+    assert np.allclose(caught[0, :up], cheap.controls[0, :up])
+    cost, error = simulated_outcome(system, x0, targets, caught, horizons / system.num_steps)
+    assert error[0] < 0.05 and cost[0] < 0.75 * costly.costs[0]
+    with pytest.raises(ConfigError, match="select_catch=-1"):
+        SelectingPlanner(system, _fixed(*plans), catch=-1.0)
+    from mlcore_trc_control.lqr.systems import build_system
+
+    with pytest.raises(ConfigError, match="nonlinear"):
+        SelectingPlanner(build_system("double_integrator"), _fixed(*plans), catch=0.5)

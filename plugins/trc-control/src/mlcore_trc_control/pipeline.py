@@ -383,6 +383,7 @@ def closed_loop_stage(
             jitter=cl.select_jitter,
             with_lqr=cl.select_with_lqr,
             polish_iterations=cl.select_polish_iterations,
+            catch=cl.select_catch if is_nonlinear(system) else 0.0,
         )
 
     if cl.dagger_rounds > 0 and is_nonlinear(system):
@@ -416,6 +417,8 @@ def closed_loop_stage(
             nets[f"{name}{after} + closed-loop fine-tuning ({cl.finetune_steps} steps)"] = net
     if cl.select_cycles > 0:
         polish = f" + {cl.select_polish_iterations} iLQR iterations" if cl.select_polish_iterations else ""
+        if cl.select_catch > 0 and is_nonlinear(system):
+            polish = f", LQR catch within {cl.select_catch:g}{polish}"
         for name, net in nets.items():
             what = f"{cl.select_cycles} cycles" if hasattr(net, "forward_cycles") else "its one plan"
             if cl.select_jitter:
@@ -425,7 +428,13 @@ def closed_loop_stage(
             entries[f"{name} + plan selection ({what}){polish}"] = (selection_for(net), None)
         if is_nonlinear(system):  # the classical candidate alone, for comparison
             planner = selecting_planner(
-                system, None, cycles=0, margin=margin, with_lqr=True, polish_iterations=cl.select_polish_iterations
+                system,
+                None,
+                cycles=0,
+                margin=margin,
+                with_lqr=True,
+                polish_iterations=cl.select_polish_iterations,
+                catch=cl.select_catch,
             )
             entries[f"LQR on the linearisation + plan selection (its one plan){polish}"] = (planner, None)
     rows = closed_loop_table(problems, entries, cl, threshold=cfg.evaluator.success_threshold)

@@ -23,6 +23,13 @@ network brings one (plus the kept tail). ``polish_iterations > 0`` (nonlinear sy
 that many iLQR iterations (:func:`~mlcore_trc_control.nonlinear.ilqr.ilqr`) from the committed plan
 and keeps the result where it ranks better — MPC with a local solver warm-started by the
 selection; :func:`lqr_proposer` is the classical warm start to compare it with.
+
+``catch = ε > 0`` (nonlinear systems) hands every candidate over to the LQR of the linearisation
+from the first simulated state within ``ε`` of the target (:func:`lqr_catch`): the candidate is
+judged, and if chosen executed, as "its controls until it gets there, the LQR's from there". The
+open-loop outcome alone is biased where the target is unstable: a plan that arrives early must then
+balance open loop, and its simulated error grows with the time left (on the upright pendulum about
+``e^{3.1 t}``), so a plan arriving late (one more swing) looked better on paper.
 :func:`combined_proposer` pools proposers: a network's candidates beside the LQR's plan let the
 selection hand the near-target starts, where the linearisation is accurate, to the LQR.
 
@@ -49,6 +56,7 @@ __all__ = [
     "Proposer",
     "SelectingPlanner",
     "combined_proposer",
+    "lqr_catch",
     "lqr_proposer",
     "network_proposer",
     "selecting_planner",
@@ -126,13 +134,15 @@ def selecting_planner(
     with_lqr: bool = False,
     polish_iterations: int = 0,
     keep_previous: bool = True,
+    catch: float = 0.0,
 ) -> SelectingPlanner:
     """Plan selection for one network as the ``trc`` pipeline deploys it (the ``closed_loop.select_*``
     keys): its proposals (:func:`network_proposer`), beside the re-planned LQR's plan when
     ``with_lqr`` (nonlinear systems; ignored for linear ones), ranked by :class:`SelectingPlanner`.
 
     ``network=None`` proposes the LQR's plan alone (needs ``with_lqr`` and a nonlinear system);
-    ``keep_previous=False`` drops the previous plan's kept tail from the candidates (an ablation)."""
+    ``keep_previous=False`` drops the previous plan's kept tail from the candidates (an ablation);
+    ``catch > 0`` hands every candidate to the LQR within that distance of the target (:func:`lqr_catch`)."""
     proposers: list[Proposer] = []
     if network is not None:
         proposers.append(
@@ -147,7 +157,12 @@ def selecting_planner(
         )
     proposer = proposers[0] if len(proposers) == 1 else combined_proposer(*proposers)
     return SelectingPlanner(
-        system, proposer, margin=margin, keep_previous=keep_previous, polish_iterations=polish_iterations
+        system,
+        proposer,
+        margin=margin,
+        keep_previous=keep_previous,
+        polish_iterations=polish_iterations,
+        catch=catch,
     )
 
 
@@ -170,6 +185,45 @@ def combined_proposer(*proposers: Proposer) -> Proposer:
         return np.concatenate([p(states, targets, horizons) for p in proposers])
 
     return propose
+
+
+def lqr_catch(
+    system: Any,
+    states: np.ndarray,
+    targets: np.ndarray,
+    plans: np.ndarray,
+    dt: np.ndarray,
+    radius: float,
+    _systems: dict[int, Any] | None = None,
+) -> np.ndarray:
+    """``plans (B, K, m)`` (plant grid, step ``dt (B,)``, from ``states``) with the closed-loop LQR of
+    the linearisation (:func:`~mlcore_trc_control.nonlinear.expert.lqr_on_linearisation`, over the
+    steps left) in place of each plan's controls from the first simulated state within ``radius`` of
+    the target on; plans that never get there are returned unchanged."""
+    import attrs
+
+    from mlcore_trc_control.nonlinear.expert import lqr_on_linearisation
+
+    systems = {} if _systems is None else _systems
+    steps = plans.shape[1]
+    x = np.asarray(states, dtype=np.float64)
+    arrival = np.full(len(x), -1)
+    visited = []
+    for k in range(steps):
+        with np.errstate(invalid="ignore"):
+            near = (arrival < 0) & (np.linalg.norm(x - targets, axis=1) <= radius)
+        arrival[near] = k
+        visited.append(x)
+        x = plant_step(system, x, plans[:, k], dt)
+    out = np.array(plans, copy=True)
+    for k in np.unique(arrival[arrival >= 0]).tolist():
+        rows = np.flatnonzero(arrival == k)
+        left = steps - k
+        if left not in systems:  # the system on the steps left (one per count, reused)
+            systems[left] = attrs.evolve(system, num_steps=left)
+        lqr = lqr_on_linearisation(systems[left], visited[k][rows], targets[rows], left * dt[rows])
+        out[rows, k:] = lqr.controls
+    return out
 
 
 def _best(cost: np.ndarray, error: np.ndarray, margin: float) -> np.ndarray:
@@ -211,6 +265,8 @@ class SelectingPlanner:
             guarantee); ``False`` ranks only the new proposals.
         polish_iterations: iLQR iterations from the committed plan at every re-plan, kept where
             they rank better (0 = pure selection; nonlinear systems only).
+        catch: hand every new candidate to the LQR of the linearisation from its first simulated
+            state within this distance of the target (:func:`lqr_catch`; 0 = off; nonlinear systems).
 
     ``counts`` tallies how often a new proposal (``switched``) or the kept tail (``kept``) won,
     and how often the iLQR polish was kept (``polished``).
@@ -224,7 +280,15 @@ class SelectingPlanner:
         margin: float = 0.05,
         keep_previous: bool = True,
         polish_iterations: int = 0,
+        catch: float = 0.0,
     ) -> None:
+        if not catch >= 0:
+            raise ConfigError(f"closed_loop.select_catch={catch} must be >= 0")
+        if catch > 0 and getattr(system, "kind", "linear") != "nonlinear":
+            raise ConfigError(
+                f"closed_loop.select_catch={catch}: the LQR catch is for nonlinear systems, "
+                f"not {getattr(system, 'name', 'this one')!r}"
+            )
         if polish_iterations < 0:
             raise ConfigError(f"closed_loop.select_polish_iterations={polish_iterations} must be >= 0")
         if polish_iterations > 0 and getattr(system, "kind", "linear") != "nonlinear":
@@ -237,6 +301,7 @@ class SelectingPlanner:
         self.margin = margin
         self.keep_previous = keep_previous
         self.polish_iterations = polish_iterations
+        self.catch = float(catch)
         self._committed: np.ndarray | None = None
         self._systems: dict[int, Any] = {}
         self.counts = {"switched": 0, "kept": 0, "polished": 0}
@@ -284,6 +349,8 @@ class SelectingPlanner:
             clip_to_box(self.system, np.stack([resample_plan(p, plan_dt, j * dt, dt) for j in range(steps)], axis=1))
             for p in proposals
         ]
+        if self.catch > 0:
+            candidates = [lqr_catch(self.system, states, targets, c, dt, self.catch, self._systems) for c in candidates]
         previous = self._committed
         keep = False
         if self.keep_previous and previous is not None:
