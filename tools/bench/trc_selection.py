@@ -13,7 +13,8 @@ iLQR iterations at every re-plan from the selected plan, and from the re-planned
 classical warm start) for comparison; with ``--catch``, the same schemes with every candidate
 handed to the LQR of the linearisation near the target. Each row also gives, per problem, the share of problems
 whose executed cost is within 5 % of their own expert optimum and above +20 %. Writes
-``closed_loop_selection.<run name>`` of ``tools/bench/results/trc_control.json``.
+``closed_loop_selection.<run name>`` of ``tools/bench/results/trc_control.json`` (with ``--problems N``
+and ``--only TEXT``, ``<run name>_<N>problems[_only]`` beside it).
 
     python tools/bench/trc_selection.py runs/bench-trc-control-closed-loop/pendulum_dagger_big \\
         --cycles 1,2,3,4,6 --replan 1,2 --polish 0,1,5 --jitter 0.15,0.3 --catch 0.5
@@ -197,6 +198,9 @@ def evaluate(
     polish: list[int],
     jitter: list[float] | None,
     catch: list[float] | None = None,
+    *,
+    problems_count: int = 0,
+    only: str = "",
 ) -> dict:
     """The selection table of one run (see the module docstring)."""
     import numpy as np
@@ -208,7 +212,7 @@ def evaluate(
     cl = config["closed_loop"]
     threshold = float(config.get("evaluator", {}).get("success_threshold", 0.1))
     test = LQRProblemSet.load(config["dataset"]["test_path"])
-    problems = test.subset(np.arange(min(int(cl["problems"]), len(test))))
+    problems = test.subset(np.arange(min(problems_count or int(cl["problems"]), len(test))))
     system = problems.system
     x0, targets, horizons = problems.initial_states, problems.target_states, problems.horizons()
     reference = float(problems.optimal_costs.mean())
@@ -246,7 +250,8 @@ def evaluate(
         for method, planner, extra in planners(
             system, nets, cycles, polish, jitter, margin=0.5 * threshold, catch=catch
         ):
-            record(method, planner, replan, **extra)
+            if only in method:
+                record(method, planner, replan, **extra)
     return {
         "run": str(run),
         "system": system.name,
@@ -279,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         help="radii (comma-separated): the tuned networks' schemes again, every candidate handed to the LQR "
         "of the linearisation within that distance of the target",
     )
+    parser.add_argument(
+        "--problems", type=int, default=0, help="test problems run (default: the run's closed_loop.problems)"
+    )
+    parser.add_argument("--only", default="", help="run only the rows whose method contains this text")
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
 
@@ -296,14 +305,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         load_before = _load()
         start = time.perf_counter()
-        found = evaluate(run, cycles, replans, polish, jitter, catch)
+        found = evaluate(run, cycles, replans, polish, jitter, catch, problems_count=args.problems, only=args.only)
         found.update(
             machine=machine_info(),
             time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             load_average_1min={"before": load_before, "after": _load()},
             wall_seconds=time.perf_counter() - start,
         )
-        _merge(Path(args.results), "closed_loop_selection", found, subkey=run.name)
+        # a record of other problems or of some rows only sits beside the run's full one
+        key = run.name + (f"_{found['num_problems']}problems" if args.problems else "") + ("_only" if args.only else "")
+        found["only"] = args.only
+        _merge(Path(args.results), "closed_loop_selection", found, subkey=key)
     return 0
 
 
