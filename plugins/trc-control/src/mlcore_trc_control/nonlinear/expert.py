@@ -12,7 +12,9 @@ dynamics). One IPOPT solver is built per system and step count, with ``(x_0, r, 
 parameters, and reused for every problem. Warm starts (all are solved and the cheapest
 converged solution is kept; with ``multistart=False`` they are tried in order until IPOPT converges):
 the closed-loop LQR rollout where it reaches the target, the solution of the nearest problem
-already solved (in ``(x_0, r, T)``; labels then come from the same family of local optima), the
+already solved (in ``(x_0, r, T)``; labels then come from the same family of local optima; its
+trajectory initialises the nodes — its controls rolled out from another ``x_0`` would leave its
+route on an unstable system), the
 LQR rollout where it does not, a zero-control rollout.
 When no start reaches ``X_N = r`` (the target is not reachable within the box) the problem is
 solved without the terminal constraint (the stated cost only) and reported as such.
