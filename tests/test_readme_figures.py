@@ -103,6 +103,15 @@ ROWS: dict[str, list[Expect]] = {
         ),
         lambda r: f"{r('trc_control.json')['metrics']['inference_ms_batch1']:.2f} ms eager",
     ],
+    "trc-control, pendulum swing-up in closed loop": [
+        lambda r: f"{100 * _swing(r, 'TRC + DAgger')['success_rate']:.0f} % success",
+        lambda r: _minus(f"cost gap {100 * _swing(r, 'TRC + DAgger')['cost_gap']:+.1f} %"),
+        lambda r: (
+            f"same-size MLP, same scheme: {100 * _swing(r, 'MLP + DAgger')['success_rate']:.0f} % / "
+            + _minus(f"{100 * _swing(r, 'MLP + DAgger')['cost_gap']:+.1f} %")
+        ),
+        lambda r: f"re-planned LQR {100 * _swing(r, 'LQR on the linearisation')['success_rate']:.1f} %",
+    ],
     "nav-rl, HER + SAC on sparse goal reaching": [
         lambda r: f"{100 * r('nav_rl.json')['her']['summary']['her']['final_success_mean']:.0f} % success",
         lambda r: f"({len(r('nav_rl.json')['her']['summary']['her']['final_success'])} seeds)",
@@ -128,7 +137,23 @@ SETTINGS: dict[str, list[Expect]] = {
         lambda r: f"median of {len(_sac_shaped(r)['seeds'])} paired seeds",
     ],
     "nav-rl, PER `sample()` at batch": [lambda r: f"at batch {r('nav_rl.json')['per']['batch_size']}"],
+    "trc-control, pendulum swing-up in closed loop": [
+        lambda r: f"{r('trc_control.json')['closed_loop_selection'][SWING]['num_problems']} test problems"
+    ],
 }
+
+#: the pendulum record the README quotes, and the scheme of its rows
+SWING = "pendulum_traj_dagger8_selection_200problems_only"
+SWING_SCHEME = {
+    "TRC + DAgger": "TRC + DAgger + plan selection (6 cycles, jittered states + LQR), LQR catch within 0.5",
+    "MLP + DAgger": "MLP + DAgger + plan selection (its one plan, jittered states + LQR), LQR catch within 0.5",
+    "LQR on the linearisation": "LQR on the linearisation + plan selection, LQR catch within 0.5",
+}
+
+
+def _swing(r: Results, who: str) -> dict[str, Any]:
+    rows = r("trc_control.json")["closed_loop_selection"][SWING]["rows"]
+    return next(row for row in rows if row["method"] == SWING_SCHEME[who])
 
 
 def _results() -> Results:
