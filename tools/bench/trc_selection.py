@@ -112,34 +112,12 @@ def planners(
     top = max(cycles)
     for iterations in polish:
         suffix = f" + {iterations} iLQR iterations" if iterations else ""
-        variants: list[tuple[str, object, int, bool, list[float] | None]] = [
-            (f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True, None)
-        ]
-        if iterations:
-            variants.insert(0, (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False, None))
-        if mlp is not None:
-            variants.append((f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True, None))
-        if jitter:
-            variants.append(
-                (
-                    f"{tuned} + plan selection ({top} cycles, jittered states + LQR){suffix}",
-                    nets[tuned],
-                    top,
-                    True,
-                    jitter,
-                )
-            )
-            if mlp is not None:
-                variants.append(
-                    (
-                        f"{mlp} + plan selection (its one plan, jittered states + LQR){suffix}",
-                        nets[mlp],
-                        0,
-                        True,
-                        jitter,
-                    )
-                )
-        for method, net, count, with_lqr, offsets in variants:
+        named = _schemes(nets, tuned, mlp, top, jitter, suffix)
+        order = ["cycles"] if iterations else []  # the cycles alone only beside a polish
+        for key in [*order, "cycles + LQR", "MLP + LQR", "jittered", "MLP jittered"]:
+            if key not in named:
+                continue
+            method, net, count, with_lqr, offsets = named[key]
             planner = select(net, cycles=count, jitter=offsets, with_lqr=with_lqr, polish_iterations=iterations)
             extra: dict[str, object] = {
                 "cycles": count,
@@ -157,38 +135,37 @@ def planners(
         )
     for radius in catch or []:
         suffix = f", LQR catch within {radius:g}"
-        schemes: list[tuple[str, object, int, bool, list[float] | None]] = [
-            (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False, None),
-            (f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True, None),
-        ]
-        if jitter:
-            schemes.append(
-                (
-                    f"{tuned} + plan selection ({top} cycles, jittered states + LQR){suffix}",
-                    nets[tuned],
-                    top,
-                    True,
-                    jitter,
-                )
-            )
-        if mlp is not None:
-            schemes.append((f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True, None))
-            if jitter:
-                schemes.append(
-                    (
-                        f"{mlp} + plan selection (its one plan, jittered states + LQR){suffix}",
-                        nets[mlp],
-                        0,
-                        True,
-                        jitter,
-                    )
-                )
-        for method, net, count, with_lqr, offsets in schemes:
+        named = _schemes(nets, tuned, mlp, top, jitter, suffix)
+        for key in ["cycles", "cycles + LQR", "jittered", "MLP + LQR", "MLP jittered"]:
+            if key not in named:
+                continue
+            method, net, count, with_lqr, offsets = named[key]
             planner = select(net, cycles=count, jitter=offsets, with_lqr=with_lqr, catch=radius)
             out.append((method, planner, {"cycles": count, "with_lqr": with_lqr, "jitter": offsets, "catch": radius}))
         lqr_alone = select(None, cycles=0, with_lqr=True, catch=radius)
         out.append((f"LQR on the linearisation + plan selection{suffix}", lqr_alone, {"catch": radius}))
     return out
+
+
+def _schemes(
+    nets: dict[str, object], tuned: str, mlp: str | None, top: int, jitter: list[float] | None, suffix: str
+) -> dict[str, tuple[str, object, int, bool, list[float] | None]]:
+    """The tuned networks' selection schemes beside the LQR, ``key -> (method, network, cycles, with
+    the LQR's plan, jitter)``: TRC's first ``top`` cycles alone and with the LQR's plan, from jittered
+    states too, and the MLP's plan with the LQR's (jittered too); ``suffix`` ends every method name."""
+    named = {
+        "cycles": (f"{tuned} + plan selection ({top} cycles){suffix}", nets[tuned], top, False, None),
+        "cycles + LQR": (f"{tuned} + plan selection ({top} cycles + LQR){suffix}", nets[tuned], top, True, None),
+    }
+    if jitter:
+        method = f"{tuned} + plan selection ({top} cycles, jittered states + LQR){suffix}"
+        named["jittered"] = (method, nets[tuned], top, True, jitter)
+    if mlp is not None:
+        named["MLP + LQR"] = (f"{mlp} + plan selection (its one plan + LQR){suffix}", nets[mlp], 0, True, None)
+        if jitter:
+            method = f"{mlp} + plan selection (its one plan, jittered states + LQR){suffix}"
+            named["MLP jittered"] = (method, nets[mlp], 0, True, jitter)
+    return named
 
 
 def evaluate(
